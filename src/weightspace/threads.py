@@ -1,0 +1,60 @@
+"""Explicit thread counts.
+
+These machines have few cores shared with other work; torch's default (one thread per
+core, plus inter-op threads) oversubscribes them. Every entry point calls
+:func:`set_threads` with a configurable count (``--threads`` / ``WEIGHTSPACE_THREADS``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "WEIGHTSPACE_THREADS"
+
+
+def default_threads() -> int:
+    """``$WEIGHTSPACE_THREADS`` if set, else the number of usable cores (at least 1)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        try:
+            n = int(env)
+        except ValueError as err:
+            raise ValueError(f"{ENV_VAR}={env!r} is not an integer; set it to e.g. 1 or 2") from err
+        if n < 1:
+            raise ValueError(f"{ENV_VAR}={env!r} must be >= 1")
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set torch intra-op threads and BLAS threads to ``n`` (default: :func:`default_threads`).
+
+    Returns the count used. Safe to call more than once; the inter-op pool is sized only
+    on the first call (torch forbids resizing it after parallel work started).
+    """
+    n = default_threads() if n is None else int(n)
+    if n < 1:
+        raise ValueError(f"thread count must be >= 1, got {n}")
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:
+        pass
+    try:
+        import torch
+    except ImportError:
+        return n
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set, or parallel work already started
+    log.debug("threads set to %d", n)
+    return n
