@@ -1,0 +1,364 @@
+"""Read weight files safely and lazily into :class:`~weightspace.spectral.infer.TensorStore`.
+
+Accepted (see ``docs/inputs.md``):
+
+- ``.safetensors``: tensors in file order (their data offsets), read one at a time;
+- a directory of sharded ``*.safetensors`` in Hugging Face layout: tensors in the order of
+  ``model.safetensors.index.json``'s ``weight_map`` (else file by file, sorted by name);
+  each ``LayerSpec.load()`` opens only the shard and the rows it needs;
+- ``.pt`` / ``.pth`` / ``.bin`` / ``.ckpt``: a state dict read with
+  ``torch.load(weights_only=True, mmap=True)`` (a checkpoint dict with a nested
+  ``state_dict`` / ``model`` / ``module`` key is unwrapped). A pickle that needs code to run
+  is refused with :class:`CheckpointError`, never executed;
+- ``.npz``: named arrays, ``allow_pickle=False``, shapes read from the member headers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from weightspace.errors import CheckpointError
+from weightspace.spectral.infer import TensorStore, store_specs
+from weightspace.spectral.layers import LayerSpec
+
+log = logging.getLogger(__name__)
+
+TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+SUFFIXES = (".safetensors", *TORCH_SUFFIXES, ".npz")
+INDEX_FILE = "model.safetensors.index.json"
+NESTED_KEYS = ("state_dict", "model", "module", "model_state_dict")
+_ACCEPTED = (
+    "a .safetensors, .pt/.pth/.bin/.ckpt (state dict) or .npz file, "
+    "or a directory of sharded *.safetensors"
+)
+
+
+def path_specs(path: str | os.PathLike[str]) -> Iterator[LayerSpec]:
+    """Specs for the weights at ``path`` (file or sharded directory)."""
+    store = open_store(path)
+    specs = list(store_specs(store))
+    if not specs:
+        raise CheckpointError(
+            f"{store.origin} holds no weight tensor with 2 or more dimensions; "
+            "nothing to analyse. Check that it is a model's weights (not optimizer state)."
+        )
+    return iter(specs)
+
+
+def state_dict_specs(sd: Mapping[str, Any], *, origin: str) -> Iterator[LayerSpec]:
+    store = DictStore(unwrap_state_dict(sd, origin=origin), origin=origin)
+    return store_specs(store)
+
+
+def open_store(path: str | os.PathLike[str]) -> TensorStore:
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"no such file or directory: {str(p)!r}; give {_ACCEPTED}")
+    if p.is_dir():
+        return ShardedStore(p)
+    suffix = p.suffix.lower()
+    if suffix == ".safetensors":
+        return SafetensorsStore(p)
+    if suffix in TORCH_SUFFIXES:
+        return DictStore(unwrap_state_dict(_torch_load(p), origin=str(p)), origin=str(p))
+    if suffix == ".npz":
+        return NpzStore(p)
+    raise CheckpointError(
+        f"cannot read {str(p)!r}: unknown file type {suffix or '(no suffix)'!r}; give {_ACCEPTED}"
+    )
+
+
+# --- in-memory state dicts and torch files -------------------------------------------------
+
+
+def _is_array(v: Any) -> bool:
+    if isinstance(v, np.ndarray):
+        return True
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(v, torch.Tensor)
+
+
+def unwrap_state_dict(obj: Any, *, origin: str) -> dict[str, Any]:
+    """The ``name -> tensor`` mapping inside ``obj`` (a state dict or a checkpoint dict)."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(
+            f"{origin} holds a {type(obj).__name__}, not a state dict; save "
+            "model.state_dict() (torch.save) or use safetensors.torch.save_file"
+        )
+    for key in NESTED_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, Mapping) and any(_is_array(v) for v in inner.values()):
+            log.info("%s: using the nested %r entry", origin, key)
+            obj = inner
+            break
+    tensors = {str(k): v for k, v in obj.items() if _is_array(v)}
+    if not tensors:
+        keys = ", ".join(map(repr, list(obj)[:10]))
+        raise CheckpointError(
+            f"{origin} holds no tensors (top-level keys: {keys}); expected a state dict or a "
+            f"checkpoint dict with one of {', '.join(NESTED_KEYS)} holding it"
+        )
+    return tensors
+
+
+def _torch_load(path: Path) -> Any:
+    import pickle
+
+    import torch
+
+    try:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err).lower():
+                raise
+            # legacy (non-zip) serialization cannot be memory-mapped
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if (
+            "weights only load failed" in str(err).lower()
+            or "unsupported global" in str(err).lower()
+        ):
+            raise CheckpointError(
+                f"refusing to load {str(path)!r}: it is a pickle that needs to run code (it "
+                "references objects other than tensors and plain containers), and unpickling "
+                "untrusted code is unsafe. Fix: in the environment that made it, save the "
+                "weights with safetensors.torch.save_file(model.state_dict(), 'model.safetensors') "
+                "or torch.save(model.state_dict(), 'model.pt')"
+            ) from None
+        raise _unreadable(path, err) from None
+    except Exception as err:  # garbage, truncation, wrong format: any failure is the file's
+        raise _unreadable(path, err) from None
+
+
+def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"cannot read {str(path)!r} as a torch checkpoint ({type(err).__name__}: "
+        f"{str(err).splitlines()[0] if str(err) else ''}); the file may be truncated or not "
+        "a torch.save file. Re-export it as .safetensors or as a torch.save(state_dict) file"
+    )
+
+
+class DictStore:
+    """Tensors (torch or numpy) already in memory (possibly memory-mapped)."""
+
+    def __init__(self, tensors: Mapping[str, Any], *, origin: str) -> None:
+        self._t = dict(tensors)
+        self.origin = origin
+
+    def names(self) -> list[str]:
+        return list(self._t)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(int(d) for d in self._t[name].shape)
+
+    def is_float(self, name: str) -> bool:
+        v = self._t[name]
+        if isinstance(v, np.ndarray):
+            return bool(np.issubdtype(v.dtype, np.floating))
+        return bool(v.is_floating_point())
+
+    def read(self, name: str, rows: slice | None = None) -> np.ndarray:
+        v = self._t[name]
+        v = v if rows is None else v[rows]
+        if isinstance(v, np.ndarray):
+            return np.asarray(v, dtype=np.float64)
+        from weightspace.spectral.extract_module import tensor_to_numpy
+
+        return tensor_to_numpy(v)
+
+
+# --- safetensors ---------------------------------------------------------------------------
+
+_ST_FLOATS = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}
+
+
+def read_safetensors_header(path: Path) -> dict[str, dict[str, Any]]:
+    """Tensor entries of a safetensors header, in data-offset order (file order)."""
+    size = path.stat().st_size
+    fix = "the file may be truncated or not a safetensors file; re-export it with safetensors"
+    with path.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"cannot read {str(path)!r}: {size} bytes is too short; {fix}")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8 or n > 100_000_000:
+            raise CheckpointError(f"cannot read {str(path)!r}: bad header length {n}; {fix}")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(
+            f"cannot read {str(path)!r}: header is not JSON ({err}); {fix}"
+        ) from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"cannot read {str(path)!r}: header is not a JSON object; {fix}")
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    try:
+        order = sorted(entries, key=lambda k: (int(entries[k]["data_offsets"][0]), k))
+        for k in order:
+            [int(d) for d in entries[k]["shape"]]
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise CheckpointError(
+            f"cannot read {str(path)!r}: malformed tensor entries; {fix}"
+        ) from None
+    return {k: entries[k] for k in order}
+
+
+def _check_safetensors(path: Path) -> None:
+    """Let the safetensors library validate the whole file layout (catches truncation)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except Exception as err:
+        raise CheckpointError(
+            f"cannot read {str(path)!r} as safetensors ({str(err).splitlines()[0]}); the file "
+            "may be truncated or corrupt. Re-download or re-export it with safetensors"
+        ) from None
+
+
+def read_safetensors(path: Path, name: str, rows: slice | None = None) -> np.ndarray:
+    """One tensor (or a block of its rows) as float64; opens the file for this read only."""
+    from safetensors import safe_open
+
+    from weightspace.spectral.extract_module import tensor_to_numpy
+
+    with safe_open(str(path), framework="pt") as f:
+        t = f.get_tensor(name) if rows is None else f.get_slice(name)[rows]
+    return tensor_to_numpy(t)
+
+
+class SafetensorsStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.origin = str(path)
+        self._header = read_safetensors_header(path)
+        _check_safetensors(path)
+
+    def names(self) -> list[str]:
+        return list(self._header)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(int(d) for d in self._header[name]["shape"])
+
+    def is_float(self, name: str) -> bool:
+        return str(self._header[name].get("dtype")) in _ST_FLOATS
+
+    def read(self, name: str, rows: slice | None = None) -> np.ndarray:
+        return read_safetensors(self.path, name, rows)
+
+
+class ShardedStore:
+    """A directory of ``*.safetensors`` shards, ordered by the Hugging Face index file."""
+
+    def __init__(self, root: Path) -> None:
+        self.origin = str(root)
+        index = root / INDEX_FILE
+        shards = sorted(root.glob("*.safetensors"))
+        if not shards:
+            found = ", ".join(sorted(p.name for p in root.iterdir())[:10]) or "nothing"
+            raise CheckpointError(
+                f"directory {str(root)!r} holds no *.safetensors files (found: {found}); give "
+                f"{_ACCEPTED}"
+            )
+        self._where: dict[str, SafetensorsStore] = {}
+        stores = {p.name: SafetensorsStore(p) for p in shards}
+        if index.exists():
+            weight_map = _read_index(index)
+            for name, shard in weight_map.items():
+                store = stores.get(shard)
+                if store is None or name not in store._header:
+                    missing = "shard missing" if store is None else "tensor missing from shard"
+                    raise CheckpointError(
+                        f"{str(index)!r} maps {name!r} to {shard!r} but that is not there "
+                        f"({missing}); the download is incomplete. Fetch all shards again"
+                    )
+                self._where[name] = store
+        else:
+            for store in stores.values():
+                for name in store.names():
+                    self._where.setdefault(name, store)
+
+    def names(self) -> list[str]:
+        return list(self._where)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._where[name].shape(name)
+
+    def is_float(self, name: str) -> bool:
+        return self._where[name].is_float(name)
+
+    def read(self, name: str, rows: slice | None = None) -> np.ndarray:
+        return self._where[name].read(name, rows)
+
+
+def _read_index(index: Path) -> dict[str, str]:
+    try:
+        data = json.loads(index.read_text())
+        weight_map = data["weight_map"]
+        if not isinstance(weight_map, dict):
+            raise TypeError("weight_map is not an object")
+        return {str(k): str(v) for k, v in weight_map.items()}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(
+            f"cannot read the shard index {str(index)!r} ({err}); it must be JSON with a "
+            "'weight_map' object mapping tensor names to shard files"
+        ) from None
+
+
+# --- npz -----------------------------------------------------------------------------------
+
+
+class NpzStore:
+    """Named arrays in a ``.npz``; shapes from member headers, arrays read on demand."""
+
+    def __init__(self, path: Path) -> None:
+        import zipfile
+
+        self.path = path
+        self.origin = str(path)
+        self._info: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
+        try:
+            with zipfile.ZipFile(path) as zf:
+                for member in zf.infolist():
+                    if not member.filename.endswith(".npy"):
+                        continue
+                    with zf.open(member) as f:
+                        version = np.lib.format.read_magic(f)
+                        if version == (1, 0):
+                            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                        else:
+                            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    self._info[member.filename[: -len(".npy")]] = (tuple(shape), dtype)
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+            raise CheckpointError(
+                f"cannot read {str(path)!r} as .npz ({type(err).__name__}: {err}); save named "
+                "matrices with numpy.savez(path, name=array, ...)"
+            ) from None
+
+    def names(self) -> list[str]:
+        return list(self._info)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._info[name][0]
+
+    def is_float(self, name: str) -> bool:
+        return bool(np.issubdtype(self._info[name][1], np.floating))
+
+    def read(self, name: str, rows: slice | None = None) -> np.ndarray:
+        with np.load(self.path, allow_pickle=False) as z:
+            a = z[name]
+        return np.asarray(a if rows is None else a[rows], dtype=np.float64)
