@@ -1,0 +1,111 @@
+"""``weightspace compare PATH...``: ΔΔ statistics of studies or WeightWatcher CSV folders."""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from weightspace.cli._app import app
+
+# Tables printed on the terminal, in this order (every table is written with --out).
+_SHOWN = (
+    "category_means",
+    "anova",
+    "ttests",
+    "correlations",
+    "classifier",
+    "noise_floor",
+    "category_tests",
+    "mixed_model",
+    "fingerprint",
+    "dose_response",
+    "spectral_vs_accuracy",
+)
+
+
+class Protocol(str, Enum):
+    default = "default"
+    paper = "paper"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
+    return str(value)
+
+
+def _print_tables(result, *, max_rows: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=160)
+    console.print(f"[bold]weightspace compare[/bold] — protocol: {result.protocol}")
+    for name in _SHOWN:
+        frame = result.tables.get(name)
+        if frame is None or frame.empty:
+            continue
+        table = Table(title=name, title_justify="left", show_lines=False)
+        for col in frame.columns:
+            table.add_column(str(col), overflow="fold")
+        for row in frame.head(max_rows).itertuples(index=False):
+            table.add_row(*(_cell(v) for v in row))
+        console.print(table)
+        if len(frame) > max_rows:
+            console.print(f"  … {len(frame) - max_rows} more rows (see the written files)")
+    console.print("[bold]Conclusions[/bold]")
+    for sentence in result.conclusions:
+        console.print(f" • {sentence}")
+
+
+@app.command("compare")
+def compare_command(
+    paths: list[Path] = typer.Argument(
+        ..., help="Study directories (with layers.parquet) and/or folders of WeightWatcher CSVs."
+    ),
+    protocol: Protocol = typer.Option(
+        Protocol.default, "--protocol", help="paper: the authors' exact protocol; default: ours."
+    ),
+    metrics: str = typer.Option(
+        "",
+        "--metrics",
+        help="Comma-separated metric columns (default: alpha, entropy, "
+        "log_norm, log_spectral_norm, stable_rank where present).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Directory for CSV tables + compare.json, or a .json file."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of every permutation and bootstrap."),
+    n_perm: int = typer.Option(2000, "--n-perm", help="Permutations per test."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples per interval."),
+    max_rows: int = typer.Option(30, "--max-rows", help="Rows printed per table."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for numerics."),
+) -> None:
+    """Statistics of ΔΔ = (after − before)(condition) − (after − before)(baseline)."""
+    from weightspace.compare import compare
+    from weightspace.errors import WeightspaceError
+    from weightspace.threads import set_threads
+
+    if threads is not None:
+        set_threads(threads)
+    chosen = [m.strip() for m in metrics.split(",") if m.strip()] or None
+    try:
+        result = compare(
+            paths,
+            protocol=protocol.value,
+            metrics=chosen,
+            seed=seed,
+            n_perm=n_perm,
+            n_boot=n_boot,
+        )
+    except WeightspaceError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from None
+    _print_tables(result, max_rows=max_rows)
+    if out is not None:
+        written = result.to_dir(out)
+        typer.echo(f"wrote {written}")

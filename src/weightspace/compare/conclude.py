@@ -1,0 +1,96 @@
+"""Plain-language conclusions that state their uncertainty."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+ALPHA = 0.05
+NAMES = {"dp": "dropout", "wd": "weight decay", "div": "data diversity", "gen": "synthetic data"}
+
+
+def fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "p = n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _name(category: str) -> str:
+    return NAMES.get(category, category)
+
+
+def paper_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Sentences for the paper protocol: what separates which categories."""
+    out = []
+    anova, ttests = tables["anova"], tables["ttests"]
+    for row in anova.itertuples():
+        pairs = ttests[ttests["metric"] == row.metric]
+        if not math.isfinite(row.F):
+            out.append(f"ΔΔ {row.metric}: not enough layers per category to test.")
+            continue
+        if row.p < ALPHA:
+            differ = [f"{p.a}–{p.b} ({fmt_p(p.p)})" for p in pairs.itertuples() if p.p < ALPHA]
+            same = [f"{p.a}–{p.b} ({fmt_p(p.p)})" for p in pairs.itertuples() if p.p >= ALPHA]
+            text = (
+                f"ΔΔ {row.metric} differs between categories (ANOVA F = {row.F:.2f}, "
+                f"{fmt_p(row.p)}); pairs that differ: {', '.join(differ) or 'none'}"
+            )
+            if same:
+                text += f"; not distinguishable: {', '.join(same)}"
+            out.append(text + ".")
+        else:
+            out.append(
+                f"ΔΔ {row.metric} does not separate the categories (ANOVA F = {row.F:.2f}, "
+                f"{fmt_p(row.p)})."
+            )
+    out.append(
+        "These tests treat layers as independent samples and use one seed, so their p-values "
+        "are optimistic; a non-significant pair is absence of evidence, not evidence of "
+        "similarity. The default protocol addresses both."
+    )
+    return out
+
+
+def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Sentences for the default protocol: effects against the noise floor, layer-aware
+    tests, fingerprints, dose–response and outcome relations."""
+    out: list[str] = []
+    tests = tables.get("category_tests", pd.DataFrame())
+    for row in tests.itertuples():
+        ci = f"[{row.d_ci_low:.2f}, {row.d_ci_high:.2f}]"
+        noise = {
+            "within": " — inside the seed-to-seed noise floor",
+            "unknown": " (noise floor unknown: one seed)",
+        }.get(row.noise, "")
+        verdict = "differ" if row.p_perm < ALPHA else "are not distinguishable"
+        out.append(
+            f"{_name(row.a)} and {_name(row.b)} {verdict} on ΔΔ {row.metric}: mean difference "
+            f"{row.diff:.3g}, Cohen's d = {row.d:.2f} (95% CI {ci}), permutation "
+            f"{fmt_p(row.p_perm)} over {row.n_a}+{row.n_b} conditions{noise}."
+        )
+    fingerprint = tables.get("fingerprint", pd.DataFrame())
+    for row in fingerprint.itertuples():
+        out.append(
+            f"{row.condition}: {row.verdict} (nearest {row.nearest}, confidence "
+            f"{row.confidence:.0%}, {fmt_p(row.p_value)})."
+        )
+    dose = tables.get("dose_response", pd.DataFrame())
+    for row in dose.itertuples():
+        if math.isfinite(row.rho) and row.ci_low * row.ci_high > 0:
+            trend = "rises" if row.rho > 0 else "falls"
+            out.append(
+                f"{row.metric} {trend} with {_name(row.category)} strength (Spearman ρ = "
+                f"{row.rho:.2f}, 95% CI [{row.ci_low:.2f}, {row.ci_high:.2f}], n = {row.n})."
+            )
+    rel = tables.get("spectral_vs_accuracy", pd.DataFrame())
+    for row in rel.itertuples():
+        if math.isfinite(row.rho) and row.ci_low * row.ci_high > 0:
+            out.append(
+                f"Across conditions ({row.dataset}), ΔΔ {row.metric} is rank-correlated with "
+                f"{row.outcome} (ρ = {row.rho:.2f}, 95% CI [{row.ci_low:.2f}, "
+                f"{row.ci_high:.2f}], n = {row.n})."
+            )
+    if not out:
+        out.append("Not enough conditions to draw any conclusion.")
+    return out

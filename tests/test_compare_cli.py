@@ -1,0 +1,76 @@
+"""`weightspace compare` on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+TABLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper-tables"
+RN18 = TABLES / "rn18-cifar10-scratch"
+
+
+def invoke(args: list[str]):
+    from weightspace.cli import app
+
+    command = typer.main.get_command(app)
+    if not isinstance(command, click.Group):  # only `compare` registered: typer collapses it
+        args = args[1:]
+    return CliRunner().invoke(app, args)
+
+
+def test_missing_path_exits_2_with_message(tmp_path):
+    result = invoke(["compare", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_folder_without_tables_exits_2(tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing here")
+    result = invoke(["compare", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no layers.parquet" in result.output
+
+
+@pytest.mark.skipif(not RN18.is_dir(), reason=f"published tables not found at {TABLES}")
+def test_paper_protocol_prints_and_writes(tmp_path):
+    out = tmp_path / "cmp"
+    result = invoke(["compare", str(RN18), "--protocol", "paper", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "anova" in result.output and "6.942" in result.output  # log_norm F
+    assert (out / "anova.csv").is_file() and (out / "ttests.csv").is_file()
+    payload = json.loads((out / "compare.json").read_text())
+    assert payload["protocol"] == "paper"
+    f = {r["metric"]: r["F"] for r in payload["tables"]["anova"]}
+    assert round(f["log_norm"], 4) == 6.9424
+
+
+@pytest.mark.skipif(not RN18.is_dir(), reason=f"published tables not found at {TABLES}")
+def test_bad_metric_exits_2():
+    result = invoke(["compare", str(RN18), "--protocol", "paper", "--metrics", "alpha,nope"])
+    assert result.exit_code == 2
+    assert "nope" in result.output and "available" in result.output
+
+
+@pytest.mark.skipif(not RN18.is_dir(), reason=f"published tables not found at {TABLES}")
+def test_json_file_output(tmp_path):
+    out = tmp_path / "res.json"
+    result = invoke(
+        [
+            "compare",
+            str(RN18),
+            "--protocol",
+            "paper",
+            "--metrics",
+            "alpha,log_norm",
+            "--out",
+            str(out),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert {r["metric"] for r in payload["tables"]["anova"]} == {"alpha", "log_norm"}
