@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -18,7 +17,9 @@ def invoke(args: list[str]):
     from weightspace.cli import app
 
     command = typer.main.get_command(app)
-    if not isinstance(command, click.Group):  # only `compare` registered: typer collapses it
+    if not isinstance(
+        command, typer.core.TyperGroup
+    ):  # only `compare` registered: typer collapses it
         args = args[1:]
     return CliRunner().invoke(app, args)
 
