@@ -1,0 +1,227 @@
+"""The paper's augmentation ladder and user-composed policies, with per-sample randomness.
+
+A policy is a list of ops applied in order; :func:`make_augment` turns a policy name
+(:data:`AUGMENTATIONS`) or a list of op dicts (``[{"op": "auto"}, {"op": "hflip", "p": 0.5},
+{"op": "noise", "sigma": 0.05}]``) into an :class:`Augment`, a callable mapping uint8
+``(B, C, H, W)`` batches to float32 in [0, 1]. Every sample draws its own randomness
+(its own sub-policy, flip, noise, elastic field) from torch's global RNG, or from
+``generator`` when one is passed.
+
+Ops (torchvision semantics):
+    auto     AutoAugment; ``policy`` imagenet (default) | cifar10 | svhn
+    rand     RandAugment; ``num_ops`` 2, ``magnitude`` 9, ``num_magnitude_bins`` 31
+    trivial  TrivialAugmentWide; ``num_magnitude_bins`` 31
+    augmix   AugMix; ``severity`` 3, ``mixture_width`` 3, ``chain_depth`` -1, ``alpha`` 1.0
+    hflip    horizontal flip with probability ``p`` (0.5)
+    vflip    vertical flip with probability ``p`` (0.5)
+    elastic  ElasticTransform; ``alpha`` 40, ``sigma`` 6, applied with probability ``p`` (1.0)
+    noise    additive Gaussian noise of std ``sigma`` on [0, 1] pixels, clamped to [0, 1]
+The policy ops (auto, rand, trivial, augmix) work on uint8 pixels and must come before noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from weightspace.config import check_keys
+from weightspace.data import geometry
+from weightspace.data.policies import POLICY_OPS, make_policy
+from weightspace.errors import ConfigError, unknown_choice
+
+OPS: dict[str, dict[str, Any]] = {
+    "auto": {"policy": "imagenet"},
+    "rand": {"num_ops": 2, "magnitude": 9, "num_magnitude_bins": 31},
+    "trivial": {"num_magnitude_bins": 31},
+    "augmix": {"severity": 3, "mixture_width": 3, "chain_depth": -1, "alpha": 1.0},
+    "hflip": {"p": 0.5},
+    "vflip": {"p": 0.5},
+    "elastic": {"alpha": 40.0, "sigma": 6.0, "p": 1.0},
+    "noise": {"sigma": None},
+}
+
+_AUTO = {"op": "auto"}
+AUGMENTATIONS: dict[str, tuple[dict[str, Any], ...]] = {
+    "none": (),
+    "auto": (_AUTO,),
+    "auto-cifar10": ({"op": "auto", "policy": "cifar10"},),
+    "auto-svhn": ({"op": "auto", "policy": "svhn"},),
+    "rand": ({"op": "rand"},),
+    "augmix": ({"op": "augmix"},),
+    "trivial": ({"op": "trivial"},),
+    "noise10": ({"op": "noise", "sigma": 0.01},),
+    "noise30": ({"op": "noise", "sigma": 0.03},),
+    "noise50": ({"op": "noise", "sigma": 0.05},),
+    "auto1": (_AUTO, {"op": "noise", "sigma": 0.05}),
+    "auto2": (_AUTO, {"op": "hflip", "p": 0.5}, {"op": "vflip", "p": 0.3},
+              {"op": "noise", "sigma": 0.05}),
+    "auto3": (_AUTO, {"op": "hflip", "p": 0.5}, {"op": "elastic", "alpha": 40.0, "sigma": 6.0},
+              {"op": "noise", "sigma": 0.05}),
+}  # fmt: skip
+
+# The paper's condition names for each policy (its spellings, "Noize" included).
+CONDITION_NAMES: dict[str, str] = {
+    "auto": "divAuto", "rand": "divRand", "augmix": "divAugM", "trivial": "divTrAu",
+    "noise10": "divNoize10", "noise30": "divNoize30", "noise50": "divNoize50",
+    "auto1": "divAuto1", "auto2": "divAuto2", "auto3": "divAuto3",
+}  # fmt: skip
+_FROM_CONDITION = {v.lower(): k for k, v in CONDITION_NAMES.items()}
+
+
+class _Stage:
+    needs_uint8 = False
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _Policy(_Stage):
+    needs_uint8 = True
+
+    def __init__(self, op: str, params: dict[str, Any], in_channels: int) -> None:
+        self.fn = make_policy(op, params, in_channels=in_channels)
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        return self.fn(x, g)
+
+
+class _Flip(_Stage):
+    def __init__(self, dim: int, p: float) -> None:
+        self.dim, self.p = dim, p
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        mask = torch.rand(x.shape[0], generator=g) < self.p  # (B,) one draw per sample
+        return torch.where(mask.view(-1, 1, 1, 1), x.flip(self.dim), x)
+
+
+class _Elastic(_Stage):
+    def __init__(self, alpha: float, sigma: float, p: float) -> None:
+        self.alpha, self.sigma, self.p = alpha, sigma, p
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        b, _, h, w = x.shape
+        disp = geometry.elastic_displacement(
+            b, h, w, alpha=self.alpha, sigma=self.sigma, generator=g
+        )
+        if self.p < 1.0:
+            disp *= (torch.rand(b, generator=g) < self.p).view(-1, 1, 1, 1)
+        out = geometry.warp(geometry.to_float(x), disp)
+        return geometry.to_uint8(out) if x.dtype == torch.uint8 else out
+
+
+class _Noise(_Stage):
+    def __init__(self, sigma: float) -> None:
+        self.sigma = sigma
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        x = geometry.to_float(x)
+        return (x + self.sigma * torch.randn(x.shape, generator=g)).clamp_(0.0, 1.0)
+
+
+def _check_prob(op: str, p: Any) -> float:
+    if not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
+        raise ConfigError(f"op {op!r}: p must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def _build_stage(op: str, params: dict[str, Any], in_channels: int) -> _Stage:
+    if op in POLICY_OPS:
+        return _Policy(op, params, in_channels)
+    if op in ("hflip", "vflip"):
+        return _Flip(-1 if op == "hflip" else -2, _check_prob(op, params["p"]))
+    if op == "elastic":
+        if params["alpha"] < 0 or params["sigma"] < 0:
+            raise ConfigError(f"op 'elastic': alpha and sigma must be >= 0, got {params}")
+        return _Elastic(
+            float(params["alpha"]), float(params["sigma"]), _check_prob(op, params["p"])
+        )
+    sigma = params["sigma"]
+    if not isinstance(sigma, (int, float)) or not 0.0 <= float(sigma) <= 1.0:
+        raise ConfigError(
+            f"op 'noise' needs sigma in [0, 1] (std on [0, 1] pixels, e.g. 0.05), got {sigma!r}"
+        )
+    return _Noise(float(sigma))
+
+
+def normalize_spec(
+    spec: str | Sequence[Mapping[str, Any]] | Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """The policy as a list of op dicts with every parameter filled in (validated)."""
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        key = _FROM_CONDITION.get(key, key)
+        if key not in AUGMENTATIONS:
+            raise unknown_choice(
+                "augmentation", spec, AUGMENTATIONS,
+                hint="or give a list of ops, e.g. [{op='auto'}, {op='noise', sigma=0.05}]",
+            )  # fmt: skip
+        ops: Sequence[Mapping[str, Any]] = AUGMENTATIONS[key]
+    elif isinstance(spec, Mapping):
+        ops = [spec]
+    else:
+        ops = list(spec)
+    out = []
+    for i, item in enumerate(ops):
+        if not isinstance(item, Mapping) or "op" not in item:
+            raise ConfigError(f"augmentation op #{i} must be a mapping with key 'op', got {item!r}")
+        op = str(item["op"]).lower()
+        if op not in OPS:
+            raise unknown_choice("augmentation op", item["op"], OPS)
+        params = {k: v for k, v in item.items() if k != "op"}
+        check_keys(params, tuple(OPS[op]), f"augmentation op {op!r}")
+        out.append({"op": op, **OPS[op], **params})
+    return out
+
+
+class Augment:
+    """Callable policy: uint8 ``(B, C, H, W)`` -> float32 ``(B, C, H, W)`` in [0, 1]."""
+
+    def __init__(self, spec: list[dict[str, Any]], *, in_channels: int) -> None:
+        if in_channels not in (1, 3):
+            raise ConfigError(f"augmentation needs 1 or 3 channels, got in_channels={in_channels}")
+        self.spec = spec
+        self.in_channels = in_channels
+        self._stages: list[_Stage] = []
+        floated = None
+        for item in spec:
+            stage = _build_stage(
+                item["op"], {k: v for k, v in item.items() if k != "op"}, in_channels
+            )
+            if stage.needs_uint8 and floated:
+                raise ConfigError(
+                    f"augmentation op {item['op']!r} works on uint8 pixels and must come before "
+                    f"{floated!r}; reorder the ops"
+                )
+            if isinstance(stage, _Noise):
+                floated = item["op"]
+            self._stages.append(stage)
+
+    @property
+    def is_identity(self) -> bool:
+        return not self._stages
+
+    def __call__(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Augment expects uint8 (B, {self.in_channels}, H, W), got {images.dtype} "
+                f"{tuple(images.shape)}"
+            )
+        x = images
+        for stage in self._stages:
+            x = stage(x, generator)
+        out = geometry.to_float(x)
+        return out if out is not images else out.clone()
+
+    def __repr__(self) -> str:
+        return f"Augment({self.spec!r}, in_channels={self.in_channels})"
+
+
+def make_augment(
+    spec: str | Sequence[Mapping[str, Any]] | Mapping[str, Any], *, in_channels: int
+) -> Augment:
+    """Build the augmentation for a policy name, paper condition name or list of op dicts."""
+    return Augment(normalize_spec(spec), in_channels=in_channels)

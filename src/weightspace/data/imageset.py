@@ -1,0 +1,148 @@
+"""The in-memory image dataset every loader returns, and seeded stratified sampling."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from weightspace.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images and labels held in memory.
+
+    ``images``: ``torch.uint8`` shaped ``(N, C, H, W)``; ``labels``: ``torch.int64 (N,)``
+    with values in ``[0, len(classes))``; ``classes``: class names; ``name``: where it came
+    from (e.g. ``"fashion-mnist/train"``).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    name: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.images, torch.Tensor) or self.images.dtype != torch.uint8:
+            raise DataError(f"{self.name}: images must be a torch.uint8 tensor")
+        if self.images.ndim != 4:
+            raise DataError(
+                f"{self.name}: images must be shaped (N, C, H, W), got {tuple(self.images.shape)}"
+            )
+        if not isinstance(self.labels, torch.Tensor) or self.labels.dtype != torch.int64:
+            raise DataError(f"{self.name}: labels must be a torch.int64 tensor")
+        if self.labels.shape != (self.images.shape[0],):
+            raise DataError(
+                f"{self.name}: {self.images.shape[0]} images but labels shaped "
+                f"{tuple(self.labels.shape)}"
+            )
+        if not self.classes:
+            raise DataError(f"{self.name}: no class names")
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        if len(self.labels) and (
+            int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.classes)
+        ):
+            raise DataError(
+                f"{self.name}: labels span [{int(self.labels.min())}, {int(self.labels.max())}] "
+                f"but there are {len(self.classes)} classes"
+            )
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.images.shape[2]), int(self.images.shape[3])
+
+    def mean(self) -> tuple[float, ...]:
+        """Per-channel mean of the pixels scaled to [0, 1]."""
+        return tuple(float(m) for m in _channel_moments(self.images)[0])
+
+    def std(self) -> tuple[float, ...]:
+        """Per-channel standard deviation of the pixels scaled to [0, 1] (population)."""
+        return tuple(float(s) for s in _channel_moments(self.images)[1])
+
+    def select(self, indices: torch.Tensor | np.ndarray, *, name: str | None = None) -> ImageSet:
+        """The subset at ``indices`` (order kept)."""
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.int64)
+        return dataclasses.replace(
+            self, images=self.images[idx], labels=self.labels[idx], name=name or self.name
+        )
+
+
+def _channel_moments(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    # (N, C, H, W) -> per-channel sums in float64, chunked to bound memory
+    c = images.shape[1]
+    s = np.zeros(c)
+    s2 = np.zeros(c)
+    n = 0
+    for chunk in torch.split(images, 4096):
+        x = chunk.to(torch.float64).transpose(0, 1).reshape(c, -1) / 255.0  # (C, n*H*W)
+        s += x.sum(dim=1).numpy()
+        s2 += (x * x).sum(dim=1).numpy()
+        n += x.shape[1]
+    if n == 0:
+        return np.full(c, np.nan), np.full(c, np.nan)
+    mean = s / n
+    return mean, np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
+
+
+def _stratified_order(labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Per class, its indices in a seeded random order."""
+    return [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+
+
+def _allocate(counts: np.ndarray, n: int) -> np.ndarray:
+    """Split ``n`` over classes proportionally to ``counts`` (largest remainders)."""
+    exact = counts * (n / counts.sum())
+    take = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - take), kind="stable")
+    for i in order[: n - int(take.sum())]:
+        take[i] += 1
+    return np.minimum(take, counts)
+
+
+def stratified_subset(ds: ImageSet, n: int, *, seed: int) -> ImageSet:
+    """``n`` samples drawn without replacement, class proportions kept, seeded.
+
+    ``n >= len(ds)`` returns ``ds`` unchanged. Indices are returned sorted so that the
+    subset keeps the dataset's order.
+    """
+    if n < 1:
+        raise ConfigError(f"subset size must be >= 1, got {n}")
+    if n >= len(ds):
+        return ds
+    labels = ds.labels.numpy()
+    per_class = _stratified_order(labels, np.random.default_rng(seed))
+    take = _allocate(np.array([len(p) for p in per_class]), n)
+    idx = np.sort(np.concatenate([p[:k] for p, k in zip(per_class, take, strict=True)]))
+    return ds.select(idx, name=f"{ds.name}[{n}]")
+
+
+def train_val_split(ds: ImageSet, val_fraction: float, *, seed: int) -> tuple[ImageSet, ImageSet]:
+    """Stratified, seeded split into (train, validation); each class keeps its proportion."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    labels = ds.labels.numpy()
+    per_class = _stratified_order(labels, np.random.default_rng(seed))
+    n_val = round(val_fraction * len(ds))
+    if n_val < 1 or n_val >= len(ds):
+        raise ConfigError(
+            f"val_fraction={val_fraction} of {len(ds)} samples leaves an empty split; "
+            "use a larger dataset or another fraction"
+        )
+    take = _allocate(np.array([len(p) for p in per_class]), n_val)
+    val = np.sort(np.concatenate([p[:k] for p, k in zip(per_class, take, strict=True)]))
+    train = np.setdiff1d(np.arange(len(ds)), val)
+    return ds.select(train, name=f"{ds.name}:train"), ds.select(val, name=f"{ds.name}:val")

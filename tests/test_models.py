@@ -1,0 +1,95 @@
+"""Model registry contract: forward/backward, features, dropout placement, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from weightspace.errors import ConfigError
+from weightspace.models import MODELS, create_model
+
+NATIVE = ["resnet18", "resnet-narrow", "cnn-small", "mlp"]
+# Dropout modules per model: after every block / hidden layer, plus before the classifier.
+DROPOUT_COUNTS = {"resnet18": 9, "resnet-narrow": 5, "cnn-small": 3, "mlp": 2}
+
+
+def _dropouts(model: nn.Module) -> list[nn.Dropout]:
+    return [m for m in model.modules() if isinstance(m, nn.Dropout)]
+
+
+@pytest.mark.parametrize("name", NATIVE)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_forward_backward_and_features(name: str, channels: int) -> None:
+    torch.manual_seed(0)
+    kw = {"width": 0.25} if name == "resnet18" else {}
+    model = create_model(name, num_classes=7, in_channels=channels, dropout=0.2, **kw)
+    x = torch.randn(4, channels, 28, 28)
+    out = model(x)
+    assert out.shape == (4, 7)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    feats = model.forward_features(x)
+    assert feats.ndim == 2 and feats.shape[0] == 4
+    assert isinstance(model.classifier, nn.Linear)
+    assert model.classifier.in_features == feats.shape[1]
+    assert model.classifier.out_features == 7
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_dropout_count_and_rate(name: str) -> None:
+    model = create_model(name, num_classes=10, in_channels=1, dropout=0.3, width=0.25)
+    drops = _dropouts(model)
+    assert len(drops) == DROPOUT_COUNTS[name]
+    assert all(d.p == pytest.approx(0.3) for d in drops)
+    # the module feeding the classifier is a dropout: the classifier's input goes through one
+    assert isinstance(model.classifier, nn.Linear)
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_zero_dropout_is_deterministic_in_train_mode(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10, in_channels=1, dropout=0.0, width=0.25).train()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        a, b = model(x), model(x)
+    assert torch.equal(a, b)
+    # and a positive rate really perturbs the output in train mode
+    model = create_model(name, num_classes=10, in_channels=1, dropout=0.5, width=0.25).train()
+    with torch.no_grad():
+        assert not torch.equal(model(x), model(x))
+
+
+def test_submodule_names_are_stable() -> None:
+    a = create_model("resnet18", num_classes=10, in_channels=3, dropout=0.0, width=0.25)
+    b = create_model("resnet18", num_classes=10, in_channels=3, dropout=0.5, width=0.25)
+    assert [n for n, _ in a.named_modules()] == [n for n, _ in b.named_modules()]
+    names = dict(a.named_modules())
+    assert {"conv1", "maxpool", "layer1.0.conv1", "layer4.1.conv2", "classifier"} <= set(names)
+    assert isinstance(names["maxpool"], nn.MaxPool2d)
+
+
+def test_resnet18_full_width_size() -> None:
+    model = create_model("resnet18", num_classes=10, in_channels=3)
+    n = sum(p.numel() for p in model.parameters())
+    assert 11_000_000 < n < 11_300_000  # the CIFAR ResNet-18 has ~11.2M parameters
+
+
+def test_unknown_model_lists_valid_names() -> None:
+    with pytest.raises(ConfigError, match=r"valid: .*cnn-small.*resnet18"):
+        create_model("resnet19", num_classes=10, in_channels=1)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"num_classes": 0}, {"in_channels": 0}, {"dropout": 1.0}, {"dropout": -0.1}, {"width": 0}],
+)
+def test_invalid_arguments(kw: dict) -> None:
+    args = {"num_classes": 10, "in_channels": 1, **kw}
+    with pytest.raises(ConfigError):
+        create_model("cnn-small", **args)
+
+
+def test_registry_names() -> None:
+    assert set(NATIVE) <= set(MODELS)
+    assert {"tv-resnet50", "tv-vit-b16", "clip-rn50", "clip-vit-b32"} <= set(MODELS)
