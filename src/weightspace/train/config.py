@@ -1,0 +1,228 @@
+"""The configuration of one training run.
+
+A :class:`RunConfig` is a frozen, validated dataclass. Its :meth:`~RunConfig.run_id` is a
+short hash of every field that can change the result, so that two runs with the same id are
+the same experiment (up to floating-point summation order when the thread count differs).
+
+Fields left out of the id, because they change speed and not results:
+``threads``, ``num_workers`` and ``eval_batch_size``. ``device`` stays in: CUDA runs use
+bf16 autocast and therefore give different numbers. Of the two study labels, ``condition``
+stays in (two conditions of a study are two rows even when their settings coincide, e.g.
+``bs`` and ``dp0``) and ``category`` is left out (it is derived from the condition name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weightspace.config import check_keys, config_hash, from_mapping, to_dict
+from weightspace.errors import ConfigError, unknown_choice
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "step")
+# Fields that change speed, not results (see the module docstring).
+NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category")
+
+Augment = str | tuple[dict[str, Any], ...]
+
+
+def _positive_int(name: str, value: Any, *, allow_none: bool = False, minimum: int = 1) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = f"an integer >= {minimum}" + (" or None" if allow_none else "")
+        raise ConfigError(f"{name} must be {allowed}; got {value!r}")
+
+
+def _nonneg_float(name: str, value: Any, *, upper: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number; got {value!r}")
+    value = float(value)
+    if value < 0 or (upper is not None and value >= upper):
+        bound = f"in [0, {upper:g})" if upper is not None else ">= 0"
+        raise ConfigError(f"{name} must be {bound}; got {value!r}")
+    return value
+
+
+def _normalise_augment(value: Any) -> Augment:
+    """A policy name stays a string; a list of op dicts becomes a tuple of plain dicts."""
+    if isinstance(value, str):
+        if not value:
+            raise ConfigError("augment must be a policy name (e.g. 'none', 'auto') or op dicts")
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(op, Mapping) for op in value):
+        ops = tuple(dict(op) for op in value)
+        for op in ops:
+            if "op" not in op and "name" not in op:
+                raise ConfigError(
+                    f"each augmentation op needs an 'op' (or 'name') key; got {op!r}. "
+                    "Example: [{op = 'hflip', p = 0.5}, {op = 'noise', sigma = 0.05}]"
+                )
+        return ops
+    raise ConfigError(
+        f"augment must be a policy name or a list of op dicts; got {type(value).__name__} {value!r}"
+    )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run (see ``docs/training.md``)."""
+
+    # data
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    train_size: int | None = None  # stratified subset of the train split (None = all of it)
+    val_fraction: float = 0.1  # held out of the (subset of the) train split
+    test_size: int | None = None  # stratified subset of the test split (None = all of it)
+    # model
+    model: str = "cnn-small"
+    width: int | None = None
+    pretrained: str | None = None
+    # condition
+    augment: Augment = "none"
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    # optimisation
+    optimizer: str = "adam"  # adam = Adam with L2 weight_decay (the paper) | adamw | sgd
+    lr: float = 1e-3
+    momentum: float = 0.9  # sgd only
+    schedule: str = "constant"
+    epochs: int = 3
+    batch_size: int = 32
+    seed: int = 0
+    # execution
+    threads: int = 1
+    device: str = "cpu"
+    num_workers: int = 0
+    eval_batch_size: int = 512
+    # outputs
+    snapshot_every: int | None = None  # spectral snapshot every k epochs (besides before/after)
+    compat: str | None = None  # passed to weightspace.spectral.analyze
+    mp_fit: bool = False
+    ood: bool = True
+    ood_severities: tuple[int, ...] = (1, 3, 5)
+    # reserved for synthetic data (a mapping handed to weightspace.data.synthetic)
+    synthetic: dict[str, Any] | None = None
+    # study labels
+    condition: str = ""
+    category: str = ""
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise through object.__setattr__
+        for name in ("dataset", "model", "optimizer", "schedule", "device"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{name} must be a non-empty string; got {value!r}")
+        set_(self, "optimizer", self.optimizer.lower())
+        set_(self, "schedule", self.schedule.lower())
+        set_(self, "device", self.device.lower())
+        if self.optimizer not in OPTIMIZERS:
+            raise unknown_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.schedule not in SCHEDULES:
+            raise unknown_choice("schedule", self.schedule, SCHEDULES)
+        if not (self.device == "cpu" or self.device.split(":")[0] == "cuda"):
+            raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}")
+        for name in ("data_dir", "pretrained", "compat"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                set_(self, name, str(value))
+        _positive_int("train_size", self.train_size, allow_none=True)
+        _positive_int("test_size", self.test_size, allow_none=True)
+        _positive_int("width", self.width, allow_none=True)
+        _positive_int("epochs", self.epochs, minimum=0)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("eval_batch_size", self.eval_batch_size)
+        _positive_int("threads", self.threads)
+        _positive_int("num_workers", self.num_workers, minimum=0)
+        _positive_int("snapshot_every", self.snapshot_every, allow_none=True)
+        _positive_int("seed", self.seed, minimum=0)
+        set_(self, "val_fraction", _nonneg_float("val_fraction", self.val_fraction, upper=1.0))
+        set_(self, "dropout", _nonneg_float("dropout", self.dropout, upper=1.0))
+        set_(self, "weight_decay", _nonneg_float("weight_decay", self.weight_decay))
+        set_(self, "momentum", _nonneg_float("momentum", self.momentum, upper=1.0))
+        lr = _nonneg_float("lr", self.lr)
+        if lr == 0:
+            raise ConfigError("lr must be > 0; got 0")
+        set_(self, "lr", lr)
+        set_(self, "augment", _normalise_augment(self.augment))
+        sev = self.ood_severities
+        if isinstance(sev, int) or not isinstance(sev, (list, tuple)):
+            raise ConfigError(f"ood_severities must be a list of integers 1..5; got {sev!r}")
+        sev = tuple(sev)
+        if not sev or any(isinstance(s, bool) or s not in (1, 2, 3, 4, 5) for s in sev):
+            raise ConfigError(f"ood_severities must be a non-empty list of 1..5; got {list(sev)}")
+        set_(self, "ood_severities", tuple(sorted(set(sev))))
+        for name in ("mp_fit", "ood"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false; got {getattr(self, name)!r}")
+        if self.synthetic is not None:
+            if not isinstance(self.synthetic, Mapping):
+                raise ConfigError(f"synthetic must be a table of settings; got {self.synthetic!r}")
+            set_(self, "synthetic", dict(self.synthetic))
+        for name in ("condition", "category"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string; got {getattr(self, name)!r}")
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
+
+    def check_names(self) -> None:
+        """Check dataset, model and augmentation policy against the registries.
+
+        Kept out of ``__post_init__`` so that building a config never imports torch; the
+        CLI and :func:`weightspace.train.run` call it before any work starts.
+        """
+        from weightspace.data import AUGMENTATIONS, DATASETS
+        from weightspace.models import MODELS
+
+        if self.dataset not in DATASETS:
+            raise unknown_choice("dataset", self.dataset, DATASETS)
+        if self.model not in MODELS:
+            raise unknown_choice("model", self.model, MODELS)
+        if isinstance(self.augment, str) and self.augment not in AUGMENTATIONS:
+            raise unknown_choice("augmentation policy", self.augment, AUGMENTATIONS)
+
+    # -- conversion ---------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str | None = None) -> RunConfig:
+        """Build from a mapping (e.g. a TOML table); unknown keys are an error listing the valid ones.
+
+        A ``run_id`` key (as written in ``config.json``) is accepted and checked.
+        """
+        data = dict(data)
+        run_id = data.pop("run_id", None)
+        check_keys(data, field_names(), where or "RunConfig")
+        cfg = from_mapping(cls, data, where)
+        if run_id is not None and run_id != cfg.run_id():
+            raise ConfigError(
+                f"run_id {run_id!r} does not match the settings (which hash to {cfg.run_id()!r}); "
+                "the file was edited or written by another version — drop the run_id key"
+            )
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/TOML-friendly dict of every field (tuples become lists)."""
+        return to_dict(self)
+
+    def run_id(self) -> str:
+        """Short hash of the fields that can change the result (see the module docstring)."""
+        d = self.to_dict()
+        for name in NOT_IN_RUN_ID:
+            d.pop(name, None)
+        return config_hash(d)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` applied (validated; unknown names are an error)."""
+        check_keys(changes, field_names(), "RunConfig.replace")
+        return dataclasses.replace(self, **changes)
+
+
+def field_names() -> list[str]:
+    """The settable fields of :class:`RunConfig`, in declaration order."""
+    return [f.name for f in dataclasses.fields(RunConfig)]

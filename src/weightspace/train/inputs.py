@@ -1,0 +1,56 @@
+"""uint8 images → normalised float32 model inputs, in one fused multiply-add per batch."""
+
+from __future__ import annotations
+
+import torch
+
+
+def normalizer(
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    *,
+    max_value: float = 255.0,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) with x·scale + shift = (x / max_value − mean) / std.
+
+    ``mean`` and ``std`` are per-channel statistics on the [0, 1] scale; ``max_value`` is
+    255 for uint8 batches and 1 for augmented [0, 1] float batches. Both are shaped
+    (1, C, 1, 1) to broadcast over (B, C, H, W).
+    """
+    mean = torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
+    return (1.0 / (max_value * std)).to(device), (-mean / std).to(device)
+
+
+def to_input(
+    xb: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, *, channels_last: bool = False
+) -> torch.Tensor:
+    """Normalised float32 batch (B, C, H, W) from a uint8 or [0, 1] float batch."""
+    x = xb.float().mul_(scale).add_(shift)  # (B, C, H, W); .float() copies a uint8 batch
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def channel_stats(images: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation of uint8 ``images`` (N, C, H, W) on [0, 1].
+
+    Accumulated in float64 over chunks, so a large set is never copied to float at once.
+    A channel with zero variance gets std 1 (normalisation then only centres it).
+    """
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError(
+            f"expected a non-empty (N, C, H, W) batch; got shape {tuple(images.shape)}"
+        )
+    c = images.shape[1]
+    total = torch.zeros(c, dtype=torch.float64)
+    total_sq = torch.zeros(c, dtype=torch.float64)
+    for start in range(0, images.shape[0], chunk):
+        x = images[start : start + chunk].double().div_(255.0)  # (b, C, H, W)
+        total += x.sum(dim=(0, 2, 3))
+        total_sq += x.square().sum(dim=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    var = (total_sq / count - mean.square()).clamp_min(0.0)
+    std = var.sqrt()
+    std[std == 0] = 1.0
+    return mean.float(), std.float()

@@ -1,0 +1,263 @@
+"""The training loop: optimizer, learning-rate schedule and the epoch loop.
+
+Design (each choice is for speed without changing the maths):
+
+- The training images stay ``uint8`` in memory, shaped (N, C, H, W); each batch is
+  gathered by index from a pre-shuffled permutation and converted to normalised float32
+  in one fused multiply-add (no DataLoader, no PIL, no per-sample Python on the fast path).
+- No host synchronisation per step: the running loss and the number of correct
+  predictions are accumulated as tensors and read once per epoch (``.item()`` per step
+  would stall a GPU pipeline at every batch).
+- Augmentation randomness is seeded per batch from ``(seed, epoch, batch)`` inside
+  :func:`torch.random.fork_rng`, so the augmented images do not depend on how many
+  dropout draws came before, nor on whether the batches were built in worker processes.
+- Shuffling uses a dedicated :class:`torch.Generator`; model initialisation and dropout
+  use torch's global generator, seeded by the caller.
+- On CUDA: channels-last memory format, bf16 autocast, pinned host memory and
+  non-blocking copies (images live on the GPU when no augmentation is applied).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from weightspace.train.config import RunConfig
+from weightspace.train.inputs import normalizer, to_input
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """What one epoch of training measured (training mode, augmented batches)."""
+
+    epoch: int  # 1-based
+    train_loss: float  # mean cross-entropy over the epoch's batches, weighted by batch size
+    train_acc: float  # fraction of correct arg-max predictions on those batches
+    lr: float  # learning rate at the first step of the epoch
+    seconds: float  # wall time of the epoch's training steps (evaluation excluded)
+    images: int  # images processed
+
+
+def build_optimizer(config: RunConfig, params: Any) -> torch.optim.Optimizer:
+    """Adam with coupled L2 ``weight_decay`` (the paper), AdamW, or SGD with momentum."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def lr_factor(schedule: str, step: int, *, steps_per_epoch: int, epochs: int) -> float:
+    """Multiplier of the base learning rate before optimizer step ``step`` (0-based).
+
+    constant: 1. cosine: ½(1 + cos(π·step/T)) over the T = epochs·steps_per_epoch steps.
+    step: ×0.1 from epoch ⌈E/2⌉ and ×0.01 from epoch ⌈3E/4⌉ (0-based epochs).
+    """
+    if schedule == "constant":
+        return 1.0
+    total = max(1, epochs * steps_per_epoch)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    if schedule == "step":
+        epoch = step // max(1, steps_per_epoch)
+        return 0.1 ** ((epoch >= math.ceil(epochs / 2)) + (epoch >= math.ceil(3 * epochs / 4)))
+    raise ValueError(f"unknown schedule {schedule!r}")
+
+
+def batch_seed(seed: int, epoch: int, batch: int) -> int:
+    """The augmentation seed of one batch: a hash of (run seed, epoch, batch index)."""
+    return int(np.random.SeedSequence([seed, epoch, batch]).generate_state(1)[0])
+
+
+class _AugmentedBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Batch b of one epoch, augmented to float [0, 1]; item = batch (for worker processes)."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batches: list[torch.Tensor],
+        augment: Callable[[torch.Tensor], torch.Tensor],
+        seed: int,
+        epoch: int,
+    ) -> None:
+        self.images, self.labels, self.batches = images, labels, batches
+        self.augment, self.seed, self.epoch = augment, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.batches[b]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(batch_seed(self.seed, self.epoch, b))
+            x = self.augment(self.images[idx])  # (B, C, H, W) float32 in [0, 1]
+        return x, self.labels[idx]
+
+
+def _epoch_batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batches: list[torch.Tensor],
+    *,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None,
+    seed: int,
+    epoch: int,
+    num_workers: int,
+    pin: bool,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x, y) per batch: uint8 x without augmentation, float [0, 1] x with it."""
+    if augment is None:
+        for idx in batches:
+            yield images[idx], labels[idx]
+        return
+    source = _AugmentedBatches(images, labels, batches, augment, seed, epoch)
+    if num_workers == 0:
+        for b in range(len(source)):
+            x, y = source[b]
+            yield (x.pin_memory(), y.pin_memory()) if pin else (x, y)
+        return
+    loader = torch.utils.data.DataLoader(
+        source,
+        batch_size=None,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=pin,
+        # the loader draws its worker base seed from this generator, not the global one
+        # (which would shift the dropout masks of the main process)
+        generator=torch.Generator().manual_seed(batch_seed(seed, epoch, len(batches))),
+    )
+    yield from loader
+
+
+def fit(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    config: RunConfig,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    device: torch.device | str = "cpu",
+    on_epoch_end: Callable[[EpochStats], None] | None = None,
+    progress: bool = False,
+) -> list[EpochStats]:
+    """Train ``model`` in place on uint8 ``images`` (N, C, H, W) and ``labels`` (N,).
+
+    ``augment`` maps a uint8 batch to float32 in [0, 1] (per-sample randomness from
+    torch's global generator, seeded here per batch). ``on_epoch_end`` is called after
+    each epoch, outside the timed region (validation, spectral snapshots).
+    """
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    n = images.shape[0]
+    bs = config.batch_size
+    steps_per_epoch = math.ceil(n / bs)
+    optimizer = build_optimizer(config, model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(
+            config.schedule, step, steps_per_epoch=steps_per_epoch, epochs=config.epochs
+        ),
+    )
+    shuffle = torch.Generator().manual_seed(config.seed)
+    if augment is None:
+        scale, shift = normalizer(mean, std, max_value=255.0, device=device)
+        if cuda:  # the whole uint8 set lives on the GPU; batches are gathered there
+            images, labels = images.to(device), labels.to(device)
+    else:  # augment returns [0, 1] floats
+        scale, shift = normalizer(mean, std, max_value=1.0, device=device)
+    if cuda:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    history: list[EpochStats] = []
+    bar = _progress_bar(progress, total=config.epochs * n)
+    try:
+        for epoch in range(1, config.epochs + 1):
+            if bar is not None:
+                bar.set_description(f"epoch {epoch}/{config.epochs}")
+            model.train()
+            lr = float(optimizer.param_groups[0]["lr"])
+            perm = torch.randperm(n, generator=shuffle)
+            batches = list(perm.split(bs))
+            if augment is None and cuda:
+                batches = [b.to(device) for b in batches]
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            start = time.perf_counter()
+            for xb, yb in _epoch_batches(
+                images,
+                labels,
+                batches,
+                augment=augment,
+                seed=config.seed,
+                epoch=epoch,
+                num_workers=config.num_workers,
+                pin=cuda,
+            ):
+                xb, yb = xb.to(device, non_blocking=cuda), yb.to(device, non_blocking=cuda)
+                x = to_input(xb, scale, shift, channels_last=cuda)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                    logits = model(x)
+                    loss = F.cross_entropy(logits, yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                with torch.no_grad():  # running sums stay on the device: no sync per step
+                    loss_sum += loss.detach().float() * yb.shape[0]
+                    correct += (logits.argmax(1) == yb).sum()
+                if bar is not None:
+                    bar.update(yb.shape[0])
+            stats = EpochStats(
+                epoch=epoch,
+                train_loss=loss_sum.item() / n,  # the one sync of the epoch
+                train_acc=correct.item() / n,
+                lr=lr,
+                seconds=time.perf_counter() - start,
+                images=n,
+            )
+            history.append(stats)
+            log.info(
+                "epoch %d/%d loss %.4f acc %.4f %.0f img/s",
+                epoch,
+                config.epochs,
+                stats.train_loss,
+                stats.train_acc,
+                n / max(stats.seconds, 1e-9),
+            )
+            if bar is not None:
+                bar.set_postfix(
+                    loss=f"{stats.train_loss:.4f}",
+                    acc=f"{stats.train_acc:.3f}",
+                    img_s=f"{n / max(stats.seconds, 1e-9):.0f}",
+                )
+            if on_epoch_end is not None:
+                on_epoch_end(stats)
+    finally:
+        if bar is not None:
+            bar.close()
+        if cuda:
+            model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    return history
+
+
+def _progress_bar(enabled: bool, *, total: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", unit_scale=True, leave=False, dynamic_ncols=True)
