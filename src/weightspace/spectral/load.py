@@ -114,22 +114,22 @@ def unwrap_state_dict(obj: Any, *, origin: str) -> dict[str, Any]:
 
 def _torch_load(path: Path) -> Any:
     import pickle
+    import warnings
 
     import torch
 
     try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as err:
-            if "mmap" not in str(err).lower():
-                raise
-            # legacy (non-zip) serialization cannot be memory-mapped
-            return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as err:
+                if "mmap" not in str(err).lower():
+                    raise
+                # legacy (non-zip) serialization cannot be memory-mapped
+                return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if (
-            "weights only load failed" in str(err).lower()
-            or "unsupported global" in str(err).lower()
-        ):
+        if "global" in str(err).lower():  # the pickle names a callable: code would run
             raise CheckpointError(
                 f"refusing to load {str(path)!r}: it is a pickle that needs to run code (it "
                 "references objects other than tensors and plain containers), and unpickling "
@@ -143,10 +143,13 @@ def _torch_load(path: Path) -> Any:
 
 
 def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    lines = [ln for ln in str(err).splitlines() if ln.strip()]
+    detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "")
     return CheckpointError(
-        f"cannot read {str(path)!r} as a torch checkpoint ({type(err).__name__}: "
-        f"{str(err).splitlines()[0] if str(err) else ''}); the file may be truncated or not "
-        "a torch.save file. Re-export it as .safetensors or as a torch.save(state_dict) file"
+        f"cannot read {str(path)!r} as a torch checkpoint ({type(err).__name__}: {detail}); "
+        "the file is truncated, not a torch.save file, or a pickle that the safe "
+        "(weights_only) loader rejects (it was not executed). Re-export the weights as "
+        ".safetensors (safetensors.torch.save_file) or with torch.save(model.state_dict())"
     )
 
 
