@@ -1,0 +1,326 @@
+"""``build_report``: one self-contained HTML file plus every figure as PNG/SVG.
+
+Sections (each appears only when its data exists): headline, outcomes (accuracy, ECE, OOD),
+statistics (paper protocol and default protocol, with their plain-language conclusions),
+fingerprint, category means, layer profiles, ESD panels, dose–response, diversity, synthetic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from weightspace.errors import ConfigError
+from weightspace.report import figures_runs as fr
+from weightspace.report import figures_spectral as fs
+from weightspace.report._data import BASELINE, MAIN_METRICS, category_summary
+from weightspace.report._inputs import PROTOCOLS, ReportInputs, esd_panels, load_inputs, run_compare
+from weightspace.report._style import figure_bytes
+from weightspace.report.esd import esd_grid_figure
+from weightspace.report.html import (
+    Bullets,
+    FigureBlock,
+    Paragraph,
+    Section,
+    TableBlock,
+    render_html,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("png", "svg")
+# Known comparison tables in the order they are shown; any other table follows.
+TABLE_ORDER = (
+    "anova",
+    "ttests",
+    "permutation",
+    "effects",
+    "correlations",
+    "classifier",
+    "noise_floor",
+    "category_means",
+    "dose_response",
+    "spectral_vs_accuracy",
+)
+_FIGURE_TABLES = {"layer_profiles", "fingerprint"}  # shown as figures / their own section
+
+
+class _Writer:
+    """Encodes each figure once: PNG for the HTML, and the requested files on disk."""
+
+    def __init__(self, folder: Path, formats: Sequence[str]) -> None:
+        self.folder, self.formats = folder, tuple(formats)
+        self.files: list[Path] = []
+
+    def __call__(self, name: str, fig: Figure, caption: str) -> FigureBlock:
+        png = figure_bytes(fig, "png", dpi=100)
+        if self.formats:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        for fmt in self.formats:
+            path = self.folder / f"{name}.{fmt}"
+            path.write_bytes(png if fmt == "png" else figure_bytes(fig, fmt))
+            self.files.append(path)
+        return FigureBlock(name=name, png=png, caption=caption)
+
+
+def _tables(result: Any) -> dict[str, pd.DataFrame]:
+    tables = getattr(result, "tables", None) or {}
+    return {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
+
+
+def _noise_floor(results: dict[str, Any]) -> dict[str, float]:
+    """``{metric: spread}`` from a default-protocol ``noise_floor`` table, if it has one."""
+    table = _tables(results.get("default")).get("noise_floor")
+    if table is None or "metric" not in table.columns:
+        return {}
+    for col in ("noise_floor", "floor", "sd", "std", "spread", "half_width"):
+        if col in table.columns:
+            by_metric = table.groupby("metric")[col].mean()
+            return {str(k): float(v) for k, v in by_metric.items() if pd.notna(v)}
+    return {}
+
+
+def _mean_conclusions(dd: pd.DataFrame) -> list[str]:
+    """One sentence per main metric: category means with their 95% intervals over layers."""
+    metrics = [m for m in MAIN_METRICS if m in dd.columns]
+    if dd.empty or not metrics:
+        return []
+    summary = category_summary(dd, metrics)
+    out = []
+    for metric in metrics:
+        sub = summary[summary["metric"] == metric]
+        parts = []
+        for r in sub.itertuples():
+            sign = "" if pd.isna(r.ci_low) or r.ci_low <= 0 <= r.ci_high else " (excludes 0)"
+            parts.append(f"{r.category} {r.mean:+.4g} [{r.ci_low:+.3g}, {r.ci_high:+.3g}]{sign}")
+        out.append(f"Mean ΔΔ {metric}: " + "; ".join(parts) + ".")
+    out.append(
+        "Intervals are 95% t-intervals that treat layers as independent samples (as the "
+        "paper's tests do); neighbouring layers are correlated, so they are too narrow."
+    )
+    return out
+
+
+def _headline(inputs: ReportInputs) -> Section:
+    sec = Section("headline", "Headline")
+    facts: dict[str, object] = {"input": str(inputs.root), "kind": inputs.kind}
+    src = inputs.runs if inputs.runs is not None else inputs.layers
+    if src is not None and "condition" in src.columns:
+        facts["conditions"] = src["condition"].nunique()
+        facts["categories"] = ", ".join(sorted(map(str, src["category"].dropna().unique())))
+        if "seed" in src.columns:
+            facts["seeds"] = src["seed"].nunique()
+        if "run_id" in src.columns:
+            facts["runs"] = src["run_id"].nunique()
+    if inputs.runs is not None and "status" in inputs.runs.columns:
+        failed = ~inputs.runs["status"].astype(str).str.lower().isin(
+            ["ok", "success", "complete", "completed", "done"]
+        )
+        facts["failed runs"] = int(failed.sum())
+    facts["layers with ΔΔ"] = inputs.dd["layer"].nunique() if not inputs.dd.empty else 0
+    sec.add(TableBlock(pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]})))
+    lead = []
+    for protocol in ("default", "paper"):
+        lead += [str(c) for c in getattr(inputs.results.get(protocol), "conclusions", [])][:3]
+    if lead:
+        sec.add(Bullets(tuple(lead)))
+    if inputs.problems:
+        sec.add(Bullets(tuple(inputs.problems), css="warn"))
+    return sec
+
+
+def _statistics(inputs: ReportInputs) -> Section | None:
+    if not inputs.results:
+        return None
+    sec = Section("statistics", "Statistics")
+    labels = {
+        "paper": "Paper protocol (layers as samples, one seed, ΔΔ against bs)",
+        "default": "Default protocol (all seeds, noise floor, layer-aware tests)",
+    }
+    for protocol in sorted(
+        inputs.results, key=lambda p: PROTOCOLS.index(p) if p in PROTOCOLS else 9
+    ):
+        result = inputs.results[protocol]
+        sec.add(Paragraph(labels.get(protocol, protocol)))
+        conclusions = [str(c) for c in getattr(result, "conclusions", [])]
+        if conclusions:
+            sec.add(Bullets(tuple(conclusions)))
+        tables = _tables(result)
+        names = [n for n in TABLE_ORDER if n in tables] + sorted(
+            set(tables) - set(TABLE_ORDER) - _FIGURE_TABLES
+        )
+        for name in names:
+            sec.add(TableBlock(tables[name], title=f"{protocol}: {name}"))
+    return sec
+
+
+def _build_sections(
+    inputs: ReportInputs, write: _Writer, esd_layers: list[str] | None
+) -> list[Section]:
+    sections = [_headline(inputs)]
+    runs, dd = inputs.runs, inputs.dd
+    if runs is not None and any(c in runs.columns for c in fr.RUN_METRICS):
+        sec = Section("outcomes", "Accuracy, calibration and OOD accuracy")
+        sec.add(
+            write(
+                "outcomes",
+                fr.run_metrics_figure(runs),
+                "Bars: mean over seeds; lines: ±1 s.d. across seeds; dots: single seeds.",
+            )
+        )
+        sections.append(sec)
+    stats_sec = _statistics(inputs)
+    if stats_sec is not None:
+        sections.append(stats_sec)
+    fp = _tables(inputs.results.get("default")).get("fingerprint")
+    if fp is not None and not fp.empty:
+        sec = Section("fingerprint", "Regularizer fingerprint")
+        sec.add(
+            Paragraph(
+                "Which reference category each condition's ΔΔ profile resembles, "
+                "and how confidently (see docs/report.md)."
+            )
+        )
+        sec.add(write("fingerprint", fs.fingerprint_figure(fp), "Fingerprint table as a heatmap."))
+        sec.add(TableBlock(fp))
+        sections.append(sec)
+    if not dd.empty:
+        sec = Section("category-means", "Category means of ΔΔ")
+        sec.add(Bullets(tuple(_mean_conclusions(dd))))
+        sec.add(
+            write(
+                "category_means",
+                fs.category_means_figure(dd),
+                "Mean ΔΔ per category; bars: mean over layers; lines: 95% t-interval.",
+            )
+        )
+        sections.append(sec)
+        sec = Section("layer-profiles", "Layer-wise ΔΔ profiles")
+        sec.add(
+            write(
+                "layer_profiles",
+                fs.layer_profiles_figure(dd, noise_floor=_noise_floor(inputs.results)),
+                "Mean ΔΔ per layer and category (grey band: baseline seed-to-seed noise, "
+                "when measured).",
+            )
+        )
+        sections.append(sec)
+    grid, notes = esd_panels(inputs, layers=esd_layers)
+    if grid:
+        sec = Section("esd", "Eigenvalue spectra (ESD)")
+        sec.add(
+            write(
+                "esd_panels",
+                esd_grid_figure(grid),
+                "Log-log ESD; dashed: power-law fit from xmin with slope −α; dotted: "
+                "Marchenko–Pastur bulk and its edge.",
+            )
+        )
+        if notes:
+            sec.add(Paragraph("; ".join(notes[:5]), note=True))
+        sections.append(sec)
+    if runs is not None and "strength" in runs.columns:
+        table = runs
+        if not dd.empty:
+            metrics = [m for m in MAIN_METRICS if m in dd.columns]
+            per_run = dd.groupby("run_id")[metrics].mean().add_prefix("dd_").reset_index()
+            table = runs.merge(per_run, on="run_id", how="left")
+            for m in metrics:  # the baseline's ΔΔ against itself is 0 by definition
+                table.loc[table["category"] == BASELINE, f"dd_{m}"] = 0.0
+        cols = [
+            c
+            for c in (*fr.RUN_METRICS, "dd_log_norm", "dd_log_spectral_norm", "dd_alpha")
+            if c in table.columns
+        ]
+        cats = [c for c in ("dp", "wd", "div") if c in set(table["category"])]
+        fig = fr.dose_response_figure(table, metrics=cols, categories=cats or None)
+        sec = Section("dose-response", "Dose–response")
+        sec.add(
+            write(
+                "dose_response",
+                fig,
+                "Metric vs regularization strength (points: seed mean ± s.d.; dashed: baseline).",
+            )
+        )
+        sections.append(sec)
+    div = inputs.diversity
+    if div is not None and not div.empty:
+        sec = Section("diversity", "Diversity score vs accuracy")
+        sec.add(
+            write(
+                "diversity",
+                fr.diversity_figure(div),
+                "Colour: category; marker size: strength; title: Spearman rank correlation.",
+            )
+        )
+        sections.append(sec)
+    if runs is not None and (runs["category"] == "gen").any():
+        sec = Section("synthetic", "Synthetic vs traditional diversity")
+        sec.add(
+            write(
+                "synthetic",
+                fr.synthetic_figure(runs),
+                "Outcome vs synthetic fraction per mode (replace, add, filtered); "
+                "fraction 0 is the baseline.",
+            )
+        )
+        if div is not None and {"gen", "div"} & set(div["category"]) and "wvs" in div.columns:
+            sub = div[div["category"].isin(["gen", "div"])]
+            sec.add(
+                write(
+                    "synthetic_wvs",
+                    fr.diversity_figure(sub, scores=("wvs",)),
+                    "Weighted Vendi score vs accuracy, synthetic (gen) and augmentation (div).",
+                )
+            )
+        sections.append(sec)
+    return sections
+
+
+def build_report(
+    study_dir: str | Path,
+    *,
+    out: str | Path | None = None,
+    formats: Sequence[str] = FORMATS,
+    compare_result: Any = None,
+    protocols: Sequence[str] = PROTOCOLS,
+    esd_layers: Sequence[str] | None = None,
+) -> Path:
+    """Write ``report.html`` (self-contained) and ``figures/*.{png,svg}`` beside it.
+
+    ``study_dir``: a study directory or a folder of WeightWatcher CSV tables.
+    ``out``: the HTML path (default ``<study_dir>/report.html``).
+    ``compare_result``: a ``CompareResult`` or ``{protocol: CompareResult}`` to show instead
+    of running :func:`weightspace.compare.compare` for each of ``protocols``.
+    ``esd_layers``: layer longnames for the ESD panels (default: first, middle and last).
+    Returns the HTML path.
+    """
+    bad = sorted(set(formats) - set(FORMATS))
+    if bad:
+        raise ConfigError(f"unknown figure formats {bad}; valid: {', '.join(FORMATS)}")
+    bad = sorted(set(protocols) - set(PROTOCOLS))
+    if bad:
+        raise ConfigError(f"unknown protocols {bad}; valid: {', '.join(PROTOCOLS)}")
+    inputs = load_inputs(study_dir)
+    run_compare(inputs, tuple(protocols), compare_result)
+    out_path = Path(out) if out is not None else inputs.root / "report.html"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    write = _Writer(out_path.parent / "figures", formats)
+    sections = _build_sections(inputs, write, list(esd_layers) if esd_layers else None)
+    page = render_html(
+        f"weightspace report — {inputs.root.name}",
+        "How data diversity and regularizers changed the weight spectra",
+        sections,
+    )
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out_path)
+    log.info("wrote %s and %d figure files", out_path, len(write.files))
+    return out_path

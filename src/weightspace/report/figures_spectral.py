@@ -1,0 +1,166 @@
+"""Figures of the spectral changes: category means, layer profiles, fingerprints.
+
+Each function takes a table and returns a :class:`matplotlib.figure.Figure` (no pyplot).
+The ΔΔ input is the long per-layer table of :func:`weightspace.report._data.delta_delta`
+(columns ``category, layer, layer_order`` and one column per metric).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from weightspace.report._data import DELTA_METRICS, category_summary
+from weightspace.report._style import (
+    category_palette,
+    empty_figure,
+    metric_label,
+    new_figure,
+    order_categories,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _metrics_in(table: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
+    wanted = list(metrics) if metrics is not None else list(DELTA_METRICS)
+    return [m for m in wanted if m in table.columns and table[m].notna().any()]
+
+
+def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    ncols = min(n, max_cols)
+    return (int(np.ceil(n / ncols)), ncols)
+
+
+def category_means_figure(
+    dd: pd.DataFrame, *, metrics: Sequence[str] | None = None, level: float = 0.95
+) -> Figure:
+    """Bar chart of the mean ΔΔ per category, one panel per metric, with t-intervals.
+
+    ``dd`` is either the long per-layer ΔΔ table (averaged per layer and category, then over
+    layers, as the paper does) or an already summarised table with columns ``category, metric,
+    mean`` and optionally ``ci_low, ci_high``. The interval treats layers as samples.
+    """
+    if {"category", "metric", "mean"} <= set(dd.columns):
+        summary = dd
+        metrics = [m for m in (metrics or dict.fromkeys(dd["metric"])) if m in set(dd["metric"])]
+    else:
+        metrics = _metrics_in(dd, metrics)
+        summary = category_summary(dd, metrics, level) if metrics and not dd.empty else dd
+    if not metrics or summary.empty:
+        return empty_figure("no ΔΔ values to summarise (needs a baseline and before/after tables)")
+    cats = order_categories(summary["category"])
+    palette = category_palette(cats)
+    nrows, ncols = _grid(len(metrics))
+    fig, axes = new_figure(nrows, ncols, panel_size=(3.6, 2.9))
+    flat = axes.ravel()
+    for ax, metric in zip(flat, metrics, strict=False):
+        sub = summary[summary["metric"] == metric].set_index("category").reindex(cats)
+        means = sub["mean"].to_numpy(dtype=float)
+        x = np.arange(len(cats))
+        ax.bar(x, means, color=[palette[c] for c in cats], alpha=0.85)
+        if {"ci_low", "ci_high"} <= set(sub.columns):
+            lo = means - sub["ci_low"].to_numpy(dtype=float)
+            hi = sub["ci_high"].to_numpy(dtype=float) - means
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            ax.errorbar(
+                x[ok], means[ok], yerr=[lo[ok], hi[ok]], fmt="none", ecolor="black", capsize=3, lw=1
+            )
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xticks(x, cats)
+        ax.set_title(f"ΔΔ {metric_label(metric)}", fontsize=9)
+    for ax in flat[len(metrics) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"Mean ΔΔ per category ({int(level * 100)}% CI over layers)", fontsize=10)
+    return fig
+
+
+def layer_profiles_figure(
+    dd: pd.DataFrame,
+    *,
+    metrics: Sequence[str] | None = None,
+    noise_floor: Mapping[str, float] | None = None,
+) -> Figure:
+    """ΔΔ per layer (x = layer in network order), one line per category, one panel per metric.
+
+    ``noise_floor`` maps a metric to the spread of baseline-vs-baseline ΔΔ; it is drawn as a
+    grey band ±that value around zero, so a profile inside the band is within seed noise.
+    """
+    metrics = _metrics_in(dd, metrics)
+    if not metrics or dd.empty:
+        return empty_figure("no ΔΔ values for layer profiles")
+    cats = order_categories(dd["category"])
+    palette = category_palette(cats)
+    prof = dd.groupby(["category", "layer"])[metrics].mean()
+    order = dd.groupby("layer")["layer_order"].min().sort_values()
+    names = list(order.index)
+    nrows, ncols = _grid(len(metrics), max_cols=2)
+    fig, axes = new_figure(nrows, ncols, panel_size=(5.2, 2.9))
+    flat = axes.ravel()
+    x = np.arange(len(names))
+    for ax, metric in zip(flat, metrics, strict=False):
+        band = (noise_floor or {}).get(metric)
+        if band is not None and np.isfinite(band) and band > 0:
+            ax.axhspan(-band, band, color="#cccccc", alpha=0.6, lw=0, label="noise floor")
+        for cat in cats:
+            if cat not in prof.index.get_level_values("category"):
+                continue
+            y = prof.loc[cat][metric].reindex(names).to_numpy(dtype=float)
+            ax.plot(x, y, "-o", ms=3, lw=1, color=palette[cat], label=cat)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_title(f"ΔΔ {metric_label(metric)} per layer", fontsize=9)
+        ax.set_xlabel("layer (network order)")
+        step = max(1, len(names) // 12)
+        ax.set_xticks(
+            x[::step], [str(n) for n in names[::step]], rotation=60, fontsize=6, ha="right"
+        )
+    flat[0].legend(fontsize=7, ncols=2)
+    for ax in flat[len(metrics) :]:
+        ax.set_visible(False)
+    return fig
+
+
+_ID_COLUMNS = {"condition", "category", "seed", "strength", "dataset", "run_id", "n", "n_seeds"}
+
+
+def fingerprint_figure(fp: pd.DataFrame, *, index: str = "condition") -> Figure:
+    """Heatmap of a fingerprint table: one row per condition, one column per numeric field.
+
+    Typical columns are distances or probabilities to each reference category (e.g.
+    ``d_dp``, ``d_wd``, ``p_dp``); each column is colour-scaled on its own so that columns
+    with different units stay readable, and every cell is annotated with its value.
+    """
+    if fp is None or fp.empty:
+        return empty_figure("no fingerprint table")
+    table = fp.set_index(index) if index in fp.columns else fp
+    numeric = [
+        c
+        for c in table.columns
+        if c not in _ID_COLUMNS
+        and pd.api.types.is_numeric_dtype(table[c])
+        and not pd.api.types.is_bool_dtype(table[c])
+    ]
+    if not numeric:
+        return empty_figure("fingerprint table has no numeric columns to show")
+    values = table[numeric].to_numpy(dtype=float)  # (conditions, fields)
+    lo = np.nanmin(values, axis=0)
+    span = np.nanmax(values, axis=0) - lo
+    scaled = (values - lo) / np.where(span > 0, span, 1.0)  # per-column 0..1
+    nr, nc = values.shape
+    fig, axes = new_figure(1, 1, panel_size=(1.1 * nc + 2.2, 0.32 * nr + 1.4))
+    ax = axes[0, 0]
+    ax.imshow(np.ma.masked_invalid(scaled), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    for i in range(nr):
+        for j in range(nc):
+            v = values[i, j]
+            text = "—" if not np.isfinite(v) else f"{v:.3g}"
+            color = "white" if np.isfinite(scaled[i, j]) and scaled[i, j] < 0.5 else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
+    ax.set_xticks(range(nc), numeric, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(nr), [str(i) for i in table.index], fontsize=8)
+    ax.set_title("Regularizer fingerprint (colour scaled per column)", fontsize=10)
+    return fig

@@ -1,0 +1,196 @@
+"""Figure functions: each returns a pyplot-free Figure with the expected panels and artists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from report_fixtures import make_study
+from weightspace.report import (
+    category_means_figure,
+    diversity_figure,
+    dose_response_figure,
+    fingerprint_figure,
+    layer_profiles_figure,
+    plot_esd,
+    plot_esd_row,
+    run_metrics_figure,
+    synthetic_figure,
+)
+from weightspace.report._data import category_summary, delta_delta, mean_ci
+from weightspace.report.esd import eigenvalues_from_slices, layer_eigenvalues, mp_density
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_study(tmp_path_factory.mktemp("study"))
+
+
+@pytest.fixture(scope="module")
+def dd(study: Path) -> pd.DataFrame:
+    return delta_delta(pd.read_parquet(study / "layers.parquet"))
+
+
+@pytest.fixture(autouse=True)
+def _no_pyplot_leak() -> None:
+    yield
+    assert plt.get_fignums() == [], "a figure was registered with pyplot"
+
+
+def _visible_axes(fig) -> list:
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+def test_mp_density_integrates_to_one_and_vanishes_outside_bulk() -> None:
+    q, sigma = 4.0, 1.3
+    lo, hi = sigma**2 * (1 - 0.5) ** 2, sigma**2 * (1 + 0.5) ** 2
+    x = np.linspace(lo, hi, 200_001)
+    assert np.trapezoid(mp_density(x, sigma=sigma, Q=q), x) == pytest.approx(1.0, abs=1e-3)
+    assert mp_density(np.array([lo * 0.9, hi * 1.1]), sigma=sigma, Q=q).tolist() == [0.0, 0.0]
+
+
+def test_eigenvalues_match_squared_singular_values_and_halve_for_conv() -> None:
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((4, 20, 6))  # (S, N, M)
+    sv = np.linalg.svd(w, compute_uv=False) ** 2
+    np.testing.assert_allclose(eigenvalues_from_slices(w), np.sort(sv.ravel()), rtol=1e-10)
+    np.testing.assert_allclose(eigenvalues_from_slices(w, halve=True), np.sort(sv.ravel()) / 2)
+
+
+def test_layer_eigenvalues_from_weights_file(study: Path) -> None:
+    path = next((study / "runs").glob("bs__s0*")) / "weights_init.safetensors"
+    from safetensors.numpy import load_file
+
+    w = load_file(str(path))["conv1.weight"].astype(np.float64)  # (8, 3, 3, 3)
+    ev = layer_eigenvalues(path, "conv1", compat=True)
+    assert ev.shape == (9 * 3,)  # kh·kw·min(in, out) pooled eigenvalues
+    assert ev.sum() == pytest.approx(0.5 * (w**2).sum(), rel=1e-9)  # halved in compat mode
+    ev_raw = layer_eigenvalues(path, "fc", compat=True)
+    assert ev_raw.sum() == pytest.approx(float((load_file(str(path))["fc.weight"] ** 2).sum()))
+
+
+def test_plot_esd_draws_histogram_power_law_and_mp() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((400, 100)) / 20
+    ev = eigenvalues_from_slices(w)
+    fig = plot_esd(ev, alpha=3.0, xmin=float(np.quantile(ev, 0.8)), sigma_mp=1.0, Q=4.0, title="fc")
+    (ax,) = fig.axes
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert any(label.startswith("power law α=3.00") for label in labels)
+    assert any(label.startswith("MP σ=1.00") for label in labels)
+    assert len(ax.patches) == 60  # histogram bins
+    # The power-law line has slope −α on log-log axes.
+    pl = next(li for li in ax.get_lines() if li.get_label().startswith("power law"))
+    x, y = pl.get_data()
+    slope = np.diff(np.log(y[[0, -1]])) / np.diff(np.log(x[[0, -1]]))
+    assert slope[0] == pytest.approx(-3.0)
+
+
+def test_plot_esd_leaves_out_failed_fit() -> None:
+    fig = plot_esd_row(
+        np.linspace(0.1, 2, 50), {"alpha": float("nan"), "xmin": 0.5, "longname": "x"}
+    )
+    (ax,) = fig.axes
+    assert not [li for li in ax.get_lines() if li.get_label().startswith(("power", "MP"))]
+    assert "α=NaN" in ax.get_title()
+
+
+def test_plot_esd_into_given_axes() -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.subplots(1, 2)[1]
+    assert plot_esd(np.linspace(0.1, 1, 20), ax=ax) is fig
+
+
+def test_delta_delta_recovers_shift(dd: pd.DataFrame) -> None:
+    # The fixture moves log_norm after training by SHIFT[category] * (1 + layer_id).
+    wd = dd[(dd["condition"] == "wd0.001") & (dd["layer"] == "fc")]
+    assert wd["log_norm"].mean() == pytest.approx(-0.03 * 4, abs=0.005)
+    assert set(dd["condition"]) >= {"dp0.1", "wd0.001"} and "bs" not in set(dd["condition"])
+
+
+def test_mean_ci_closed_form() -> None:
+    m, lo, hi, n = mean_ci(np.array([1.0, 2.0, 3.0]))
+    assert m - lo == pytest.approx(hi - m)
+    assert (m, n) == (2.0, 3)
+    assert hi - m == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)
+
+
+def test_category_means_figure(dd: pd.DataFrame) -> None:
+    fig = category_means_figure(dd, metrics=["alpha", "log_norm"])
+    axes = _visible_axes(fig)
+    assert len(axes) == 2
+    assert len(axes[1].patches) == dd["category"].nunique()  # one bar per category
+    summary = category_summary(dd, ["log_norm"])
+    wd = summary[summary["category"] == "wd"].iloc[0]
+    assert wd["ci_low"] < wd["mean"] < wd["ci_high"] < 0
+
+
+def test_category_means_from_summary_table() -> None:
+    summary = pd.DataFrame(
+        {"category": ["div", "dp", "wd"], "metric": "log_norm", "mean": [-0.002, -0.007, -0.03]}
+    )
+    fig = category_means_figure(summary)
+    assert len(_visible_axes(fig)) == 1 and len(fig.axes[0].patches) == 3
+
+
+def test_layer_profiles_figure(dd: pd.DataFrame) -> None:
+    fig = layer_profiles_figure(dd, metrics=["log_norm", "alpha"], noise_floor={"alpha": 0.5})
+    axes = _visible_axes(fig)
+    assert len(axes) == 2
+    cats = dd["category"].nunique()
+    assert len([li for li in axes[0].get_lines() if li.get_label() in set(dd["category"])]) == cats
+    assert len(axes[1].patches) == 1  # the noise-floor band
+
+
+def test_run_metrics_figure(study: Path) -> None:
+    runs = pd.read_parquet(study / "runs.parquet")
+    fig = run_metrics_figure(runs)
+    assert len(fig.axes) == 3
+    assert len(fig.axes[0].patches) == runs["condition"].nunique()
+
+
+def test_dose_response_figure(study: Path) -> None:
+    runs = pd.read_parquet(study / "runs.parquet")
+    fig = dose_response_figure(runs, metrics=["test_acc", "test_ece"], categories=["dp", "wd"])
+    assert len(fig.axes) == 4
+    assert fig.axes[1].get_xscale() == "log"  # weight decay on a log axis
+
+
+def test_fingerprint_figure() -> None:
+    fp = pd.DataFrame(
+        {
+            "condition": ["divAuto", "divRand"],
+            "nearest": ["dp", "dp"],
+            "d_dp": [0.1, 0.2],
+            "d_wd": [0.9, 0.7],
+            "p_dp": [0.95, 0.8],
+        }
+    )
+    fig = fingerprint_figure(fp)
+    (ax,) = fig.axes
+    assert len(ax.images) == 1 and ax.images[0].get_array().shape == (2, 3)
+    assert len(ax.texts) == 6
+
+
+def test_diversity_and_synthetic_figures(study: Path) -> None:
+    div = pd.read_parquet(study / "diversity.parquet")
+    fig = diversity_figure(div)
+    assert len(fig.axes) == 3
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == len(div)
+    runs = pd.read_parquet(study / "runs.parquet")
+    fig = synthetic_figure(runs)
+    assert len(fig.axes) == 3
+    modes = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
+    assert modes == {"replace", "add"}
+
+
+def test_empty_inputs_give_explanatory_figure() -> None:
+    fig = category_means_figure(pd.DataFrame())
+    assert "no ΔΔ" in fig.axes[0].texts[0].get_text()
