@@ -81,7 +81,7 @@ class RunConfig:
     test_size: int | None = None  # stratified subset of the test split (None = all of it)
     # model
     model: str = "cnn-small"
-    width: int | None = None
+    width: float | None = None  # width multiplier of the native models (None = 1)
     pretrained: str | None = None
     # condition
     augment: Augment = "none"
@@ -133,7 +133,12 @@ class RunConfig:
                 set_(self, name, str(value))
         _positive_int("train_size", self.train_size, allow_none=True)
         _positive_int("test_size", self.test_size, allow_none=True)
-        _positive_int("width", self.width, allow_none=True)
+        if self.width is not None:
+            if isinstance(self.width, bool) or not isinstance(self.width, (int, float)):
+                raise ConfigError(f"width must be a positive number or None; got {self.width!r}")
+            if not (math.isfinite(self.width) and self.width > 0):
+                raise ConfigError(f"width must be a positive number or None; got {self.width!r}")
+            set_(self, "width", float(self.width))
         _positive_int("epochs", self.epochs, minimum=0)
         _positive_int("batch_size", self.batch_size)
         _positive_int("eval_batch_size", self.eval_batch_size)
@@ -177,15 +182,24 @@ class RunConfig:
         Kept out of ``__post_init__`` so that building a config never imports torch; the
         CLI and :func:`weightspace.train.run` call it before any work starts.
         """
-        from weightspace.data import AUGMENTATIONS, DATASETS
+        from pathlib import Path
+
+        from weightspace.data import DATASETS
+        from weightspace.data.augment import normalize_spec
+        from weightspace.data.datasets import PATH_PREFIXES
         from weightspace.models import MODELS
 
-        if self.dataset not in DATASETS:
-            raise unknown_choice("dataset", self.dataset, DATASETS)
-        if self.model not in MODELS:
+        key = self.dataset.lower()
+        if not (key in DATASETS or key.startswith(PATH_PREFIXES) or Path(self.dataset).exists()):
+            raise unknown_choice(
+                "dataset",
+                self.dataset,
+                [*DATASETS, "imagefolder:PATH", "npz:PATH"],
+                hint="or give the path of an ImageFolder tree or a .npz file",
+            )
+        if self.model.lower() not in MODELS:
             raise unknown_choice("model", self.model, MODELS)
-        if isinstance(self.augment, str) and self.augment not in AUGMENTATIONS:
-            raise unknown_choice("augmentation policy", self.augment, AUGMENTATIONS)
+        normalize_spec(self.augment)  # raises listing the policies / ops
 
     # -- conversion ---------------------------------------------------------------------
 

@@ -8,9 +8,10 @@ Design (each choice is for speed without changing the maths):
 - No host synchronisation per step: the running loss and the number of correct
   predictions are accumulated as tensors and read once per epoch (``.item()`` per step
   would stall a GPU pipeline at every batch).
-- Augmentation randomness is seeded per batch from ``(seed, epoch, batch)`` inside
-  :func:`torch.random.fork_rng`, so the augmented images do not depend on how many
-  dropout draws came before, nor on whether the batches were built in worker processes.
+- Augmentation randomness comes from a generator seeded per batch from
+  ``(seed, epoch, batch)``, so the augmented images do not depend on how many dropout
+  draws came before, nor on whether background threads built the batches ahead
+  (``num_workers`` > 0 overlaps augmentation of the next batches with the training step).
 - Shuffling uses a dedicated :class:`torch.Generator`; model initialisation and dropout
   use torch's global generator, seeded by the caller.
 - On CUDA: channels-last memory format, bf16 autocast, pinned host memory and
@@ -22,7 +23,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,30 +85,7 @@ def batch_seed(seed: int, epoch: int, batch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, batch]).generate_state(1)[0])
 
 
-class _AugmentedBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Batch b of one epoch, augmented to float [0, 1]; item = batch (for worker processes)."""
-
-    def __init__(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        batches: list[torch.Tensor],
-        augment: Callable[[torch.Tensor], torch.Tensor],
-        seed: int,
-        epoch: int,
-    ) -> None:
-        self.images, self.labels, self.batches = images, labels, batches
-        self.augment, self.seed, self.epoch = augment, seed, epoch
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.batches[b]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(batch_seed(self.seed, self.epoch, b))
-            x = self.augment(self.images[idx])  # (B, C, H, W) float32 in [0, 1]
-        return x, self.labels[idx]
+AugmentFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 def _epoch_batches(
@@ -113,34 +93,46 @@ def _epoch_batches(
     labels: torch.Tensor,
     batches: list[torch.Tensor],
     *,
-    augment: Callable[[torch.Tensor], torch.Tensor] | None,
+    augment: AugmentFn | None,
     seed: int,
     epoch: int,
-    num_workers: int,
+    workers: int,
     pin: bool,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x, y) per batch: uint8 x without augmentation, float [0, 1] x with it."""
+    """Yield (x, y) per batch: uint8 x without augmentation, float [0, 1] x with it.
+
+    Batch b is augmented with its own generator seeded by (seed, epoch, b), so the result
+    does not depend on ``workers``: with ``workers`` > 0, background threads augment up to
+    ``workers + 1`` batches ahead of the training step (torch kernels release the GIL).
+    """
     if augment is None:
         for idx in batches:
             yield images[idx], labels[idx]
         return
-    source = _AugmentedBatches(images, labels, batches, augment, seed, epoch)
-    if num_workers == 0:
-        for b in range(len(source)):
-            x, y = source[b]
-            yield (x.pin_memory(), y.pin_memory()) if pin else (x, y)
+
+    def make(b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = batches[b]
+        g = torch.Generator().manual_seed(batch_seed(seed, epoch, b))
+        x = augment(images[idx], g)  # (B, C, H, W) float32 in [0, 1]
+        y = labels[idx]
+        return (x.pin_memory(), y.pin_memory()) if pin else (x, y)
+
+    if workers == 0:
+        for b in range(len(batches)):
+            yield make(b)
         return
-    loader = torch.utils.data.DataLoader(
-        source,
-        batch_size=None,
-        shuffle=False,
-        num_workers=num_workers,
-        pin_memory=pin,
-        # the loader draws its worker base seed from this generator, not the global one
-        # (which would shift the dropout masks of the main process)
-        generator=torch.Generator().manual_seed(batch_seed(seed, epoch, len(batches))),
-    )
-    yield from loader
+    with ThreadPoolExecutor(workers, thread_name_prefix="augment") as pool:
+        ahead = min(len(batches), workers + 1)
+        pending = deque(pool.submit(make, b) for b in range(ahead))
+        try:
+            for b in range(ahead, len(batches) + ahead):
+                x, y = pending.popleft().result()
+                if b < len(batches):
+                    pending.append(pool.submit(make, b))
+                yield x, y
+        finally:
+            for fut in pending:
+                fut.cancel()
 
 
 def fit(
@@ -151,15 +143,15 @@ def fit(
     config: RunConfig,
     mean: torch.Tensor,
     std: torch.Tensor,
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    augment: AugmentFn | None = None,
     device: torch.device | str = "cpu",
     on_epoch_end: Callable[[EpochStats], None] | None = None,
     progress: bool = False,
 ) -> list[EpochStats]:
     """Train ``model`` in place on uint8 ``images`` (N, C, H, W) and ``labels`` (N,).
 
-    ``augment`` maps a uint8 batch to float32 in [0, 1] (per-sample randomness from
-    torch's global generator, seeded here per batch). ``on_epoch_end`` is called after
+    ``augment(batch, generator)`` maps a uint8 batch to float32 in [0, 1], drawing its
+    per-sample randomness from ``generator`` (seeded here per batch). ``on_epoch_end`` is called after
     each epoch, outside the timed region (validation, spectral snapshots).
     """
     device = torch.device(device)
@@ -205,7 +197,7 @@ def fit(
                 augment=augment,
                 seed=config.seed,
                 epoch=epoch,
-                num_workers=config.num_workers,
+                workers=config.num_workers,
                 pin=cuda,
             ):
                 xb, yb = xb.to(device, non_blocking=cuda), yb.to(device, non_blocking=cuda)

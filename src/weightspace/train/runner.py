@@ -146,12 +146,11 @@ def _build_model(config: RunConfig, data: RunData) -> nn.Module:
 
 
 def _build_augment(config: RunConfig, in_channels: int) -> Any:
-    """The batch augmentation, or None for the uint8 fast path (policy ``none``)."""
-    if config.augment == "none":
-        return None
+    """The batch augmentation, or None for the uint8 fast path (an empty policy: ``none``)."""
     from weightspace.data import make_augment
 
-    return make_augment(config.augment, in_channels=in_channels)
+    augment = make_augment(config.augment, in_channels=in_channels)
+    return None if augment.is_identity else augment
 
 
 def _spectra(model: nn.Module, config: RunConfig) -> pd.DataFrame:
