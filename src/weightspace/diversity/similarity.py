@@ -40,9 +40,10 @@ def paired_similarity(real: ArrayLike, other: ArrayLike, *, normalize: bool = Tr
     """The paper's ρ = ⟨X_real, X_other⟩_F / (‖X_real‖_F ‖X_other‖_F), rows paired by index.
 
     ``normalize=True`` (default) L2-normalises every row first, so that ρ is the mean of the
-    per-pair cosine similarities and no single large-norm row dominates; ``normalize=False``
-    applies the formula to the raw matrices. Rows are paired by :func:`pair_rows` (the "add"
-    rule). Zero rows are an error when normalising (their direction is undefined).
+    per-pair cosine similarities and no single large-norm row dominates; a pair with an
+    all-zero row (say an augmentation that blacked out an image) has no direction and counts
+    as cosine 0. ``normalize=False`` applies the formula to the raw matrices. Rows are paired
+    by :func:`pair_rows` (the "add" rule).
     """
     r = _as_matrix(real, "real features")
     o = _as_matrix(other, "other features")
@@ -51,10 +52,16 @@ def paired_similarity(real: ArrayLike, other: ArrayLike, *, normalize: bool = Tr
             f"real and other features have different widths ({r.shape[1]} vs {o.shape[1]}); "
             "compute both with the same encoder"
         )
-    if normalize:
-        r = normalize_rows(r, zero_rows="error", where="real features")
-        o = normalize_rows(o, zero_rows="error", where="other features")
+    for x, where in ((r, "real"), (o, "other")):
+        if not np.all(np.isfinite(x)):
+            raise ConfigError(f"{where} features contain NaN or inf values")
     r = r[pair_rows(len(r), len(o))]  # (n_other, d): the real row paired with each other row
+    if normalize:
+        nr = np.sqrt(np.einsum("ij,ij->i", r, r))  # (n_other,)
+        no = np.sqrt(np.einsum("ij,ij->i", o, o))
+        ok = (nr > 0) & (no > 0)
+        cos = np.einsum("ij,ij->i", r[ok], o[ok]) / (nr[ok] * no[ok])
+        return float(cos.sum() / len(o))
     denom = math.sqrt(float(np.einsum("ij,ij->", r, r)) * float(np.einsum("ij,ij->", o, o)))
     if denom == 0:
         return math.nan
