@@ -1,0 +1,218 @@
+"""Collect a study's run directories into two flat tables anyone can read.
+
+``runs.parquet``: one row per planned run — ``run_id, condition, category, seed, status``
+(``done`` / ``failed`` / ``pending``), ``error, strength, dataset, model, run_dir`` (relative
+to the study), ``augment, dropout, weight_decay``,
+``synthetic_*``, then every metric of ``metrics.json`` flattened (nested tables become
+``<key>_<subkey>`` columns, e.g. ``ood_gaussian_noise_3``).
+
+``layers.parquet``: one row per run × layer × snapshot — ``run_id, condition, category, seed,
+snapshot`` (``before`` / ``after`` / ``epoch<k>``, from ``spectra_<snapshot>.parquet``) and
+every spectral column.
+
+Plain Parquet: pandas, polars, duckdb or pyarrow read them without weightspace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from weightspace import io
+from weightspace.study.conditions import AUGMENT_STRENGTH
+from weightspace.study.execute import failed_path
+from weightspace.study.plan import RunPlan, parse_run_dir_name
+
+log = logging.getLogger(__name__)
+
+RUNS_TABLE = "runs.parquet"
+LAYERS_TABLE = "layers.parquet"
+SPEC_FILE = "study.toml"
+RUNS_DIR = "runs"
+ID_COLUMNS = ("run_id", "condition", "category", "seed")
+SNAPSHOT_PREFIX = "spectra_"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    run_id: str
+    condition: str
+    category: str
+    seed: int
+    strength: float
+    path: Path
+    config: Mapping[str, Any]
+
+
+def _entries_from_plans(plans: list[RunPlan], runs_dir: Path) -> list[_Entry]:
+    return [
+        _Entry(
+            p.run_id,
+            p.condition,
+            p.category,
+            p.seed,
+            p.strength,
+            runs_dir / p.dir_name,
+            p.config.to_dict(),
+        )
+        for p in plans
+    ]
+
+
+def _entries_from_dirs(runs_dir: Path) -> list[_Entry]:
+    """Every run directory (complete or failed) found on disk, without a spec."""
+    names = set()
+    if runs_dir.is_dir():
+        for p in runs_dir.iterdir():
+            name = p.name.removesuffix(".failed.json") if p.is_file() else p.name
+            if parse_run_dir_name(name):
+                names.add(name)
+    out = []
+    for name in sorted(names):
+        condition, seed, run_id = parse_run_dir_name(name)  # type: ignore[misc]
+        path = runs_dir / name
+        cfg = io.read_json(path / "config.json") if (path / "config.json").is_file() else {}
+        category = cfg.get("category") or ""
+        out.append(_Entry(run_id, condition, category, seed, _strength(category, cfg), path, cfg))
+    return out
+
+
+def _strength(category: str, cfg: Mapping[str, Any]) -> float:
+    if category == "dp":
+        return float(cfg.get("dropout", math.nan))
+    if category == "wd":
+        return float(cfg.get("weight_decay", math.nan))
+    if category == "div" and isinstance(cfg.get("augment"), str):
+        return AUGMENT_STRENGTH.get(cfg["augment"], math.nan)
+    return math.nan
+
+
+def _scalar(v: Any) -> Any:
+    """Parquet-friendly cell: None -> NaN, "inf" strings -> inf, lists/dicts -> JSON text."""
+    if v is None:
+        return math.nan
+    if v in ("inf", "-inf"):
+        return float(v)
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, sort_keys=True)
+    return v
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``{"ood": {"blur": {"3": 0.5}}}`` -> ``("ood_blur_3", 0.5)``."""
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from flatten(value, name + "_")
+        elif isinstance(value, list) and value and all(isinstance(r, Mapping) for r in value):
+            yield from _flatten_records(value, name)
+        else:
+            yield name, _scalar(value)
+
+
+def _flatten_records(records: list[Any], name: str) -> Iterator[tuple[str, Any]]:
+    """Records like ``{"kind": "blur", "severity": 3, "acc": 0.5}`` -> ``<name>_blur_3_acc``."""
+    for rec in records:
+        keys = [str(rec[k]) for k in ("kind", "corruption", "severity") if k in rec]
+        if not keys:
+            yield name, json.dumps(records, sort_keys=True, default=str)
+            return
+        label = "_".join([name, *keys])
+        for k, v in rec.items():
+            if k not in ("kind", "corruption", "severity"):
+                yield f"{label}_{k}", _scalar(v)
+
+
+def _run_row(entry: _Entry) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run_id": entry.run_id,
+        "condition": entry.condition,
+        "category": entry.category,
+        "seed": entry.seed,
+        "status": "pending",
+        "error": "",
+        "strength": entry.strength,
+    }
+    cfg_path = entry.path / "config.json"
+    cfg = io.read_json(cfg_path) if cfg_path.is_file() else entry.config
+    row["dataset"] = cfg.get("dataset", "")
+    row["model"] = cfg.get("model", "")
+    row["run_dir"] = f"{RUNS_DIR}/{entry.path.name}"
+    row["augment"] = _scalar(cfg.get("augment", ""))
+    row["dropout"] = _scalar(cfg.get("dropout", math.nan))
+    row["weight_decay"] = _scalar(cfg.get("weight_decay", math.nan))
+    if isinstance(cfg.get("synthetic"), Mapping):
+        row.update(flatten(cfg["synthetic"], "synthetic_"))
+    if io.is_complete(entry.path):
+        row["status"] = "done"
+        metrics_path = entry.path / "metrics.json"
+        if metrics_path.is_file():
+            for key, value in flatten(io.read_json(metrics_path)):
+                row.setdefault(key, value)
+    elif failed_path(entry.path).is_file():
+        row["status"] = "failed"
+        row["error"] = io.read_json(failed_path(entry.path)).get("error", "unknown error")
+    return row
+
+
+def _layer_rows(entry: _Entry) -> list[pd.DataFrame]:
+    if not io.is_complete(entry.path):
+        return []
+    frames = []
+    for path in sorted(entry.path.glob(f"{SNAPSHOT_PREFIX}*.parquet")):
+        df = io.read_table(path)
+        snapshot = path.stem[len(SNAPSHOT_PREFIX) :]
+        ids = {
+            "run_id": entry.run_id,
+            "condition": entry.condition,
+            "category": entry.category,
+            "seed": entry.seed,
+            "snapshot": snapshot,
+        }
+        df = df.drop(columns=[c for c in ids if c in df.columns])
+        for i, (col, value) in enumerate(ids.items()):
+            df.insert(i, col, value)
+        frames.append(df)
+    return frames
+
+
+def collect(
+    study_dir: str | os.PathLike[str], *, plans: list[RunPlan] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rebuild ``runs.parquet`` and ``layers.parquet`` from the run directories.
+
+    The runs listed are those of ``plans`` if given, else of the study's ``study.toml``,
+    else every run directory found. Returns ``(runs, layers)``.
+    """
+    study_dir = Path(study_dir)
+    runs_dir = study_dir / RUNS_DIR
+    if plans is None and (study_dir / SPEC_FILE).is_file():
+        from weightspace.study.plan import expand
+        from weightspace.study.spec import StudySpec
+
+        plans = expand(StudySpec.from_toml(study_dir / SPEC_FILE))
+    entries = (
+        _entries_from_plans(plans, runs_dir) if plans is not None else _entries_from_dirs(runs_dir)
+    )
+    runs = pd.DataFrame([_run_row(e) for e in entries])
+    if runs.empty:
+        runs = pd.DataFrame(columns=[*ID_COLUMNS, "status", "error", "strength"])
+    frames = [f for e in entries for f in _layer_rows(e)]
+    layers = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=[*ID_COLUMNS, "snapshot"])
+    )
+    study_dir.mkdir(parents=True, exist_ok=True)
+    io.write_table(study_dir / RUNS_TABLE, runs)
+    io.write_table(study_dir / LAYERS_TABLE, layers)
+    log.info("collected %d runs, %d layer rows into %s", len(runs), len(layers), study_dir)
+    return runs, layers

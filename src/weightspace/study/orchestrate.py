@@ -1,0 +1,210 @@
+"""Run a whole study: plan, lock, resume, execute, collect, compare, report.
+
+Resume semantics: a run is finished when its directory holds the ``COMPLETE`` marker. A
+rerun of the same spec into the same directory skips finished runs, retries failed ones and
+removes the ``.incomplete-*`` leftovers of runs that were killed. Run directories appear by
+an atomic rename, so a study killed with SIGKILL at any moment loses no finished run and,
+rerun, duplicates none.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from weightspace import io
+from weightspace.errors import ConfigError, unknown_choice
+from weightspace.study import runners
+from weightspace.study.collect import RUNS_DIR, SPEC_FILE, collect
+from weightspace.study.execute import RunFn, failed_path
+from weightspace.study.lock import StudyLock
+from weightspace.study.plan import RunPlan, expand
+from weightspace.study.spec import StudySpec
+from weightspace.study.summary import Headline, headline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Where a finished study put everything, and how its runs went."""
+
+    study_dir: Path
+    runs_table: Path
+    layers_table: Path
+    total: int
+    done: int
+    failed: int
+    skipped: int  # finished before this invocation
+    wall_time_s: float
+    headline: Headline
+    compare_dir: Path | None = None
+    report: Path | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        return io.read_table(self.runs_table)
+
+
+def run_status(plan: RunPlan, runs_dir: Path) -> str:
+    """``done`` (COMPLETE marker), ``failed`` (a ``.failed.json`` record) or ``pending``."""
+    run_dir = runs_dir / plan.dir_name
+    if io.is_complete(run_dir):
+        return "done"
+    return "failed" if failed_path(run_dir).is_file() else "pending"
+
+
+def plan_table(plans: list[RunPlan], study_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """The dry-run table: condition, category, strength, seed, run_id, status."""
+    runs_dir = Path(study_dir) / RUNS_DIR
+    return pd.DataFrame(
+        {
+            "condition": [p.condition for p in plans],
+            "category": [p.category for p in plans],
+            "strength": [p.strength for p in plans],
+            "seed": [p.seed for p in plans],
+            "run_id": [p.run_id for p in plans],
+            "status": [run_status(p, runs_dir) for p in plans],
+        }
+    )
+
+
+def check_plans(plans: list[RunPlan]) -> None:
+    """Catch what would make every run fail before any starts: names, local weight files."""
+    first = plans[0].config
+    seen: set[str] = set()
+    try:
+        for plan in plans:  # one check per distinct augmentation (dataset, model are shared)
+            if repr(plan.config.augment) not in seen:
+                seen.add(repr(plan.config.augment))
+                plan.config.check_names()
+    except ImportError as err:  # a package of this installation is not there yet
+        log.warning("could not check dataset/model/augmentation names: %s", err)
+    if first.pretrained and not Path(os.path.expanduser(first.pretrained)).exists():
+        raise ConfigError(
+            f"pretrained weights {first.pretrained!r} not found; this study fine-tunes a "
+            "pretrained backbone, which needs the weight file on this machine. Set "
+            "[model] pretrained = PATH in the spec (or --pretrained PATH), or use "
+            "--preset paper to train from scratch"
+        )
+
+
+def _compare_and_report(study_dir: Path) -> tuple[Path | None, Path | None, list[str]]:
+    """Both comparison protocols into ``<study>/compare/<protocol>/``, then the HTML report.
+
+    Called only when those packages are installed; a failure there is logged and noted, never
+    raised: the study's own tables are already written.
+    """
+    notes: list[str] = []
+    compare_dir: Path | None = None
+    report: Path | None = None
+    results: dict[str, Any] = {}
+    try:
+        from weightspace.compare import PROTOCOLS, compare
+    except ImportError:
+        notes.append("comparison skipped: weightspace.compare.compare is not available")
+    else:
+        compare_dir = study_dir / "compare"
+        for protocol in PROTOCOLS:
+            try:
+                results[protocol] = compare(study_dir, protocol=protocol)
+                results[protocol].to_dir(compare_dir / protocol)
+            except Exception as err:  # the tables are written; a comparison bug must not lose them
+                log.debug("comparison %s failed", protocol, exc_info=True)
+                notes.append(f"comparison ({protocol}) failed: {type(err).__name__}: {err}")
+    try:
+        from weightspace.report import build_report
+    except ImportError:
+        notes.append("report skipped: weightspace.report.build_report is not available")
+    else:
+        try:
+            report = Path(
+                build_report(
+                    study_dir, out=study_dir / "report.html", compare_result=results or None
+                )
+            )
+        except Exception as err:
+            log.debug("report failed", exc_info=True)
+            notes.append(f"report failed: {type(err).__name__}: {err}")
+    for note in notes:
+        log.warning(note)
+    return compare_dir, report, notes
+
+
+def run_study(
+    spec: StudySpec,
+    out_dir: str | os.PathLike[str],
+    *,
+    workers: int = 2,
+    threads: int = 1,
+    runner: str = "local",
+    address: str | None = None,
+    progress: bool = True,
+    run_fn: RunFn | None = None,
+    analyze: bool = True,
+) -> StudyResult:
+    """Run every pending run of ``spec`` into ``out_dir``, then collect, compare and report.
+
+    ``workers`` parallel runs (0: in this process) of ``threads`` torch threads each;
+    ``runner`` "local" (process pool) or "ray" (``address`` of a cluster, or a local Ray
+    instance when None). ``run_fn`` replaces :func:`weightspace.train.run` (same signature;
+    must be picklable by reference). ``analyze=False`` skips the comparison and report.
+    """
+    if runner not in runners.RUNNERS:
+        raise unknown_choice("runner", runner, runners.RUNNERS)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"workers must be an integer >= 0 (0 = in this process); got {workers!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be an integer >= 1; got {threads!r}")
+    plans = expand(spec)
+    if run_fn is None:
+        check_plans(plans)
+    study_dir = Path(out_dir)
+    runs_dir = study_dir / RUNS_DIR
+    start = time.time()
+    with StudyLock(study_dir):
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in io.clean_incomplete(runs_dir):
+            log.info("removed the leftover of an interrupted run: %s", leftover.name)
+        spec_path = study_dir / SPEC_FILE
+        if spec_path.is_file() and StudySpec.from_toml(spec_path) != spec:
+            log.warning("%s changes the spec; runs of the old spec stay in %s", spec_path, runs_dir)
+        spec_path.write_text(spec.to_toml())
+        todo = [p for p in plans if not io.is_complete(runs_dir / p.dir_name)]
+        skipped = len(plans) - len(todo)
+        log.info("%d runs planned, %d already finished, %d to run", len(plans), skipped, len(todo))
+        bar = runners.ProgressBar(len(todo), desc=spec.name, enabled=progress and bool(todo))
+        try:
+            kwargs: dict[str, Any] = dict(
+                workers=workers, threads=threads, run_fn=run_fn, report=bar
+            )
+            if runner == "ray":
+                results = runners.run_ray(todo, runs_dir, address=address, **kwargs)
+            else:
+                results = runners.run_local(todo, runs_dir, **kwargs)
+        finally:
+            bar.close()
+        runs, layers = collect(study_dir, plans=plans)
+    compare_dir, report, notes = _compare_and_report(study_dir) if analyze else (None, None, [])
+    failed = sum(r["status"] == "failed" for r in results)
+    return StudyResult(
+        study_dir=study_dir,
+        runs_table=study_dir / "runs.parquet",
+        layers_table=study_dir / "layers.parquet",
+        total=len(plans),
+        done=int((runs.status == "done").sum()),
+        failed=failed,
+        skipped=skipped,
+        wall_time_s=time.time() - start,
+        headline=headline(runs, layers),
+        compare_dir=compare_dir,
+        report=report,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,107 @@
+"""Expand a study into runs: one :class:`RunPlan` per condition × seed.
+
+A run's identity is :meth:`weightspace.train.RunConfig.run_id` of its resolved config, and
+its directory is ``runs/<condition>__s<seed>__<run_id>``. Changing anything that changes a
+run's config (a learning rate, a subset size) gives it a new identity and a new directory,
+so a rerun never mistakes an old result for a new one. Execution-only settings (thread
+count, loader workers, evaluation batch size) are not part of the identity (see
+``weightspace.train.config``), so rerunning with ``--threads 2`` resumes the same runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weightspace.errors import ConfigError
+from weightspace.study.conditions import Condition
+from weightspace.study.spec import StudySpec
+
+SEP = "__"
+
+
+def run_config_class() -> Any:
+    """``weightspace.train.RunConfig``, imported on use (train pulls in torch)."""
+    try:
+        from weightspace.train import RunConfig
+    except ImportError:  # the package __init__ does not re-export it
+        from weightspace.train.config import RunConfig
+    return RunConfig
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run of a study: its condition, seed, resolved config and directory name."""
+
+    condition: str
+    category: str
+    strength: float
+    seed: int
+    run_id: str
+    config: Any  # weightspace.train.RunConfig (frozen, picklable)
+
+    @property
+    def dir_name(self) -> str:
+        return run_dir_name(self.condition, self.seed, self.run_id)
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        cfg = self.config.to_dict()
+        return {k: cfg.get(k) for k in ("augment", "dropout", "weight_decay", "synthetic")}
+
+
+def run_dir_name(condition: str, seed: int, run_id: str) -> str:
+    return f"{condition}{SEP}s{seed}{SEP}{run_id}"
+
+
+def parse_run_dir_name(name: str) -> tuple[str, int, str] | None:
+    """``"divAuto__s1__ab12"`` -> ``("divAuto", 1, "ab12")``; ``None`` for other names."""
+    parts = name.split(SEP)
+    if len(parts) != 3 or not parts[1].startswith("s") or not parts[1][1:].isdigit():
+        return None
+    return parts[0], int(parts[1][1:]), parts[2]
+
+
+def resolve_config(base: Mapping[str, Any], condition: Condition, seed: int) -> Any:
+    """Build the RunConfig of one run: base settings, then the condition, then the seed."""
+    run_config = run_config_class()
+    fields = {**base, **condition.overrides}
+    fields.update(seed=seed, condition=condition.name, category=condition.category)
+    try:
+        return run_config.from_dict(fields)
+    except ConfigError as err:
+        raise ConfigError(f"condition {condition.name!r}, seed {seed}: {err}") from err
+
+
+def expand(spec: StudySpec) -> list[RunPlan]:
+    """All runs of ``spec``, condition-major (every seed of ``bs`` first, then ``dp0.1``...)."""
+    base = spec.base_overrides()
+    plans = []
+    for condition in spec.condition_list():
+        for seed in spec.seeds:
+            config = resolve_config(base, condition, seed)
+            plans.append(
+                RunPlan(
+                    condition=condition.name,
+                    category=condition.category,
+                    strength=condition.strength,
+                    seed=seed,
+                    run_id=config.run_id(),
+                    config=config,
+                )
+            )
+    ids = [p.run_id for p in plans]
+    if len(set(ids)) != len(ids):  # two conditions resolving to the same config
+        dup = sorted({p.condition for p in plans if ids.count(p.run_id) > 1})
+        raise ConfigError(
+            f"conditions {', '.join(dup)} resolve to the same run configuration; "
+            "remove the duplicate"
+        )
+    return plans
+
+
+def with_threads(config: Any, threads: int) -> Any:
+    """The config to execute: the identity config with the worker's thread count."""
+    return dataclasses.replace(config, threads=threads)

@@ -1,0 +1,240 @@
+"""The study specification: a TOML file (or a shipped preset) naming the whole experiment.
+
+.. code-block:: toml
+
+    [study]
+    name = "fmnist-quick"
+    seeds = [0, 1]
+
+    [data]
+    dataset = "fashion-mnist"
+    train_size = 5000
+
+    [model]
+    name = "cnn-small"
+
+    [train]
+    epochs = 3
+    lr = 1e-3
+
+    [conditions]
+    baseline = true
+    dropout = [0.1, 0.3]
+    weight_decay = [1e-4, 1e-3]
+    augment = ["auto", "noise10"]
+    combinations = [{augment = "auto", dropout = 0.3}]
+
+Every section is strict: an unknown key is a :class:`~weightspace.errors.ConfigError` that
+lists the valid keys. ``[data]``, ``[model]`` and ``[train]`` hold fields of
+:class:`weightspace.train.RunConfig` (``[model] name`` is its ``model`` field); the values are
+validated when the runs are expanded (:func:`weightspace.study.expand`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from weightspace.config import check_keys, load_toml
+from weightspace.errors import ConfigError, unknown_choice
+from weightspace.study.conditions import Condition, expand_conditions
+
+SECTIONS = ("study", "data", "model", "train", "conditions")
+STUDY_KEYS = ("name", "seeds", "description")
+# Section key -> RunConfig field.
+DATA_FIELDS = {
+    k: k
+    for k in (
+        "dataset",
+        "data_dir",
+        "train_size",
+        "val_fraction",
+        "test_size",
+        "ood",
+        "ood_severities",
+    )
+}
+MODEL_FIELDS = {"name": "model", "width": "width", "pretrained": "pretrained"}
+TRAIN_FIELDS = {
+    k: k
+    for k in (
+        "epochs",
+        "lr",
+        "batch_size",
+        "optimizer",
+        "momentum",
+        "schedule",
+        "snapshot_every",
+        "compat",
+        "mp_fit",
+        "eval_batch_size",
+        "num_workers",
+        "device",
+    )
+}
+SECTION_FIELDS = {"data": DATA_FIELDS, "model": MODEL_FIELDS, "train": TRAIN_FIELDS}
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in ``weightspace/study/presets/*.toml``."""
+    folder = resources.files("weightspace.study") / "presets"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study: name, seeds, base run settings and the conditions table."""
+
+    name: str = "study"
+    seeds: tuple[int, ...] = (0, 1)
+    description: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+    model: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    conditions: Mapping[str, Any] = field(default_factory=lambda: {"baseline": True})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or "/" in self.name:
+            raise ConfigError(
+                f"[study] name must be a non-empty string without '/', got {self.name!r}"
+            )
+        seeds = self.seeds
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            seeds = (seeds,)
+        if not isinstance(seeds, (list, tuple)) or not seeds:
+            raise ConfigError(f"[study] seeds must be a non-empty list of integers, got {seeds!r}")
+        for s in seeds:
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                raise ConfigError(f"[study] seeds must be integers >= 0, got {s!r}")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"[study] seeds must not repeat, got {list(seeds)}")
+        object.__setattr__(self, "seeds", tuple(seeds))
+        for section, fields in SECTION_FIELDS.items():
+            table = getattr(self, section)
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"[{section}] must be a table, got {table!r}")
+            check_keys(table, tuple(fields), f"[{section}]")
+            object.__setattr__(self, section, dict(table))
+        if not isinstance(self.conditions, Mapping):
+            raise ConfigError(f"[conditions] must be a table, got {self.conditions!r}")
+        object.__setattr__(self, "conditions", dict(self.conditions))
+        self.condition_list()  # validates names, doses and keys now rather than at run time
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "study spec") -> StudySpec:
+        check_keys(data, SECTIONS, where)
+        study = dict(data.get("study", {}))
+        check_keys(study, STUDY_KEYS, "[study]")
+        return cls(
+            **study,
+            data=data.get("data", {}),
+            model=data.get("model", {}),
+            train=data.get("train", {}),
+            conditions=data.get("conditions", {"baseline": True}),
+        )
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> StudySpec:
+        return cls.from_dict(load_toml(path), where=str(path))
+
+    @classmethod
+    def from_preset(cls, name: str) -> StudySpec:
+        names = preset_names()
+        if name not in names:
+            raise unknown_choice("preset", name, names)
+        folder = resources.files("weightspace.study") / "presets"
+        text = (folder / f"{name}.toml").read_text()
+        from weightspace.config import tomllib
+
+        return cls.from_dict(tomllib.loads(text), where=f"preset {name!r}")
+
+    # -- views ---------------------------------------------------------------------------
+    def condition_list(self) -> list[Condition]:
+        return expand_conditions(self.conditions)
+
+    def base_overrides(self) -> dict[str, Any]:
+        """The RunConfig fields set by ``[data]``, ``[model]`` and ``[train]``."""
+        out: dict[str, Any] = {}
+        for section, fields in SECTION_FIELDS.items():
+            for key, value in getattr(self, section).items():
+                out[fields[key]] = tuple(value) if isinstance(value, list) else value
+        return out
+
+    def with_overrides(
+        self, *, seeds: tuple[int, ...] | None = None, **run_fields: Any
+    ) -> StudySpec:
+        """A copy with seeds and/or RunConfig fields replaced (``None`` values are ignored).
+
+        ``run_fields`` use RunConfig names (``model``, ``train_size``, ``device``...); each is
+        put in the section that holds it.
+        """
+        sections = {s: dict(getattr(self, s)) for s in SECTION_FIELDS}
+        for run_field, value in run_fields.items():
+            if value is None:
+                continue
+            for section, fields in SECTION_FIELDS.items():
+                key = next((k for k, f in fields.items() if f == run_field), None)
+                if key is not None:
+                    sections[section][key] = value
+                    break
+            else:
+                valid = [f for fields in SECTION_FIELDS.values() for f in fields.values()]
+                raise unknown_choice("study override", run_field, valid)
+        return dataclasses.replace(
+            self,
+            seeds=self.seeds if seeds is None else tuple(seeds),
+            data=sections["data"],
+            model=sections["model"],
+            train=sections["train"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        study: dict[str, Any] = {"name": self.name, "seeds": list(self.seeds)}
+        if self.description:
+            study["description"] = self.description
+        return {
+            "study": study,
+            "data": dict(self.data),
+            "model": dict(self.model),
+            "train": dict(self.train),
+            "conditions": dict(self.conditions),
+        }
+
+    def to_toml(self) -> str:
+        """The spec as TOML text that :meth:`from_toml` reads back to an equal spec."""
+        lines: list[str] = []
+        for section, table in self.to_dict().items():
+            lines.append(f"[{section}]")
+            lines += [f"{key} = {_toml_value(v)}" for key, v in table.items() if v is not None]
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        escaped = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(v, Path):
+        return _toml_value(str(v))
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        items = ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None)
+        return "{" + items + "}"
+    raise ConfigError(f"cannot write {v!r} ({type(v).__name__}) to TOML")

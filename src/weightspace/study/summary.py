@@ -1,0 +1,149 @@
+"""The study's headline (baseline accuracy, Δlog_norm and Δalpha per category) and time estimate.
+
+Headline: Δm = m(after) − m(before) per run and layer, averaged over the layers of a run and
+then over the runs of a category (layers whose fit failed are NaN and left out of the means).
+The comparison package does the careful version (ΔΔ against the baseline, statistics);
+this is the one-glance summary printed at the end of a study.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from weightspace.study.plan import RunPlan
+
+HEADLINE_METRICS = ("log_norm", "alpha")
+
+
+@dataclass(frozen=True)
+class Headline:
+    baseline_acc_mean: float = math.nan
+    baseline_acc_std: float = math.nan
+    baseline_runs: int = 0
+    # category -> {"log_norm": mean Δ, "alpha": mean Δ, "runs": n}
+    deltas: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.baseline_runs:
+            std = "" if self.baseline_runs < 2 else f" ± {self.baseline_acc_std:.3f}"
+            out.append(
+                f"baseline test accuracy: {self.baseline_acc_mean:.3f}{std} "
+                f"(mean{' ± std' if std else ''} over {self.baseline_runs} seeds)"
+            )
+        if self.deltas:
+            out.append("category   runs   Δlog_norm    Δalpha   (after − before, mean over layers)")
+            for cat, d in self.deltas.items():
+                out.append(
+                    f"{cat:<9} {int(d['runs']):>5} {d['log_norm']:>+11.4f} {d['alpha']:>+9.4f}"
+                )
+        return out
+
+
+def run_deltas(layers: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
+    """One row per run: mean over layers of after − before, for each of ``metrics``."""
+    if layers.empty or "snapshot" not in layers:
+        return pd.DataFrame(columns=["run_id", "category", *metrics])
+    key = "layer_id" if "layer_id" in layers else "name"
+    cols = [m for m in metrics if m in layers]
+    idx = ["run_id", "category", key]
+    before = layers[layers.snapshot == "before"].set_index(idx)[cols]
+    after = layers[layers.snapshot == "after"].set_index(idx)[cols]
+    delta = (after - before.reindex(after.index)).astype(float)  # (runs × layers, metrics)
+    out = delta.groupby(level=["run_id", "category"]).mean().reset_index()
+    for m in metrics:
+        if m not in out:
+            out[m] = np.nan
+    return out
+
+
+def headline(runs: pd.DataFrame, layers: pd.DataFrame) -> Headline:
+    acc = pd.Series(dtype=float)
+    if not runs.empty and "test_acc" in runs:
+        done = runs[(runs.status == "done") & (runs.category == "bs")]
+        acc = pd.to_numeric(done["test_acc"], errors="coerce").dropna()
+    per_run = run_deltas(layers)
+    deltas: dict[str, dict[str, float]] = {}
+    for cat, group in per_run.groupby("category", sort=False):
+        deltas[str(cat)] = {
+            "log_norm": float(group["log_norm"].mean()),
+            "alpha": float(group["alpha"].mean()),
+            "runs": float(len(group)),
+        }
+    return Headline(
+        baseline_acc_mean=float(acc.mean()) if len(acc) else math.nan,
+        baseline_acc_std=float(acc.std(ddof=1)) if len(acc) > 1 else math.nan,
+        baseline_runs=len(acc),
+        deltas=deltas,
+    )
+
+
+# -- time estimate --------------------------------------------------------------------------
+# Single-thread CPU training throughput (images/s, forward + backward, 28×28 inputs) measured
+# on this project's reference 2-core machine; evaluation runs ~3× faster (forward only).
+# Unknown models fall back to DEFAULT_IPS; CUDA devices are assumed CUDA_SPEEDUP× faster.
+TRAIN_IPS = {"mlp": 6000.0, "cnn-small": 1500.0, "resnet18-cifar": 40.0, "resnet18": 40.0}
+DEFAULT_IPS = 100.0
+CUDA_SPEEDUP = 30.0
+RUN_OVERHEAD_S = 4.0  # process start, imports, data loading, spectral snapshots
+DATASET_SIZES = {"fashion-mnist": (60000, 10000), "mnist": (5000, 0), "cifar10": (50000, 10000)}
+OOD_KINDS = 5  # corruptions evaluated per severity
+
+
+def model_run_seconds(config: Any) -> float:
+    """A model-based estimate of one run's wall time in seconds (see the module comment)."""
+    n_train_full, n_test_full = DATASET_SIZES.get(config.dataset, (50000, 10000))
+    n_train = (config.train_size or n_train_full) * (1.0 - config.val_fraction)
+    n_test = config.test_size or n_test_full
+    ips = TRAIN_IPS.get(config.model, DEFAULT_IPS) * max(1, config.threads) ** 0.7
+    if str(config.device).startswith("cuda"):
+        ips *= CUDA_SPEEDUP
+    evals = n_test * (1 + (OOD_KINDS * len(config.ood_severities) if config.ood else 0))
+    evals += n_train * 0.1 / (1.0 - config.val_fraction)  # validation split
+    return RUN_OVERHEAD_S + config.epochs * n_train / ips + evals / (3.0 * ips)
+
+
+def estimate_seconds(
+    plans: Sequence[RunPlan], *, workers: int, measured: Mapping[str, float] | None = None
+) -> float:
+    """Wall time of running ``plans`` on ``workers`` parallel slots.
+
+    ``measured`` maps run_id -> measured wall time of finished runs of this study; when
+    given, the model estimate is rescaled by their median ratio (measured / model), which
+    absorbs the speed of the actual machine.
+    """
+    if not plans:
+        return 0.0
+    model = {p.run_id: model_run_seconds(p.config) for p in plans}
+    scale = 1.0
+    if measured:
+        ratios = [measured[r] / model[r] for r in measured if r in model and model[r] > 0]
+        if ratios:
+            scale = float(np.median(ratios))
+    times = sorted((model[p.run_id] * scale for p in plans), reverse=True)
+    slots = [0.0] * max(1, workers)
+    for t in times:  # longest first onto the least-loaded slot
+        slots[slots.index(min(slots))] += t
+    return max(slots)
+
+
+def format_seconds(s: float) -> str:
+    s = round(s)
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def measured_times(runs: pd.DataFrame) -> dict[str, Any]:
+    if runs.empty or "wall_time_s" not in runs:
+        return {}
+    done = runs[(runs.status == "done")]
+    return {
+        r: float(t)
+        for r, t in zip(done.run_id, pd.to_numeric(done.wall_time_s, errors="coerce"), strict=True)
+        if t == t
+    }
