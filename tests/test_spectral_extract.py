@@ -268,6 +268,7 @@ def test_resnet18_rows_match_weightwatcher() -> None:
     ours = _our_rows(model)
     assert ours == _ww_rows(model)
     assert ours[0][:2] == (1, "conv1") and ours[1][:2] == (7, "layer1.0.conv1")
+    assert ours[-1][:2] == (67, "fc")
     names = {s.longname: s.name for s in iter_layers(model)}
     assert names["fc"] == "Linear" and names["layer4.1.conv2"] == "Conv2d"
 
