@@ -1,0 +1,123 @@
+"""The prediction check on a tiny study: one trained baseline run plus augmentation conditions.
+
+Only the baseline is trained (it is the encoder and the affinity model); the other
+conditions' run directories hold their config.json, and runs.parquet carries made-up
+accuracies, which is all the check reads from them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from weightspace.diversity.predict import CONDITION_COLUMNS, check_columns, prediction_check
+
+BASE = {
+    "dataset": "fashion-mnist",
+    "train_size": 300,
+    "test_size": 100,
+    "epochs": 1,
+    "model": "mlp",
+    "width": 0.25,
+    "ood": False,
+}
+# condition -> (category, augment, dropout, test_acc, final_train_loss)
+CONDITIONS = {
+    "bs": ("bs", "none", 0.0, 0.70, 0.50),
+    "divNoize10": ("div", "noise10", 0.0, 0.69, 0.52),
+    "divNoize50": ("div", "noise50", 0.0, 0.66, 0.58),
+    "divAuto": ("div", "auto", 0.0, 0.62, 0.90),
+    "dp0.5": ("dp", "none", 0.5, 0.71, 0.60),
+}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from weightspace import io
+    from weightspace.train import RunConfig, run
+
+    root = tmp_path_factory.mktemp("study")
+    rows = []
+    for cond, (cat, aug, dp, acc, loss) in CONDITIONS.items():
+        cfg = RunConfig.from_dict(
+            {**BASE, "augment": aug, "dropout": dp, "condition": cond, "category": cat}
+        )
+        run_dir = root / "runs" / f"{cond}__s0__{cfg.run_id()}"
+        if cond == "bs":
+            run(cfg, run_dir, progress=False)
+        else:
+            run_dir.mkdir(parents=True)
+            io.write_json(run_dir / "config.json", {**cfg.to_dict(), "run_id": cfg.run_id()})
+        rows.append(
+            {
+                "run_id": cfg.run_id(),
+                "condition": cond,
+                "category": cat,
+                "seed": 0,
+                "status": "done",
+                "strength": np.nan,
+                "run_dir": f"runs/{run_dir.name}",
+                "augment": aug,
+                "dropout": dp,
+                "test_acc": acc,
+                "ood_acc": acc - 0.2,
+                "final_train_loss": loss,
+            }
+        )
+    pd.DataFrame(rows).to_parquet(root / "runs.parquet")
+    return root
+
+
+def test_prediction_check_table_and_correlations(study: Path, tmp_path: Path) -> None:
+    res = prediction_check(study, draws=2, n=200, n_boot=100, cache=tmp_path, affinity_images=200)
+    t = res.conditions.set_index("condition")
+    check_columns(res.conditions)
+    assert list(res.conditions.columns) == list(CONDITION_COLUMNS)
+    assert set(t.index) == set(CONDITIONS)
+    assert t.loc["bs", "acc_gain"] == 0 and t.loc["divAuto", "acc_gain"] == pytest.approx(-0.08)
+    assert t.loc["bs", "rho"] == pytest.approx(1.0) and t.loc["bs", "affinity"] == 1.0
+    assert t.loc["divAuto", "rho"] < t.loc["divNoize10", "rho"] <= 1.0
+    assert t.loc["divAuto", "affinity"] < 1.0  # AutoAugment hurts the clean model
+    assert t.loc["divNoize50", "gl_diversity"] == pytest.approx(0.58 / 0.50)
+    assert t["encoder"].str.startswith("baseline:").all()
+    # dropout leaves the data as is: same scores as the baseline, out of the correlations
+    assert not t.loc["dp0.5", "data_condition"] and t.loc["divAuto", "data_condition"]
+    assert t.loc["dp0.5", "vs_emb"] == pytest.approx(t.loc["bs", "vs_emb"])
+    c = res.correlations.set_index(["score", "target"])
+    assert c.loc[("gl_diversity", "acc_gain"), "n"] == 4
+    # accuracy falls as the training loss rises: a perfect negative rank correlation
+    assert c.loc[("gl_diversity", "acc_gain"), "spearman"] == pytest.approx(-1.0)
+    assert c.loc[("gl_diversity", "acc_gain"), "kendall"] == pytest.approx(-1.0)
+    assert c.loc[("rho", "acc_gain"), "spearman_lo"] <= c.loc[("rho", "acc_gain"), "spearman"]
+    written = pd.read_parquet(study / "diversity.parquet")
+    assert list(written["condition"]) == list(res.conditions["condition"])
+    assert (study / "diversity_correlations.parquet").is_file()
+
+
+def test_prediction_check_needs_a_baseline(study: Path, tmp_path: Path) -> None:
+    from weightspace.errors import DataError
+
+    runs = pd.read_parquet(study / "runs.parquet")
+    other = tmp_path / "nobs"
+    other.mkdir()
+    runs[runs["category"] != "bs"].to_parquet(other / "runs.parquet")
+    with pytest.raises(DataError, match="baseline"):
+        prediction_check(other, cache=False)
+    with pytest.raises(DataError, match=r"runs\.parquet"):
+        prediction_check(tmp_path / "empty", cache=False)
+
+
+def test_baseline_encoder_from_run_dir(study: Path) -> None:
+    from weightspace.diversity import get_encoder
+
+    run_dir = next((study / "runs").glob("bs__*"))
+    enc = get_encoder("baseline", in_channels=1, run_dir=run_dir)
+    import torch
+
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    a, b = enc(x), get_encoder("baseline", in_channels=1, run_dir=run_dir)(x)
+    assert a.ndim == 2 and a.shape[0] == 6
+    np.testing.assert_array_equal(a, b)
