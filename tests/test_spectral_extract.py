@@ -182,6 +182,15 @@ def test_rows_ids_names_and_skips() -> None:
     assert head.status == "pending" and head.load is not None
 
 
+def test_parametrized_weight_is_one_row() -> None:
+    from torch.nn.utils.parametrizations import weight_norm
+
+    lin = weight_norm(nn.Linear(12, 20))
+    (spec,) = iter_layers(nn.Sequential(lin))
+    assert spec.longname == "0" and spec.layer_type == "linear"
+    np.testing.assert_allclose(spec.load()[0], lin.weight.detach().double().numpy(), rtol=1e-6)
+
+
 def test_layer_filters() -> None:
     model = _Small()
     assert [s.longname for s in iter_layers(model, layers=[2, "fc*"])] == ["conv", "fc1"]

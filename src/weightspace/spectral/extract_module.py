@@ -122,6 +122,8 @@ def _one_module(layer_id: int, path: str, module: Any) -> Iterator[LayerSpec]:
         return
     if "norm" in lname:
         return  # WeightWatcher lists no normalisation layers; neither do we
+    if cls == "ParametrizationList":
+        return  # the raw tensors behind torch parametrizations: the owner's weight is the row
     for pname, p in module.named_parameters(recurse=False):
         if p.ndim >= 2:
             yield skipped_spec(
