@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weightspace.errors import ConfigError
 from weightspace.spectral.extract import iter_layers, to_slices
@@ -298,3 +300,22 @@ def test_conv_slices_equal_weightwatcher_matrices() -> None:
     }
     for spec in iter_layers(model, min_evals=0):
         np.testing.assert_allclose(_evals(spec.load()), _evals(theirs[spec.longname]), rtol=1e-6)
+
+
+@given(
+    out=st.integers(1, 7),
+    inp=st.integers(1, 7),
+    kernel=st.lists(st.integers(1, 3), min_size=0, max_size=3),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=60, deadline=None)
+def test_slices_preserve_entries_and_frobenius_norm(
+    out: int, inp: int, kernel: list[int], seed: int
+) -> None:
+    w = np.random.default_rng(seed).standard_normal((out, inp, *kernel))
+    s = to_slices(w)
+    k = int(np.prod(kernel)) if kernel else 1
+    assert s.shape == (k, max(out, inp), min(out, inp))
+    # pooled eigenvalues of the slices' Gram matrices sum to ||W||_F²
+    np.testing.assert_allclose(_evals(s).sum(), (w**2).sum(), rtol=1e-10)
+    np.testing.assert_array_equal(np.sort(s.ravel()), np.sort(w.ravel()))
