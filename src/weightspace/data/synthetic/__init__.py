@@ -58,7 +58,14 @@ def build_mix(settings: SyntheticSettings, real: ImageSet, *, seed: int) -> Mix:
             confidence = intended_class_confidence(clf, synth, mean=mean, std=std)
         synth = filter_by_confidence(synth, confidence, settings.tau)
         log.info("filter tau=%.2f kept %d synthetic samples", settings.tau, len(synth))
-    return mix(real, synth, mode=settings.mode, fraction=settings.fraction, seed=seed)
+    return mix(
+        real,
+        synth,
+        mode=settings.mode,
+        fraction=settings.fraction,
+        seed=seed,
+        shortfall=settings.filtered,
+    )
 
 
 def build_training_set(config: Any, real_train: ImageSet) -> ImageSet:

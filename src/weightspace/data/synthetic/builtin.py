@@ -93,7 +93,7 @@ def prepare_builtin(
     real: ImageSet,
     *,
     config: GeneratorConfig | None = None,
-    oversample: float = 2.0,
+    oversample: float = 3.0,
     root: Path | None = None,
 ) -> Path:
     """The cache directory of built-in samples for ``real`` (generated on first use)."""
@@ -129,9 +129,9 @@ def _build(real: ImageSet, config: GeneratorConfig, oversample: float, final: Pa
         real.classes,
         seed=config.seed,
     )
-    quality["acceptance_at_0.9"] = np.append(
-        [float((conf[synth.labels.numpy() == c] >= 0.9).mean()) for c in range(real.num_classes)],
-        float((conf >= 0.9).mean()),
+    quality["acceptance_at_0.5"] = np.append(
+        [float((conf[synth.labels.numpy() == c] >= 0.5).mean()) for c in range(real.num_classes)],
+        float((conf >= 0.5).mean()),
     )
     with io.atomic_dir(final, overwrite=True) as tmp:
         np.savez(

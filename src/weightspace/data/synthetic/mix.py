@@ -14,6 +14,7 @@ Every mix returns the mixed set and a boolean mask of which rows are synthetic.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,8 @@ import torch
 
 from weightspace.data.imageset import ImageSet, _allocate
 from weightspace.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 MODES = ("replace", "add")
 
@@ -35,12 +38,27 @@ class Mix:
         return int(self.synthetic.sum())
 
 
-def _draw(synth: ImageSet, counts: np.ndarray, rng: np.random.Generator, *, why: str) -> np.ndarray:
-    """Per class c, ``counts[c]`` synthetic indices drawn without replacement."""
+def _draw(
+    synth: ImageSet, counts: np.ndarray, rng: np.random.Generator, *, why: str, shortfall: bool
+) -> np.ndarray:
+    """Per class c, ``counts[c]`` synthetic indices drawn without replacement.
+
+    With ``shortfall`` a class with too few samples contributes all it has (and a warning);
+    otherwise that is an error.
+    """
     labels = synth.labels.numpy()
     out = []
     for c, k in enumerate(counts):
         pool = np.flatnonzero(labels == c)
+        if k > len(pool) and shortfall:
+            log.warning(
+                "%s: class %r has %d synthetic samples, %d wanted; using all of them",
+                why,
+                synth.classes[c],
+                len(pool),
+                k,
+            )
+            k = len(pool)
         if k > len(pool):
             raise DataError(
                 f"{why} needs {k} synthetic samples of class {synth.classes[c]!r} but "
@@ -57,8 +75,14 @@ def _check_fraction(fraction: float, mode: str) -> None:
         raise ConfigError(f"{mode} fraction must be in [0, {hi}], got {fraction}")
 
 
-def mix_replace(real: ImageSet, synth: ImageSet, fraction: float, *, seed: int) -> Mix:
-    """Replace round(fraction·n_c) real samples of each class c by synthetic ones."""
+def mix_replace(
+    real: ImageSet, synth: ImageSet, fraction: float, *, seed: int, shortfall: bool = False
+) -> Mix:
+    """Replace round(fraction·n_c) real samples of each class c by synthetic ones.
+
+    With ``shortfall`` (filtered sources) a class replaces only as many rows as it has
+    synthetic samples; the rest stay real.
+    """
     _check_fraction(fraction, "replace")
     rng = np.random.default_rng(seed)
     labels = real.labels.numpy()
@@ -66,11 +90,13 @@ def mix_replace(real: ImageSet, synth: ImageSet, fraction: float, *, seed: int) 
     counts = np.array([round(fraction * int((labels == c).sum())) for c in range(n_classes)])
     images = real.images.clone()
     mask = np.zeros(len(real), dtype=bool)
-    syn_idx = _draw(synth, counts, rng, why=f"replacing {fraction:g} of the real set")
+    syn_idx = _draw(
+        synth, counts, rng, why=f"replacing {fraction:g} of the real set", shortfall=shortfall
+    )
     syn_labels = synth.labels.numpy()[syn_idx]
     for c in range(n_classes):
-        rows = rng.choice(np.flatnonzero(labels == c), size=int(counts[c]), replace=False)
         src = syn_idx[syn_labels == c]
+        rows = rng.choice(np.flatnonzero(labels == c), size=len(src), replace=False)
         images[torch.from_numpy(rows)] = synth.images[torch.from_numpy(src)]
         mask[rows] = True
     name = f"{real.name}+gen{fraction:g}"
@@ -79,7 +105,9 @@ def mix_replace(real: ImageSet, synth: ImageSet, fraction: float, *, seed: int) 
     )
 
 
-def mix_add(real: ImageSet, synth: ImageSet, fraction: float, *, seed: int) -> Mix:
+def mix_add(
+    real: ImageSet, synth: ImageSet, fraction: float, *, seed: int, shortfall: bool = False
+) -> Mix:
     """Append round(fraction·n) synthetic samples (class proportions of the real set)."""
     _check_fraction(fraction, "add")
     rng = np.random.default_rng(seed)
@@ -90,7 +118,9 @@ def mix_add(real: ImageSet, synth: ImageSet, fraction: float, *, seed: int) -> M
     if counts.sum() < n_add:
         counts = np.floor(real_counts * (n_add / real_counts.sum())).astype(np.int64)
         counts[: n_add - int(counts.sum())] += 1
-    syn_idx = rng.permutation(_draw(synth, counts, rng, why=f"adding {fraction:g}× the real set"))
+    syn_idx = rng.permutation(
+        _draw(synth, counts, rng, why=f"adding {fraction:g}× the real set", shortfall=shortfall)
+    )
     t = torch.from_numpy(syn_idx)
     images = torch.cat([real.images, synth.images[t]])
     labels = torch.cat([real.labels, synth.labels[t]])
@@ -115,9 +145,17 @@ def filter_by_confidence(synth: ImageSet, confidence: np.ndarray, tau: float) ->
     return synth.select(keep, name=f"{synth.name}[vf{tau:g}]")
 
 
-def mix(real: ImageSet, synth: ImageSet, *, mode: str, fraction: float, seed: int) -> Mix:
+def mix(
+    real: ImageSet,
+    synth: ImageSet,
+    *,
+    mode: str,
+    fraction: float,
+    seed: int,
+    shortfall: bool = False,
+) -> Mix:
     if mode == "replace":
-        return mix_replace(real, synth, fraction, seed=seed)
+        return mix_replace(real, synth, fraction, seed=seed, shortfall=shortfall)
     if mode == "add":
-        return mix_add(real, synth, fraction, seed=seed)
+        return mix_add(real, synth, fraction, seed=seed, shortfall=shortfall)
     raise ConfigError(f"unknown synthetic mode {mode!r}; valid: {', '.join(MODES)}")

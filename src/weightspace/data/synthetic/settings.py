@@ -34,8 +34,8 @@ class SyntheticSettings:
     fraction: float = 0.5
     source: str = "builtin"
     filtered: bool = False
-    tau: float = 0.9  # filter: keep samples whose intended-class confidence is >= tau
-    oversample: float = 2.0  # builtin: samples per class = oversample × the largest real class
+    tau: float = 0.5  # filter: keep samples whose intended-class confidence is >= tau
+    oversample: float = 3.0  # builtin: samples per class = oversample × the largest real class
     generator: Mapping[str, Any] = field(default_factory=dict)  # GeneratorConfig fields
 
     def __post_init__(self) -> None:
