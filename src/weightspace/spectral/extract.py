@@ -137,6 +137,9 @@ def iter_layers(
     one. Rows with fewer than ``min_evals`` eigenvalues (S·M) come back ``status="skipped"``
     with a reason; ``compat="ww"`` also skips, as WeightWatcher 0.7.7 does, layers with more
     than 15000 eigenvalues or N > 50000.
+
+    Arguments and the source are checked when this is called (not on first ``next``): bad
+    options raise :class:`ConfigError`, unreadable files :class:`CheckpointError`.
     """
     if compat is not None and compat not in COMPAT_MODES:
         raise unknown_choice(
@@ -144,11 +147,10 @@ def iter_layers(
         )
     if isinstance(min_evals, bool) or not isinstance(min_evals, int | np.integer) or min_evals < 0:
         raise ConfigError(f"min_evals must be an integer >= 0, got {min_evals!r}")
-    specs = list(_raw_specs(source))
+    specs = list(_raw_specs(source))  # cheap: shapes and closures, no weights read yet
     if layers is not None:
         specs = _select(specs, layers)
-    for spec in specs:
-        yield _apply_limits(spec, int(min_evals), compat)
+    return iter([_apply_limits(spec, int(min_evals), compat) for spec in specs])
 
 
 def _raw_specs(source: Any) -> Iterable[LayerSpec]:
