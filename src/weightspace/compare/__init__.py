@@ -5,32 +5,31 @@ Entry point: :func:`compare` → :class:`CompareResult`. Building blocks: :func:
 """
 
 from weightspace.compare.categories import DEFAULT_RULES, CategoryRules, parse_strength
+from weightspace.compare.default import default_tables
 from weightspace.compare.delta import baseline_pairs, delta_delta, delta_table
-from weightspace.compare.load import load_layers, load_runs
+from weightspace.compare.fingerprint import fingerprint_table
+from weightspace.compare.load import load_layers, load_runs, normalize_layers
 from weightspace.compare.paper import paper_tables
 from weightspace.compare.result import PROTOCOLS, CompareResult, compare
-
-
-def __getattr__(name: str):
-    if name == "default_tables":
-        from weightspace.compare.default import default_tables
-
-        return default_tables
-    raise AttributeError(name)
-
+from weightspace.compare.synthetic import SyntheticStudy, synthetic_tables, write_synthetic_study
 
 __all__ = [
     "DEFAULT_RULES",
     "PROTOCOLS",
     "CategoryRules",
     "CompareResult",
+    "SyntheticStudy",
     "baseline_pairs",
     "compare",
     "default_tables",
     "delta_delta",
     "delta_table",
+    "fingerprint_table",
     "load_layers",
     "load_runs",
+    "normalize_layers",
     "paper_tables",
     "parse_strength",
+    "synthetic_tables",
+    "write_synthetic_study",
 ]

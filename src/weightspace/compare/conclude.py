@@ -20,6 +20,19 @@ def _name(category: str) -> str:
     return NAMES.get(category, category)
 
 
+def _supported(row) -> bool:
+    """A rank correlation worth a sentence: p < 0.05 and, where there is a CI, it excludes 0."""
+    if not (math.isfinite(row.rho) and math.isfinite(row.p) and row.p < ALPHA):
+        return False
+    return not (math.isfinite(row.ci_low) and row.ci_low * row.ci_high <= 0)
+
+
+def _ci(row) -> str:
+    if math.isfinite(row.ci_low):
+        return f"95% CI [{row.ci_low:.2f}, {row.ci_high:.2f}]"
+    return "too few points for an interval"
+
+
 def paper_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     """Sentences for the paper protocol: what separates which categories."""
     out = []
@@ -77,19 +90,19 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
         )
     dose = tables.get("dose_response", pd.DataFrame())
     for row in dose.itertuples():
-        if math.isfinite(row.rho) and row.ci_low * row.ci_high > 0:
+        if _supported(row):
             trend = "rises" if row.rho > 0 else "falls"
             out.append(
-                f"{row.metric} {trend} with {_name(row.category)} strength (Spearman ρ = "
-                f"{row.rho:.2f}, 95% CI [{row.ci_low:.2f}, {row.ci_high:.2f}], n = {row.n})."
+                f"{row.metric} {trend} with {_name(row.category)} strength ({row.dataset}: "
+                f"Spearman ρ = {row.rho:.2f}, {fmt_p(row.p)}, {_ci(row)}, n = {row.n})."
             )
     rel = tables.get("spectral_vs_accuracy", pd.DataFrame())
     for row in rel.itertuples():
-        if math.isfinite(row.rho) and row.ci_low * row.ci_high > 0:
+        if _supported(row):
             out.append(
                 f"Across conditions ({row.dataset}), ΔΔ {row.metric} is rank-correlated with "
-                f"{row.outcome} (ρ = {row.rho:.2f}, 95% CI [{row.ci_low:.2f}, "
-                f"{row.ci_high:.2f}], n = {row.n})."
+                f"the change in {row.outcome} (ρ = {row.rho:.2f}, {fmt_p(row.p)}, {_ci(row)}, "
+                f"n = {row.n})."
             )
     if not out:
         out.append("Not enough conditions to draw any conclusion.")

@@ -179,6 +179,61 @@ def _read_path_quiet(path: Path) -> list[pd.DataFrame]:
         return []
 
 
+def normalize_layers(
+    table: pd.DataFrame, *, category_rules: CategoryRules | None = None
+) -> pd.DataFrame:
+    """Bring a layer table (loaded, or built in memory) to the long format.
+
+    Needs ``condition``, ``snapshot`` and ``layer_id``; fills ``dataset`` ("data"), ``seed``
+    (0), ``run_id``, ``position`` (order by layer id) and ``name``/``longname`` when absent.
+    Category: ``category_rules`` applied to the condition name (without a sub-folder prefix)
+    when given; otherwise the table's own ``category`` where present, else the default rules.
+    """
+    missing = sorted({"condition", "snapshot", "layer_id"} - set(table.columns))
+    if missing:
+        raise DataError(
+            f"layer table lacks columns {missing}; it needs condition, snapshot "
+            "('before'/'after'), layer_id and metric columns (see docs/compare.md)"
+        )
+    table = table.copy()
+    if "dataset" not in table.columns:
+        table["dataset"] = "data"
+    if "seed" not in table.columns:
+        table["seed"] = 0
+    table["dataset"] = table["dataset"].astype(str)
+    table["condition"] = table["condition"].astype(str)
+    table["seed"] = table["seed"].astype(int)
+    if "bare_condition" not in table.columns:
+        table["bare_condition"] = table["condition"]
+    if "run_id" not in table.columns:
+        table["run_id"] = (
+            table["dataset"] + "/" + table["condition"] + "/s" + table["seed"].astype(str)
+        )
+    table = table[table["snapshot"].isin(["before", "after"])]
+    if "position" not in table.columns:
+        table = table.sort_values(["dataset", "run_id", "snapshot", "layer_id"], kind="stable")
+        table["position"] = table.groupby(["dataset", "run_id", "snapshot"]).cumcount()
+    rules = category_rules or DEFAULT_RULES
+    derived = table["bare_condition"].map(rules.category)
+    if category_rules is None and "category" in table.columns:
+        table["category"] = table["category"].where(table["category"].notna(), derived)
+    else:
+        table["category"] = derived
+    for col in LAYER_COLUMNS[1:]:
+        if col not in table.columns:
+            table[col] = ""
+    dup = table.duplicated(["dataset", "run_id", "snapshot", "position"])
+    if dup.any():
+        raise DataError(
+            f"{int(dup.sum())} duplicate layer rows (same dataset, run, snapshot and "
+            "position): two inputs hold the same dataset name, or one path was given twice; "
+            "rename one folder or give each path once"
+        )
+    front = [*ID_COLUMNS, *LAYER_COLUMNS]
+    rest = [c for c in table.columns if c not in front and c != "bare_condition"]
+    return table[front + rest].reset_index(drop=True)
+
+
 def load_layers(
     paths: PathLike | Sequence[PathLike], *, category_rules: CategoryRules | None = None
 ) -> pd.DataFrame:
@@ -188,31 +243,8 @@ def load_layers(
     prefix) when given; otherwise a study's own ``category`` column where present, else the
     default rules. Booleans stay booleans here (the Δ step turns them into integers).
     """
-    given = _as_paths(paths)
-    frames = [t for p in given for t in _read_path(p)]
-    table = pd.concat(frames, ignore_index=True)
-    rules = category_rules or DEFAULT_RULES
-    derived = table["bare_condition"].map(rules.category)
-    if category_rules is None and "category" in table.columns:
-        table["category"] = table["category"].where(table["category"].notna(), derived)
-    else:
-        table["category"] = derived
-    table["dataset"] = table["dataset"].astype(str)
-    table["condition"] = table["condition"].astype(str)
-    table["seed"] = table["seed"].astype(int)
-    for col in LAYER_COLUMNS[1:]:
-        if col not in table.columns:
-            table[col] = ""
-    dup = table.duplicated(["dataset", "run_id", "snapshot", "position"])
-    if dup.any():
-        raise DataError(
-            f"{int(dup.sum())} duplicate layer rows after pooling {[str(p) for p in given]}: "
-            "two paths hold the same dataset name (or one path was given twice); rename one "
-            "folder or give each path once"
-        )
-    front = [*ID_COLUMNS, *LAYER_COLUMNS]
-    rest = [c for c in table.columns if c not in front and c != "bare_condition"]
-    return table[front + rest]
+    frames = [t for p in _as_paths(paths) for t in _read_path(p)]
+    return normalize_layers(pd.concat(frames, ignore_index=True), category_rules=category_rules)
 
 
 def _run_metrics(folder: Path, dataset: str, conditions: set[str]) -> pd.DataFrame:

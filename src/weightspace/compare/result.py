@@ -84,14 +84,14 @@ def compare(
     bootstrap; ``n_perm``/``n_boot`` their sizes. ``references``: the categories a condition's
     fingerprint is compared with.
     """
-    from weightspace.compare.load import load_layers, load_runs
+    from weightspace.compare.load import load_layers, load_runs, normalize_layers
 
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if n_perm < 1 or n_boot < 1:
         raise ConfigError(f"n_perm and n_boot must be ≥ 1, got {n_perm} and {n_boot}")
     if isinstance(paths_or_table, pd.DataFrame):
-        layers = paths_or_table
+        layers = normalize_layers(paths_or_table, category_rules=category_rules)
     else:
         layers = load_layers(paths_or_table, category_rules=category_rules)
         if runs is None:

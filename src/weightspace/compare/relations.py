@@ -1,0 +1,144 @@
+"""Dose–response (metric vs regularizer strength) and spectral change vs accuracy/ECE/OOD.
+
+Points are runs (condition × seed, per dataset); a run's spectral score is its ΔΔ averaged
+over layers. Rank correlations (Spearman) because neither relation need be linear and the
+strengths are on very different scales (dropout p vs weight decay λ); 95% CIs by bootstrap
+resampling of the runs. Baseline runs are left out: their ΔΔ is 0 by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from weightspace.compare.categories import BASELINE, parse_strength
+from weightspace.compare.stats import spearman_ci
+
+OUTCOMES = ("test_acc", "test_ece", "ood_acc", "ood_ece", "test_loss", "test_nll", "gap")
+RUN_KEY = ["dataset", "condition", "seed"]
+
+
+def run_scores(dd: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """ΔΔ averaged over layers: one row per (dataset, condition, category, seed)."""
+    cols = ["dataset", "condition", "category", "seed"]
+    return dd.groupby(cols, sort=False)[list(metrics)].mean().reset_index()
+
+
+def _outcome_columns(runs: pd.DataFrame | None) -> list[str]:
+    if runs is None:
+        return []
+    return [
+        c
+        for c in OUTCOMES
+        if c in runs.columns and pd.to_numeric(runs[c], errors="coerce").notna().any()
+    ]
+
+
+def _with_runs(scores: pd.DataFrame, runs: pd.DataFrame | None, outcomes: list[str]):
+    """Attach strength (from runs, else parsed from the name) and outcomes to run scores."""
+    table = scores.copy()
+    table["strength"] = np.nan
+    if runs is not None:
+        keep = [c for c in [*RUN_KEY, "strength", *outcomes] if c in runs.columns]
+        extra = runs[keep].drop_duplicates(RUN_KEY)
+        table = table.drop(columns="strength").merge(extra, on=RUN_KEY, how="left")
+        if "strength" not in table.columns:
+            table["strength"] = np.nan
+    parsed = table["condition"].map(parse_strength)
+    table["strength"] = pd.to_numeric(table["strength"], errors="coerce").fillna(parsed)
+    return table
+
+
+def dose_response_table(
+    dd: pd.DataFrame,
+    runs: pd.DataFrame | None,
+    metrics: Sequence[str],
+    *,
+    rng: np.random.Generator,
+    n_boot: int,
+    min_strengths: int = 3,
+) -> pd.DataFrame:
+    """Spearman ρ (with CI) of each metric and outcome against the strength, per dataset and
+    category, where a category has at least ``min_strengths`` distinct strengths."""
+    outcomes = _outcome_columns(runs)
+    table = _with_runs(run_scores(dd, metrics), runs, outcomes)
+    rows = []
+    for (dataset, category), group in table.groupby(["dataset", "category"], sort=True):
+        group = group[np.isfinite(group["strength"])]
+        n_strengths = group["strength"].nunique()
+        if n_strengths < min_strengths:
+            continue
+        for kind, names in (("spectral", list(metrics)), ("outcome", outcomes)):
+            for name in names:
+                y = pd.to_numeric(group[name], errors="coerce").to_numpy(float)
+                rho, p, low, high = spearman_ci(
+                    group["strength"].to_numpy(float), y, rng=rng, n_boot=n_boot
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "category": category,
+                        "metric": name,
+                        "kind": kind,
+                        "rho": rho,
+                        "p": p,
+                        "ci_low": low,
+                        "ci_high": high,
+                        "n": int(np.isfinite(y).sum()),
+                        "n_strengths": int(n_strengths),
+                    }
+                )
+    cols = ["dataset", "category", "metric", "kind", "rho", "p", "ci_low", "ci_high", "n",
+            "n_strengths"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def spectral_vs_outcomes(
+    dd: pd.DataFrame,
+    runs: pd.DataFrame | None,
+    metrics: Sequence[str],
+    *,
+    baseline: str = BASELINE,
+    rng: np.random.Generator,
+    n_boot: int,
+) -> pd.DataFrame:
+    """Spearman ρ (with CI) between a run's spectral ΔΔ and its outcome change against the
+    baseline of the same seed (Δ accuracy, Δ ECE, ...), across conditions, per dataset."""
+    cols = ["dataset", "metric", "outcome", "rho", "p", "ci_low", "ci_high", "n"]
+    outcomes = _outcome_columns(runs)
+    if not outcomes:
+        return pd.DataFrame(columns=cols)
+    assert runs is not None
+    table = _with_runs(run_scores(dd, metrics), runs, outcomes)
+    base = runs[runs["condition"] == baseline]
+    per_seed = base.groupby(["dataset", "seed"])[outcomes].mean()
+    pooled = base.groupby("dataset")[outcomes].mean()
+    ref = per_seed.reindex(pd.MultiIndex.from_frame(table[["dataset", "seed"]]))
+    ref = ref.fillna(pooled.reindex(table["dataset"]).set_index(ref.index))
+    rows = []
+    for outcome in outcomes:
+        table[f"d_{outcome}"] = pd.to_numeric(table[outcome], errors="coerce").to_numpy(
+            float
+        ) - ref[outcome].to_numpy(float)
+    for dataset, group in table.groupby("dataset", sort=True):
+        for metric in metrics:
+            for outcome in outcomes:
+                y = group[f"d_{outcome}"].to_numpy(float)
+                rho, p, low, high = spearman_ci(
+                    group[metric].to_numpy(float), y, rng=rng, n_boot=n_boot
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "metric": metric,
+                        "outcome": outcome,
+                        "rho": rho,
+                        "p": p,
+                        "ci_low": low,
+                        "ci_high": high,
+                        "n": int(np.isfinite(y).sum()),
+                    }
+                )
+    return pd.DataFrame(rows, columns=cols)

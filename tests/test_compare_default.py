@@ -1,0 +1,240 @@
+"""Default protocol: recovery of planted effects on synthetic studies, calibration, closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from weightspace.compare import (
+    SyntheticStudy,
+    compare,
+    delta_delta,
+    delta_table,
+    normalize_layers,
+    synthetic_tables,
+)
+from weightspace.compare.stats import (
+    cohens_d,
+    permutation_anova,
+    permutation_diff,
+    spearman_ci,
+    two_group_test,
+)
+
+DP = {"dp0.1": 0.05, "dp0.3": 0.1, "dp0.5": 0.15, "dp0.7": 0.2}
+WD = {"wd1e-05": 0.05, "wd0.0001": 0.1, "wd0.001": 0.15, "wd0.005": 0.2}
+DIV = {"divA": 0.1, "divB": 0.12, "divC": 0.1, "divW": 0.12, "divZ": 0.0}
+DP_METRICS = ("alpha", "entropy", "log_norm", "log_spectral_norm", "stable_rank")
+SIGNATURES = {"divA": "dp", "divB": "dp", "divC": "dp", "divW": "wd", "divZ": "dp"}
+
+
+@pytest.fixture(scope="module")
+def planted():
+    spec = SyntheticStudy(
+        conditions={**DP, **WD, **DIV}, signature_of=SIGNATURES, seeds=(0, 1, 2), noise=0.01
+    )
+    layers, runs, signatures = synthetic_tables(spec, rng=np.random.default_rng(1))
+    result = compare(layers, runs=runs, seed=3, n_perm=400, n_boot=300)
+    return spec, layers, runs, signatures, result
+
+
+def test_delta_delta_recovers_planted_effect_with_same_seed_baseline():
+    """A large seed shift shared by every run of a seed cancels only against the baseline of
+    the same seed: ΔΔ then equals the planted effect up to the small per-run noise."""
+    spec = SyntheticStudy(conditions={"dp0.5": 0.3}, seeds=(0, 1), noise=1e-4, seed_shift=0.5)
+    layers, _, signatures = synthetic_tables(spec, rng=np.random.default_rng(0))
+    delta = delta_table(normalize_layers(layers), align="layer_id")
+    dd = delta_delta(delta).sort_values(["seed", "layer_id"])
+    for _seed, group in dd.groupby("seed"):
+        got = group[list(spec.metrics)].to_numpy()
+        np.testing.assert_allclose(got, 0.3 * signatures["dp"], atol=1e-3)
+    # Matching any seed's baseline would leave the seed shifts in: much larger errors.
+    loose = delta_delta(delta, match_seed=False).sort_values(["seed", "layer_id"])
+    err = np.abs(loose[list(spec.metrics)].to_numpy() - np.tile(0.3 * signatures["dp"], (2, 1)))
+    assert err.max() > 0.1
+
+
+def test_noise_floor_recovers_planted_spread():
+    """bs(i) − bs(j) per layer ~ N(0, 2(noise² + shift²)): the RMS recovers √2·σ."""
+    noise, shift = 0.02, 0.03
+    spec = SyntheticStudy(
+        conditions={"dp0.5": 0.1}, seeds=tuple(range(8)), noise=noise, seed_shift=shift,
+        n_layers=30,
+    )  # fmt: skip
+    layers, runs, _ = synthetic_tables(spec, rng=np.random.default_rng(2))
+    result = compare(layers, runs=runs, n_perm=50, n_boot=50)
+    floor = result.tables["noise_floor"]
+    assert (floor["n_baseline_seeds"] == 8).all() and (floor["n_pairs"] == 28).all()
+    expected = math.sqrt(2 * (noise**2 + shift**2))
+    assert floor["floor_layer"].to_numpy() == pytest.approx(expected, rel=0.2)
+
+
+def test_category_tests_separate_planted_signatures(planted):
+    *_, result = planted
+    tests = result.tables["category_tests"]
+    # dp and wd carry different random signatures; effect sizes are large.
+    assert set(zip(tests["a"], tests["b"], strict=True)) == {
+        ("div", "dp"),
+        ("div", "wd"),
+        ("dp", "wd"),
+    }
+    assert tests["p_perm"].between(0, 1).all()
+    assert (tests["d_ci_low"] <= tests["d"]).all() and (tests["d"] <= tests["d_ci_high"]).all()
+    omnibus = result.tables["omnibus"]
+    assert len(omnibus) == 5 and omnibus["p_perm"].between(0, 1).all()
+    # Every effect is labelled against the measured noise floor (3 seeds → known floor).
+    assert set(tests["noise"]) <= {"within", "above"}
+    means = result.tables["category_means"]
+    assert (means["ci_low"] <= means["mean"] + 1e-12).all()
+
+
+def test_noise_label_marks_effects_inside_the_floor():
+    spec = SyntheticStudy(conditions={"dp0.5": 0.0, "dp0.3": 0.0, "wd0.001": 0.0, "wd0.01": 0.0},
+                          seeds=(0, 1, 2, 3), noise=0.05, seed_shift=0.0)  # fmt: skip
+    layers, runs, _ = synthetic_tables(spec, rng=np.random.default_rng(5))
+    result = compare(layers, runs=runs, n_perm=100, n_boot=100)
+    # Nothing planted: every category mean is within 2× the noise floor.
+    assert (result.tables["category_means"]["noise"] == "within").all()
+
+
+def test_fingerprint_recovers_which_signature_a_condition_carries(planted):
+    *_, result = planted
+    fp = result.tables["fingerprint"].set_index("condition")
+    for name in ("divA", "divB", "divC"):
+        assert fp.loc[name, "nearest"] == "dp"
+        assert fp.loc[name, "verdict"] == "acts like dropout"
+        assert fp.loc[name, "confidence"] >= 0.95
+        assert fp.loc[name, "distance_dp"] < fp.loc[name, "distance_wd"]
+    assert (
+        fp.loc["divW", "nearest"] == "wd" and fp.loc["divW", "verdict"] == "acts like weight decay"
+    )
+    # Leave-one-out: every reference condition is closest to its own category.
+    for name in [*DP, *WD]:
+        assert fp.loc[name, "nearest"] == name[:2]
+    # divZ has no planted effect: its magnitude is far below the others'.
+    assert fp.loc["divZ", "magnitude"] < 0.3 * fp.loc["divA", "magnitude"]
+
+
+def test_dose_response_and_accuracy_relation(planted):
+    *_, signatures, result = planted
+    dose = result.tables["dose_response"]
+    # Strength is planted as the effect size: where a signature's layer mean is clearly
+    # non-zero, ρ has its sign, is strong, and its CI excludes 0.
+    spectral = dose[(dose["kind"] == "spectral") & dose["category"].isin(["dp", "wd"])]
+    assert len(spectral) == 10 and (spectral["n"] == 12).all()
+    checked = 0
+    for row in spectral.itertuples():
+        level = signatures[row.category][:, list(DP_METRICS).index(row.metric)].mean()
+        if abs(level) > 0.3:
+            checked += 1
+            assert np.sign(row.rho) == np.sign(level) and abs(row.rho) > 0.8, row
+            assert row.ci_low * row.ci_high > 0, row
+    assert checked >= 3
+    # test_acc is planted to fall with the log_norm change.
+    rel = result.tables["spectral_vs_accuracy"].set_index(["metric", "outcome"])
+    assert rel.loc[("log_norm", "test_acc"), "rho"] < -0.8
+    assert rel.loc[("log_norm", "test_acc"), "ci_high"] < 0
+    assert any("rank-correlated" in s for s in result.conclusions)
+
+
+def test_mixed_model_runs_and_reports(planted):
+    *_, result = planted
+    mixed = result.tables["mixed_model"]
+    assert set(mixed["metric"]) == {
+        "alpha",
+        "entropy",
+        "log_norm",
+        "log_spectral_norm",
+        "stable_rank",
+    }
+    ok = mixed.dropna(subset=["p"])
+    assert len(ok) >= 5 and ok["p"].between(0, 1).all() and (ok["se"] < 1e3).all()
+
+
+def test_permutation_p_exact_closed_form():
+    # values 1..4 split 2|2: |mean difference| over the 6 splits = 2, 1, 0, 0, 1, 2.
+    p, exact = permutation_diff(np.array([1.0, 2.0]), np.array([3.0, 4.0]),
+                                rng=np.random.default_rng(0), n_perm=100)  # fmt: skip
+    assert exact and p == pytest.approx(2 / 6)
+
+
+def test_cohens_d_closed_form():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([3.0, 4.0, 5.0])
+    assert cohens_d(a, b) == pytest.approx(-2.0)  # difference 2, pooled SD 1
+
+
+def test_spearman_exact_p_for_few_points():
+    rho, p, low, high = spearman_ci(np.arange(4.0), np.arange(4.0) ** 2,
+                                    rng=np.random.default_rng(0), n_boot=100)  # fmt: skip
+    assert rho == 1.0 and p == pytest.approx(2 / 24)  # two of 24 pairings reach |ρ| = 1
+    assert math.isnan(low) and math.isnan(high)  # too few points for an honest interval
+    x = np.arange(20.0)
+    rho, p, low, high = spearman_ci(x, x + np.random.default_rng(1).normal(0, 3, 20),
+                                    rng=np.random.default_rng(0), n_boot=500)  # fmt: skip
+    assert low < rho < high and 0.5 < rho <= 1
+
+
+def test_permutation_anova_matches_scipy_f():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=12)
+    labels = np.repeat(["a", "b", "c"], 4)
+    f, p = permutation_anova(values, labels, rng=rng, n_perm=999)
+    expected = stats.f_oneway(values[:4], values[4:8], values[8:])
+    assert f == pytest.approx(expected.statistic)
+    assert p == pytest.approx(expected.pvalue, abs=0.06)  # Monte-Carlo vs F distribution
+
+
+def test_layer_aware_test_is_calibrated_where_layers_as_samples_is_not():
+    """Null: no category difference, but each condition has its own offset shared by all its
+    layers. The paper's t-test (layers as samples) rejects far too often; relabelling whole
+    conditions keeps the 5% level."""
+    rng = np.random.default_rng(0)
+    n_cond, n_layers, reps = 5, 20, 300
+    paper_rej = ours_rej = 0
+    for _ in range(reps):
+        offsets = rng.normal(size=(2 * n_cond, 1))
+        values = offsets + 0.5 * rng.normal(size=(2 * n_cond, n_layers))  # (conditions, layers)
+        a, b = values[:n_cond], values[n_cond:]
+        paper_rej += stats.ttest_ind(a.mean(0), b.mean(0)).pvalue < 0.05
+        p, _ = permutation_diff(a.mean(1), b.mean(1), rng=rng, n_perm=252)
+        ours_rej += p < 0.05
+    assert paper_rej / reps > 0.3
+    assert ours_rej / reps < 0.09
+
+
+def test_two_group_test_bootstrap_ci_covers_difference():
+    rng = np.random.default_rng(4)
+    test = two_group_test(
+        rng.normal(1, 1, 30), rng.normal(0, 1, 30), rng=rng, n_perm=500, n_boot=500
+    )
+    assert test.diff_ci[0] < test.diff < test.diff_ci[1]
+    assert test.d_ci[0] < test.d < test.d_ci[1]
+    assert test.p_perm < 0.05 and not test.exact
+
+
+def test_single_seed_noise_floor_is_unknown_not_zero():
+    spec = SyntheticStudy(conditions={**DP, **WD}, seeds=(0,))
+    layers, runs, _ = synthetic_tables(spec, rng=np.random.default_rng(0))
+    result = compare(layers, runs=runs, n_perm=50, n_boot=50)
+    floor = result.tables["noise_floor"]
+    assert floor["floor"].isna().all() and (floor["reason"] != "").all()
+    assert (result.tables["category_tests"]["noise"] == "unknown").all()
+
+
+def test_to_dir_writes_csv_and_json(planted, tmp_path):
+    *_, result = planted
+    out = result.to_dir(tmp_path / "cmp")
+    for name in ("category_means", "fingerprint", "noise_floor", "dose_response"):
+        assert (out / f"{name}.csv").is_file()
+    import json
+
+    payload = json.loads((out / "compare.json").read_text())
+    assert payload["protocol"] == "default" and payload["conclusions"]
+    back = pd.read_csv(out / "fingerprint.csv")
+    assert list(back["condition"]) == list(result.tables["fingerprint"]["condition"])
+    single = result.to_dir(tmp_path / "one.json")
+    assert single.is_file() and "tables" in json.loads(single.read_text())
