@@ -4,16 +4,19 @@ Images are ``torch.uint8 (N, C, H, W)``; labels ``torch.int64 (N,)``.
 """
 
 from weightspace.data.augment import AUGMENTATIONS, CONDITION_NAMES, OPS, Augment, make_augment
+from weightspace.data.corrupt import CORRUPTIONS, corrupt
 from weightspace.data.datasets import DATASETS, load_dataset
 from weightspace.data.imageset import ImageSet, stratified_subset, train_val_split
 
 __all__ = [
     "AUGMENTATIONS",
     "CONDITION_NAMES",
+    "CORRUPTIONS",
     "DATASETS",
     "OPS",
     "Augment",
     "ImageSet",
+    "corrupt",
     "load_dataset",
     "make_augment",
     "stratified_subset",
