@@ -215,6 +215,20 @@ def test_qkv_split_reads_only_its_rows(tmp_path: Path, monkeypatch: pytest.Monke
     assert counter.reads == ["enc.attn.in_proj_weight"]
 
 
+def test_sharded_torch_directory(tmp_path: Path) -> None:
+    root = tmp_path / "bins"
+    root.mkdir()
+    a, b = torch.randn(12, 10), torch.randn(9, 16)
+    torch.save({"enc.weight": a}, root / "pytorch_model-00001-of-00002.bin")
+    torch.save({"dec.weight": b}, root / "pytorch_model-00002-of-00002.bin")
+    weight_map = {"dec.weight": "pytorch_model-00002-of-00002.bin",
+                  "enc.weight": "pytorch_model-00001-of-00002.bin"}  # fmt: skip
+    (root / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    specs = list(iter_layers(root))
+    assert [s.longname for s in specs] == ["dec", "enc"]
+    np.testing.assert_array_equal(specs[0].load()[0], b.double().numpy().T)
+
+
 def test_sharded_directory_without_index_and_broken_index(tmp_path: Path) -> None:
     root, _ = _sharded(tmp_path)
     (root / "model.safetensors.index.json").unlink()

@@ -5,7 +5,8 @@ Accepted (see ``docs/inputs.md``):
 - ``.safetensors``: tensors in file order (their data offsets), read one at a time;
 - a directory of sharded ``*.safetensors`` in Hugging Face layout: tensors in the order of
   ``model.safetensors.index.json``'s ``weight_map`` (else file by file, sorted by name);
-  each ``LayerSpec.load()`` opens only the shard and the rows it needs;
+  each ``LayerSpec.load()`` opens only the shard and the rows it needs (a directory of
+  torch shards with ``pytorch_model.bin.index.json`` is read the same way, memory-mapped);
 - ``.pt`` / ``.pth`` / ``.bin`` / ``.ckpt``: a state dict read with
   ``torch.load(weights_only=True, mmap=True)`` (a checkpoint dict with a nested
   ``state_dict`` / ``model`` / ``module`` key is unwrapped). A pickle that needs code to run
@@ -15,10 +16,8 @@ Accepted (see ``docs/inputs.md``):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import struct
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,14 @@ import numpy as np
 from weightspace.errors import CheckpointError
 from weightspace.spectral.infer import TensorStore, store_specs
 from weightspace.spectral.layers import LayerSpec
+from weightspace.spectral.load_safetensors import SafetensorsStore, ShardedStore
 
 log = logging.getLogger(__name__)
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 SUFFIXES = (".safetensors", *TORCH_SUFFIXES, ".npz")
-INDEX_FILE = "model.safetensors.index.json"
+ST_INDEX = "model.safetensors.index.json"
+TORCH_INDEX = "pytorch_model.bin.index.json"
 NESTED_KEYS = ("state_dict", "model", "module", "model_state_dict")
 _ACCEPTED = (
     "a .safetensors, .pt/.pth/.bin/.ckpt (state dict) or .npz file, "
@@ -63,17 +64,39 @@ def open_store(path: str | os.PathLike[str]) -> TensorStore:
     if not p.exists():
         raise CheckpointError(f"no such file or directory: {str(p)!r}; give {_ACCEPTED}")
     if p.is_dir():
-        return ShardedStore(p)
+        return _directory_store(p)
     suffix = p.suffix.lower()
     if suffix == ".safetensors":
         return SafetensorsStore(p)
     if suffix in TORCH_SUFFIXES:
-        return DictStore(unwrap_state_dict(_torch_load(p), origin=str(p)), origin=str(p))
+        return _torch_store(p)
     if suffix == ".npz":
         return NpzStore(p)
     raise CheckpointError(
         f"cannot read {str(p)!r}: unknown file type {suffix or '(no suffix)'!r}; give {_ACCEPTED}"
     )
+
+
+def _directory_store(root: Path) -> TensorStore:
+    """Sharded ``*.safetensors`` (preferred) or sharded torch files in Hugging Face layout."""
+    shards = sorted(root.glob("*.safetensors"))
+    if shards:
+        index = root / ST_INDEX
+        stores: dict[str, TensorStore] = {q.name: SafetensorsStore(q) for q in shards}
+        return ShardedStore(str(root), stores, index if index.exists() else None)
+    shards = sorted(q for q in root.iterdir() if q.is_file() and q.suffix in TORCH_SUFFIXES)
+    if shards:
+        index = root / TORCH_INDEX
+        stores = {q.name: _torch_store(q) for q in shards}
+        return ShardedStore(str(root), stores, index if index.exists() else None)
+    found = ", ".join(sorted(q.name for q in root.iterdir())[:10]) or "nothing"
+    raise CheckpointError(
+        f"directory {str(root)!r} holds no *.safetensors files (found: {found}); give {_ACCEPTED}"
+    )
+
+
+def _torch_store(path: Path) -> TensorStore:
+    return DictStore(unwrap_state_dict(_torch_load(path), origin=str(path)), origin=str(path))
 
 
 # --- in-memory state dicts and torch files -------------------------------------------------
@@ -180,146 +203,6 @@ class DictStore:
         from weightspace.spectral.extract_module import tensor_to_numpy
 
         return tensor_to_numpy(v)
-
-
-# --- safetensors ---------------------------------------------------------------------------
-
-_ST_FLOATS = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}
-
-
-def read_safetensors_header(path: Path) -> dict[str, dict[str, Any]]:
-    """Tensor entries of a safetensors header, in data-offset order (file order)."""
-    size = path.stat().st_size
-    fix = "the file may be truncated or not a safetensors file; re-export it with safetensors"
-    with path.open("rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"cannot read {str(path)!r}: {size} bytes is too short; {fix}")
-        (n,) = struct.unpack("<Q", head)
-        if n > size - 8 or n > 100_000_000:
-            raise CheckpointError(f"cannot read {str(path)!r}: bad header length {n}; {fix}")
-        raw = f.read(n)
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(
-            f"cannot read {str(path)!r}: header is not JSON ({err}); {fix}"
-        ) from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"cannot read {str(path)!r}: header is not a JSON object; {fix}")
-    entries = {k: v for k, v in header.items() if k != "__metadata__"}
-    try:
-        order = sorted(entries, key=lambda k: (int(entries[k]["data_offsets"][0]), k))
-        for k in order:
-            [int(d) for d in entries[k]["shape"]]
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise CheckpointError(
-            f"cannot read {str(path)!r}: malformed tensor entries; {fix}"
-        ) from None
-    return {k: entries[k] for k in order}
-
-
-def _check_safetensors(path: Path) -> None:
-    """Let the safetensors library validate the whole file layout (catches truncation)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt"):
-            pass
-    except Exception as err:
-        raise CheckpointError(
-            f"cannot read {str(path)!r} as safetensors ({str(err).splitlines()[0]}); the file "
-            "may be truncated or corrupt. Re-download or re-export it with safetensors"
-        ) from None
-
-
-def read_safetensors(path: Path, name: str, rows: slice | None = None) -> np.ndarray:
-    """One tensor (or a block of its rows) as float64; opens the file for this read only."""
-    from safetensors import safe_open
-
-    from weightspace.spectral.extract_module import tensor_to_numpy
-
-    with safe_open(str(path), framework="pt") as f:
-        t = f.get_tensor(name) if rows is None else f.get_slice(name)[rows]
-    return tensor_to_numpy(t)
-
-
-class SafetensorsStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.origin = str(path)
-        self._header = read_safetensors_header(path)
-        _check_safetensors(path)
-
-    def names(self) -> list[str]:
-        return list(self._header)
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return tuple(int(d) for d in self._header[name]["shape"])
-
-    def is_float(self, name: str) -> bool:
-        return str(self._header[name].get("dtype")) in _ST_FLOATS
-
-    def read(self, name: str, rows: slice | None = None) -> np.ndarray:
-        return read_safetensors(self.path, name, rows)
-
-
-class ShardedStore:
-    """A directory of ``*.safetensors`` shards, ordered by the Hugging Face index file."""
-
-    def __init__(self, root: Path) -> None:
-        self.origin = str(root)
-        index = root / INDEX_FILE
-        shards = sorted(root.glob("*.safetensors"))
-        if not shards:
-            found = ", ".join(sorted(p.name for p in root.iterdir())[:10]) or "nothing"
-            raise CheckpointError(
-                f"directory {str(root)!r} holds no *.safetensors files (found: {found}); give "
-                f"{_ACCEPTED}"
-            )
-        self._where: dict[str, SafetensorsStore] = {}
-        stores = {p.name: SafetensorsStore(p) for p in shards}
-        if index.exists():
-            weight_map = _read_index(index)
-            for name, shard in weight_map.items():
-                store = stores.get(shard)
-                if store is None or name not in store._header:
-                    missing = "shard missing" if store is None else "tensor missing from shard"
-                    raise CheckpointError(
-                        f"{str(index)!r} maps {name!r} to {shard!r} but that is not there "
-                        f"({missing}); the download is incomplete. Fetch all shards again"
-                    )
-                self._where[name] = store
-        else:
-            for store in stores.values():
-                for name in store.names():
-                    self._where.setdefault(name, store)
-
-    def names(self) -> list[str]:
-        return list(self._where)
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return self._where[name].shape(name)
-
-    def is_float(self, name: str) -> bool:
-        return self._where[name].is_float(name)
-
-    def read(self, name: str, rows: slice | None = None) -> np.ndarray:
-        return self._where[name].read(name, rows)
-
-
-def _read_index(index: Path) -> dict[str, str]:
-    try:
-        data = json.loads(index.read_text())
-        weight_map = data["weight_map"]
-        if not isinstance(weight_map, dict):
-            raise TypeError("weight_map is not an object")
-        return {str(k): str(v) for k, v in weight_map.items()}
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(
-            f"cannot read the shard index {str(index)!r} ({err}); it must be JSON with a "
-            "'weight_map' object mapping tensor names to shard files"
-        ) from None
 
 
 # --- npz -----------------------------------------------------------------------------------
