@@ -106,11 +106,10 @@ def test_multihead_attention_qkv_split_equals_slices() -> None:
 
 def test_multihead_attention_separate_projections() -> None:
     mha = nn.MultiheadAttention(8, 2, kdim=5, vdim=6)
-    specs = _by_longname(mha, min_evals=0)
-    np.testing.assert_array_equal(
-        specs["k"].load()[0], mha.k_proj_weight.detach().double().numpy()
-    )  # (8, 5)
-    assert specs["v"].load().shape == (1, 8, 6)
+    specs = _by_longname(mha, min_evals=0)  # a root module's longname is its class name
+    k = specs["MultiheadAttention.k"].load()[0]
+    np.testing.assert_array_equal(k, mha.k_proj_weight.detach().double().numpy())  # (8, 5)
+    assert specs["MultiheadAttention.v"].load().shape == (1, 8, 6)
 
 
 def test_lstm_gates_split_in_torch_order() -> None:
@@ -129,16 +128,16 @@ def test_gru_and_rnn_gates() -> None:
     gru, rnn = nn.GRU(10, 8), nn.RNN(10, 8)
     g = _by_longname(gru)
     w = gru.weight_ih_l0.detach().double().numpy()
-    np.testing.assert_array_equal(g["weight_ih_l0.z"].load()[0], w[8:16].T)  # (8,10) -> (10,8)
-    assert set(g) == {f"weight_{k}_l0.{x}" for k in ("ih", "hh") for x in "rzn"}
-    assert set(_by_longname(rnn)) == {"weight_ih_l0", "weight_hh_l0"}
+    np.testing.assert_array_equal(g["GRU.weight_ih_l0.z"].load()[0], w[8:16].T)  # (8,10) -> (10,8)
+    assert set(g) == {f"GRU.weight_{k}_l0.{x}" for k in ("ih", "hh") for x in "rzn"}
+    assert set(_by_longname(rnn)) == {"RNN.weight_ih_l0", "RNN.weight_hh_l0"}
 
 
 def test_lstm_projection_is_one_matrix() -> None:
     lstm = nn.LSTM(10, 12, proj_size=9)
     specs = _by_longname(lstm)
-    assert specs["weight_hr_l0"].load().shape == (1, 12, 9)
-    assert specs["weight_hh_l0.f"].load().shape == (1, 12, 9)
+    assert specs["LSTM.weight_hr_l0"].load().shape == (1, 12, 9)
+    assert specs["LSTM.weight_hh_l0.f"].load().shape == (1, 12, 9)
 
 
 def test_gpt2_conv1d_detected_by_class_name() -> None:
@@ -269,6 +268,8 @@ def test_mlp_rows_match_weightwatcher() -> None:
         nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 48), nn.BatchNorm1d(48), nn.Linear(48, 5)
     )
     assert _our_rows(mlp) == _ww_rows(mlp)  # the 48->5 head is below min_evals in both
+    bare = nn.Linear(20, 30)
+    assert _our_rows(bare) == _ww_rows(bare) == [(0, "Linear", 30, 20, 1)]
 
 
 @pytest.mark.oracle

@@ -48,8 +48,8 @@ def tensor_to_numpy(t: Any) -> np.ndarray:
 
 def _loader(t: Any, rows: slice | None = None) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        w = t if rows is None else t[rows]
-        return to_slices(tensor_to_numpy(w))
+        w = t() if callable(t) else t  # a getter re-reads computed (parametrized) weights
+        return to_slices(tensor_to_numpy(w if rows is None else w[rows]))
 
     return load
 
@@ -65,7 +65,8 @@ def _unusable(t: Any) -> str:
 
 def module_specs(model: Any) -> Iterator[LayerSpec]:
     for layer_id, (path, module) in enumerate(model.named_modules()):
-        yield from _one_module(layer_id, path, module)
+        # the root module has an empty path; WeightWatcher then uses the class name
+        yield from _one_module(layer_id, path or type(module).__name__, module)
 
 
 def _weight(module: Any) -> Any:
@@ -115,7 +116,7 @@ def _one_module(layer_id: int, path: str, module: Any) -> Iterator[LayerSpec]:
             longname=path,
             layer_type=kind,
             shape=tuple(w.shape),
-            load=_loader(w),
+            load=_loader(lambda: _weight(module)),
             conv_slices=kind == "conv2d",
             extra={"kernel": kernel} if kernel else None,
         )
@@ -129,7 +130,7 @@ def _one_module(layer_id: int, path: str, module: Any) -> Iterator[LayerSpec]:
             yield skipped_spec(
                 layer_id=layer_id,
                 name=cls,
-                longname=f"{path}.{pname}" if path else pname,
+                longname=f"{path}.{pname}",
                 layer_type="unsupported",
                 reason=f"parameter {pname!r} {tuple(p.shape)} of unsupported module type {cls}",
                 extra={"shape": tuple(p.shape)},
@@ -147,7 +148,7 @@ def _attention(layer_id: int, path: str, module: Any) -> Iterator[LayerSpec]:
         else:
             t, rows = getattr(module, f"{part}_proj_weight"), None
             shape = tuple(t.shape)
-        longname = f"{path}.{part}" if path else part
+        longname = f"{path}.{part}"
         why = _unusable(t)
         if why:
             yield skipped_spec(
@@ -179,7 +180,7 @@ def _recurrent(layer_id: int, path: str, module: Any) -> Iterator[LayerSpec]:
     for pname, p in module.named_parameters(recurse=False):
         if p.ndim != 2:
             continue  # biases
-        base = f"{path}.{pname}" if path else pname
+        base = f"{path}.{pname}"
         is_proj = pname.startswith("weight_hr")  # LSTM projection: not gate-stacked
         parts = ("",) if is_proj else gates
         g = int(p.shape[0]) // len(parts)
