@@ -39,8 +39,13 @@ def default_run_fn() -> RunFn:
 
 
 def init_worker(threads: int, parent_pid: int | None = None) -> None:
-    """Pool-process initializer: thread count, and die with the study process (Linux)."""
-    os.environ["WEIGHTSPACE_THREADS"] = str(threads)
+    """Pool-process initializer: thread count, and die with the study process (Linux).
+
+    Only environment variables are set here (torch is imported by the run itself, which
+    sets its thread count from ``RunConfig.threads``), so a worker starts fast.
+    """
+    for var in ("WEIGHTSPACE_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
     if parent_pid is not None and sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -69,9 +74,6 @@ def execute(
     out: dict[str, Any] = {"run_id": plan.run_id, "error": "", "wall_time_s": 0.0}
     if io.is_complete(run_dir):
         return {**out, "status": "skipped"}
-    from weightspace.threads import set_threads
-
-    set_threads(threads)
     fn = run_fn if run_fn is not None else default_run_fn()
     start = time.time()
     try:

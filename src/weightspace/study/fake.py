@@ -10,9 +10,11 @@ decay lowers ``log_norm`` and dropout raises ``alpha``, so summaries have someth
 from __future__ import annotations
 
 import os
+import signal
 import time
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +30,15 @@ class FakeRun:
     """Callable like ``train.run``: ``FakeRun(seconds=0.5)(config, out_dir, progress=False)``.
 
     ``seconds`` is how long each run sleeps before writing; a run whose condition is in
-    ``fail`` raises ``RuntimeError`` instead (to test failure isolation).
+    ``fail`` raises ``RuntimeError`` instead (to test failure isolation); a run whose
+    condition is in ``crash`` kills its own process with SIGKILL the first time, leaving a
+    marker in ``marker_dir`` so that the retry succeeds (to test worker deaths).
     """
 
     seconds: float = 0.0
     fail: tuple[str, ...] = ()
+    crash: tuple[str, ...] = ()
+    marker_dir: str = ""
 
     def __call__(
         self, config: Any, out_dir: str | os.PathLike[str], *, progress: bool = False
@@ -40,6 +46,11 @@ class FakeRun:
         start = time.time()
         if config.condition in self.fail:
             raise RuntimeError(f"injected failure for condition {config.condition!r}")
+        if config.condition in self.crash:
+            marker = Path(self.marker_dir) / f"crashed-{config.condition}-s{config.seed}"
+            if not marker.exists():
+                marker.write_text(str(os.getpid()))
+                os.kill(os.getpid(), signal.SIGKILL)
         rng = np.random.default_rng([config.seed, zlib.crc32(config.condition.encode())])
         time.sleep(self.seconds)
         wd, dp = float(config.weight_decay or 0.0), float(config.dropout or 0.0)
