@@ -96,7 +96,10 @@ def _strip(state: dict[str, torch.Tensor], drop: tuple[str, ...]) -> dict[str, t
 
 
 def _load_backbone(backbone: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = backbone.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise CheckpointError(f"{source} does not match the architecture: {err}") from err
     if missing or unexpected:
         raise CheckpointError(
             f"{source} does not match the architecture: {len(missing)} missing keys "
