@@ -1,0 +1,79 @@
+"""Empirical spectral densities: eigenvalues of WᵀW for every slice of a layer at once.
+
+A layer arrives as slices ``(S, N, M)`` with N >= M (S = 1 for a dense matrix, S = number of
+kernel positions for a convolution). The eigenvalues of the Gram matrices WᵀW (M×M) of all
+slices come from one batched symmetric eigendecomposition in float64 — on CPU, or on a CUDA
+device when asked (float64 there too: never a float16/float32 down-cast). The pooled ESD is
+the concatenation of the slice spectra.
+
+Gram eigenvalues carry an absolute error of order M·eps·lambda_max; singular values of
+nearly rank-deficient slices are therefore recomputed by SVD where a caller needs them
+resolved below that level (:func:`resolve_small`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS64 = float(np.finfo(np.float64).eps)
+# Eigenvalues below lambda_max * M * GRAM_NOISE are numerical zeros of a Gram eigensolver.
+GRAM_NOISE = 1e3 * EPS64
+
+
+def as_slices(w: np.ndarray) -> np.ndarray:
+    """A 2-D ``(N, M)`` or 3-D ``(S, N, M)`` array -> float64 ``(S, N, M)`` with N >= M."""
+    a = np.asarray(w)
+    if a.ndim == 2:
+        a = a[None]  # (1, N, M)
+    if a.ndim != 3:
+        raise ValueError(f"weight slices must be 2-D or 3-D (S, N, M), got shape {a.shape}")
+    if a.shape[1] < a.shape[2]:
+        a = a.transpose(0, 2, 1)  # (S, N, M) with N >= M
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def slice_eigenvalues(slices: np.ndarray, *, device: str = "cpu") -> np.ndarray:
+    """Eigenvalues of WᵀW per slice, ascending, clipped at 0: float64 ``(S, M)``.
+
+    ``slices``: ``(S, N, M)`` with N >= M (see :func:`as_slices`).
+    """
+    import torch
+
+    s, _, m = slices.shape
+    if s == 0 or m == 0:
+        return np.zeros((s, m))
+    w = torch.as_tensor(slices)
+    if w.dtype != torch.float64:
+        w = w.to(torch.float64)  # up-cast only
+    w = w.to(device)
+    gram = w.transpose(-1, -2) @ w  # (S, M, M)
+    evals = torch.linalg.eigvalsh(gram)  # (S, M), ascending
+    return np.clip(evals.cpu().numpy(), 0.0, None)
+
+
+def svd_eigenvalues(slices: np.ndarray) -> np.ndarray:
+    """Squared singular values per slice, ascending: float64 ``(S, M)`` (LAPACK gesdd)."""
+    sv = np.linalg.svd(slices, compute_uv=False)  # (S, M), descending
+    return np.sort(sv * sv, axis=1)
+
+
+def resolve_small(slices: np.ndarray, evals: np.ndarray, *, rel: float = 1e-6) -> np.ndarray:
+    """Recompute by SVD the slices whose smallest eigenvalue is below ``rel``·their largest.
+
+    Gram eigenvalues that small are dominated by rounding; singular values from an SVD are
+    accurate to eps·sigma_max, which is what rank thresholds on singular values need.
+    """
+    top = evals[:, -1:]
+    bad = np.flatnonzero(evals[:, 0] < rel * top[:, 0])
+    if bad.size == 0:
+        return evals
+    out = evals.copy()
+    out[bad] = svd_eigenvalues(slices[bad])
+    return out
+
+
+def shuffle_slices(slices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each slice's elements permuted at random (the randomized control), same shape."""
+    s, n, m = slices.shape
+    flat = slices.reshape(s, n * m)  # (S, N·M)
+    return rng.permuted(flat, axis=1).reshape(s, n, m)

@@ -1,0 +1,150 @@
+"""Marchenko–Pastur fit of the ESD bulk (WeightWatcher 0.7.7's procedure, density fitted once).
+
+Procedure (``mp_fit``): scale the eigenvalues so their mean is 1 (``W_scale`` =
+sqrt(n / Σλ)); estimate the density with a linear-kernel KDE (bandwidth 0.1) on 1000 grid
+points over [0, λmax + 0.5], dropping grid points with density below 0.01; choose the MP
+width sigma by least squares between the MP density and the KDE — a brute-force grid over
+sigma in [0.05 s0, 2 s0) in steps of 0.01 s0 (s0 = the sigma whose bulk edge is λmax),
+polished by Nelder–Mead, exactly as ``scipy.optimize.brute`` does it. For Q = N/M = 1 the
+singular values are fitted to the quarter-circle law instead.
+
+WeightWatcher refits the KDE for every sigma it tries (about 250 times per layer); it does
+not depend on sigma, so here it is computed once (by prefix sums, O(grid · log n)).
+
+Bulk edge lambda+ = sigma²(1 + 1/√Q)², lower edge sigma²(1 − 1/√Q)²; ``num_spikes``
+counts scaled eigenvalues above lambda+ + sqrt(TW) with the Tracy–Widom width
+TW = Q^(-1/2) · lambda+^(2/3) · M^(-2/3); ``mp_softrank`` = lambda+/lambda_max; bulk edges
+are reported on the original scale, ``sigma_mp`` on the scaled one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+KDE_BANDWIDTH = 0.1
+KDE_GRID = 1000
+DENSITY_THRESH = 0.01
+PENALTY = 1000.0  # residual WeightWatcher assigns when the MP support misses the density
+
+
+@dataclass(frozen=True)
+class MPFit:
+    num_spikes: float
+    sigma_mp: float
+    mp_softrank: float
+    bulk_min: float
+    bulk_max: float
+    W_scale: float
+    reason: str = ""
+
+    def columns(self, prefix: str = "") -> dict[str, float]:
+        return {
+            f"{prefix}num_spikes": self.num_spikes,
+            f"{prefix}sigma_mp": self.sigma_mp,
+            f"{prefix}mp_softrank": self.mp_softrank,
+            f"{prefix}W_scale": self.W_scale,
+            f"{prefix}bulk_max": self.bulk_max,
+            f"{prefix}bulk_min": self.bulk_min,
+        }
+
+
+def failed_mp(reason: str) -> MPFit:
+    nan = math.nan
+    return MPFit(nan, nan, nan, nan, nan, nan, reason)
+
+
+def linear_kde(data: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
+    """Density of a linear (triangular) kernel KDE: mean of (1 − |x − x_i|/h)₊ / h."""
+    x = np.sort(data)
+    n = x.size
+    csum = np.concatenate([[0.0], np.cumsum(x)])
+    lo = np.searchsorted(x, grid - bandwidth, side="right")  # first x_i > g - h
+    mid = np.searchsorted(x, grid, side="right")  # first x_i > g
+    hi = np.searchsorted(x, grid + bandwidth, side="left")  # first x_i >= g + h
+    n_left, s_left = mid - lo, csum[mid] - csum[lo]  # points in (g - h, g]
+    n_right, s_right = hi - mid, csum[hi] - csum[mid]  # points in (g, g + h)
+    dist = (grid * n_left - s_left) + (s_right - grid * n_right)  # Σ |g - x_i| in window
+    total = (n_left + n_right) - dist / bandwidth
+    return np.maximum(total, 0.0) / (n * bandwidth)
+
+
+def mp_density(x: np.ndarray, q: float, sigma: float) -> np.ndarray:
+    """Marchenko–Pastur density with aspect ratio Q and variance sigma² (0 outside)."""
+    y = 1.0 / q
+    b = (sigma * (1 + math.sqrt(y))) ** 2
+    a = (sigma * (1 - math.sqrt(y))) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = (1 / (2 * np.pi * sigma * sigma * x * y)) * np.sqrt((b - x) * (x - a))
+    return np.nan_to_num(val)
+
+
+def quarter_circle_density(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Quarter-circle density of singular values (Q = 1), as WeightWatcher evaluates it."""
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num((1 / (np.pi * sigma * sigma)) * np.sqrt(4 - x**2))
+
+
+def _residual_fn(to_fit: np.ndarray, q: float):  # type: ignore[no-untyped-def]
+    grid = np.linspace(0, np.max(to_fit) + 0.5, KDE_GRID)
+    dens = linear_kde(to_fit, grid, KDE_BANDWIDTH)
+    good = dens > DENSITY_THRESH
+    n_bad = int(np.count_nonzero(dens < DENSITY_THRESH))
+    xg, yg = grid[good], dens[good]
+    if xg.size == 0:
+        raise ValueError("the density estimate is below 0.01 everywhere")
+    x_peak = xg[np.argmax(yg)]
+    x_top = np.max(xg)
+    zeros = np.zeros(n_bad)
+    penalty = np.concatenate([np.full(xg.size, PENALTY), zeros])
+
+    def residual(p: np.ndarray) -> float:
+        sigma = float(np.asarray(p).ravel()[0])
+        if q == 1:
+            r = quarter_circle_density(xg, sigma) - yg
+        else:
+            b = (sigma * (1 + math.sqrt(1 / q))) ** 2
+            a = (sigma * (1 - math.sqrt(1 / q))) ** 2
+            if b < x_peak or b > x_top or a > x_peak:
+                return float(np.sum(penalty**2))
+            r = mp_density(xg, q, sigma) - yg
+        return float(np.sum(np.concatenate([r, zeros]) ** 2))
+
+    return residual
+
+
+def fit_mp(evals: np.ndarray, *, n: int, m: int) -> MPFit:
+    """MP fit of the eigenvalues of an N×M layer (pooled slices); NaN + reason on failure."""
+    from scipy import optimize
+
+    ev = np.asarray(evals, dtype=np.float64).ravel()
+    total = float(np.sum(ev))
+    if ev.size == 0 or not math.isfinite(total) or total <= 0.0:
+        return failed_mp("no positive eigenvalues to fit")
+    q = n / m
+    w_scale = math.sqrt(ev.size) / math.sqrt(total)
+    scaled = (w_scale * w_scale) * ev  # mean 1
+    lmax = float(np.max(scaled))
+    s0 = math.sqrt(lmax / (1.0 + 1.0 / math.sqrt(q)) ** 2)
+    to_fit = np.sqrt(scaled) if q == 1 else scaled
+    try:
+        residual = _residual_fn(to_fit, q)
+        sigma_range = (slice(0.05 * s0, 2.0 * s0, 0.01 * s0),)
+        sigma = float(np.ravel(optimize.brute(residual, sigma_range, full_output=True)[0])[0])
+    except (ValueError, FloatingPointError) as err:
+        return failed_mp(f"MP fit failed: {err}")
+    bulk_max = (sigma * (1 + 1 / math.sqrt(q))) ** 2
+    bulk_min = (sigma * (1 - 1 / math.sqrt(q))) ** 2
+    tw = 1 / math.sqrt(q) * bulk_max ** (2 / 3) * m ** (-2 / 3)
+    num_spikes = int(np.count_nonzero(scaled > bulk_max + math.sqrt(tw)))
+    scale2 = w_scale * w_scale
+    return MPFit(
+        num_spikes=num_spikes,
+        sigma_mp=sigma,
+        mp_softrank=bulk_max / lmax,
+        bulk_min=bulk_min / scale2,
+        bulk_max=bulk_max / scale2,
+        W_scale=w_scale,
+    )
