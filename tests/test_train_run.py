@@ -169,3 +169,24 @@ def test_unknown_names_list_the_valid_ones(
 def test_cuda_requested_without_cuda_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="CUDA is not available"):
         run(TINY.replace(device="cuda"), tmp_path / "run", progress=False)
+
+
+def test_ood_on_the_real_corruptions_is_cached(tmp_path: Path) -> None:
+    from weightspace.data import CORRUPTIONS
+    from weightspace.train import data as train_data
+
+    cfg = TINY.replace(epochs=1, test_size=100, ood=True, ood_severities=(1, 5))
+    m = run(cfg, tmp_path / "a", progress=False)
+    assert set(m["ood"]) == set(CORRUPTIONS)
+    assert all(set(v) == {"1", "5"} for v in m["ood"].values())
+    cells = [c for v in m["ood"].values() for c in v.values()]
+    assert m["ood_acc"] == pytest.approx(sum(c["acc"] for c in cells) / len(cells))
+    assert m["ood_ece"] == pytest.approx(sum(c["ece"] for c in cells) / len(cells))
+    # severity 5 hurts more than severity 1 on average
+    assert sum(v["5"]["acc"] for v in m["ood"].values()) < sum(
+        v["1"]["acc"] for v in m["ood"].values()
+    )
+    kind = next(iter(CORRUPTIONS))
+    cached = train_data._OOD_CACHE[kind, 1]
+    run(cfg.replace(seed=1), tmp_path / "b", progress=False)
+    assert train_data._OOD_CACHE[kind, 1] is cached  # same test set: not recomputed
