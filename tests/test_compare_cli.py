@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -75,3 +76,30 @@ def test_json_file_output(tmp_path):
     assert result.exit_code == 0, result.output
     payload = json.loads(out.read_text())
     assert {r["metric"] for r in payload["tables"]["anova"]} == {"alpha", "log_norm"}
+
+
+def test_default_protocol_on_a_study_directory(tmp_path):
+    import numpy as np
+
+    from weightspace.compare import SyntheticStudy, write_synthetic_study
+
+    spec = SyntheticStudy(
+        conditions={"dp0.1": 0.1, "dp0.5": 0.2, "wd0.001": 0.1, "wd0.01": 0.2, "divA": 0.15},
+        signature_of={"divA": "dp"},
+        seeds=(0, 1),
+    )
+    write_synthetic_study(tmp_path / "study", spec, rng=np.random.default_rng(0))
+    out = tmp_path / "out"
+    result = invoke(
+        ["compare", str(tmp_path / "study"), "--n-perm", "50", "--n-boot", "50", "--seed", "1",
+         "--out", str(out)]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for title in ("noise_floor", "category_tests", "fingerprint", "Conclusions"):
+        assert title in result.output
+    fingerprint = pd.read_csv(out / "fingerprint.csv").set_index("condition")
+    assert fingerprint.loc["divA", "nearest"] == "dp"
+    assert {"distance_dp", "distance_wd", "confidence", "p_value", "verdict"} <= set(
+        fingerprint.columns
+    )
+    assert json.loads((out / "compare.json").read_text())["settings"]["seed"] == 1
