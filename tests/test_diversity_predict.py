@@ -121,3 +121,18 @@ def test_baseline_encoder_from_run_dir(study: Path) -> None:
     a, b = enc(x), get_encoder("baseline", in_channels=1, run_dir=run_dir)(x)
     assert a.ndim == 2 and a.shape[0] == 6
     np.testing.assert_array_equal(a, b)
+
+
+def test_cli_study_prints_correlations(study: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from weightspace.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        ["diversity", "--study", str(study), "--draws", "1", "--n", "100"],
+        env={"WEIGHTSPACE_CACHE": str(tmp_path)},
+    )
+    assert res.exit_code == 0, res.output
+    assert "divAuto" in res.output and "spearman" in res.output
+    assert "diversity.parquet" in res.output

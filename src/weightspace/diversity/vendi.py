@@ -40,11 +40,12 @@ _CHUNK_ROWS = 8192
 
 def check_q(q: float) -> float:
     """Validate an entropy order: a number in [0, ∞] (``"inf"`` accepted)."""
-    if isinstance(q, str):
-        if q.strip().lower() not in ("inf", "infinity"):
-            raise ConfigError(f"Vendi order q={q!r} is not a number; use e.g. 0.5, 1, 2 or inf")
-        return math.inf
-    qf = float(q)
+    try:
+        qf = float(q)  # also parses "2", "inf", "Infinity"
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"Vendi order q={q!r} is not a number; use e.g. 0.5, 1, 2 or inf"
+        ) from None
     if math.isnan(qf) or qf < 0:
         raise ConfigError(f"Vendi order q={q!r} is invalid; allowed: 0 <= q <= inf (1 = Shannon)")
     return qf
