@@ -80,6 +80,9 @@ def compare_command(
         None, "--out", help="Directory for CSV tables + compare.json, or a .json file."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of every permutation and bootstrap."),
+    reference: str = typer.Option(
+        "dp,wd", "--reference", help="Categories a condition's fingerprint is compared with."
+    ),
     n_perm: int = typer.Option(2000, "--n-perm", help="Permutations per test."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples per interval."),
     max_rows: int = typer.Option(30, "--max-rows", help="Rows printed per table."),
@@ -101,6 +104,7 @@ def compare_command(
             seed=seed,
             n_perm=n_perm,
             n_boot=n_boot,
+            references=[r.strip() for r in reference.split(",") if r.strip()],
         )
     except WeightspaceError as err:
         typer.echo(f"error: {err}", err=True)

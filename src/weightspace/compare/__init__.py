@@ -13,6 +13,10 @@ from weightspace.compare.paper import paper_tables
 from weightspace.compare.result import PROTOCOLS, CompareResult, compare
 from weightspace.compare.synthetic import SyntheticStudy, synthetic_tables, write_synthetic_study
 
+# The names docs/architecture.md gives the two protocols (tables only, no conclusions).
+paper_protocol = paper_tables
+default_protocol = default_tables
+
 __all__ = [
     "DEFAULT_RULES",
     "PROTOCOLS",
@@ -21,6 +25,7 @@ __all__ = [
     "SyntheticStudy",
     "baseline_pairs",
     "compare",
+    "default_protocol",
     "default_tables",
     "delta_delta",
     "delta_table",
@@ -28,6 +33,7 @@ __all__ = [
     "load_layers",
     "load_runs",
     "normalize_layers",
+    "paper_protocol",
     "paper_tables",
     "parse_strength",
     "synthetic_tables",

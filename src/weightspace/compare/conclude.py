@@ -33,6 +33,25 @@ def _ci(row) -> str:
     return "too few points for an interval"
 
 
+def _fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
+    """One sentence per category of conditions: how many are nearest to each reference."""
+    out = []
+    if fingerprint.empty:
+        return out
+    for category, group in fingerprint.groupby("category"):
+        nearest = group["nearest"].value_counts()
+        significant = group[group["p_value"] < ALPHA]["nearest"].value_counts()
+        parts = [
+            f"{n} nearest to {_name(ref)} ({significant.get(ref, 0)} with p < {ALPHA})"
+            for ref, n in nearest.items()
+            if ref
+        ]
+        out.append(
+            f"Fingerprint of the {len(group)} {_name(category)} conditions: {'; '.join(parts)}."
+        )
+    return out
+
+
 def paper_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     """Sentences for the paper protocol: what separates which categories."""
     out = []
@@ -83,6 +102,7 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
             f"{fmt_p(row.p_perm)} over {row.n_a}+{row.n_b} conditions{noise}."
         )
     fingerprint = tables.get("fingerprint", pd.DataFrame())
+    out.extend(_fingerprint_summary(fingerprint))
     for row in fingerprint.itertuples():
         out.append(
             f"{row.condition}: {row.verdict} (nearest {row.nearest}, confidence "

@@ -92,7 +92,8 @@ def dose_response_table(
                 )
     cols = ["dataset", "category", "metric", "kind", "rho", "p", "ci_low", "ci_high", "n",
             "n_strengths"]  # fmt: skip
-    return pd.DataFrame(rows, columns=cols)
+    table = pd.DataFrame(rows, columns=cols)
+    return table[table["n"] >= 3].reset_index(drop=True)  # outcomes missing for a dataset
 
 
 def spectral_vs_outcomes(
@@ -141,4 +142,5 @@ def spectral_vs_outcomes(
                         "n": int(np.isfinite(y).sum()),
                     }
                 )
-    return pd.DataFrame(rows, columns=cols)
+    table = pd.DataFrame(rows, columns=cols)
+    return table[table["n"] >= 3].reset_index(drop=True)

@@ -88,6 +88,8 @@ def compare(
 
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if not list(references):
+        raise ConfigError("references must name at least one category, e.g. ('dp', 'wd')")
     if n_perm < 1 or n_boot < 1:
         raise ConfigError(f"n_perm and n_boot must be ≥ 1, got {n_perm} and {n_boot}")
     if isinstance(paths_or_table, pd.DataFrame):
