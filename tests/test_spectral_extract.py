@@ -235,6 +235,14 @@ def test_bad_arguments() -> None:
         list(iter_layers([1, 2]))
 
 
+def test_loaded_array_is_a_copy_even_for_float64_weights() -> None:
+    lin = nn.Linear(8, 16).double()
+    (spec,) = iter_layers(lin)
+    a = spec.load()
+    a *= 0.0  # the caller owns the array: scaling it in place must not touch the model
+    assert lin.weight.abs().sum() > 0
+
+
 def test_loading_is_deferred() -> None:
     lin = nn.Linear(8, 8)
     (spec,) = iter_layers(lin)

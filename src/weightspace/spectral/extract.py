@@ -2,8 +2,8 @@
 
 ``iter_layers(source)`` accepts a ``torch.nn.Module``, a state dict (``dict`` of tensors or
 arrays) or a path (see :mod:`weightspace.spectral.load`). Every spec's ``load()`` returns
-the layer's weight slices as a **float64**, C-contiguous array shaped ``(S, N, M)`` with
-``N >= M``: S = 1 for a dense matrix, S = prod(kernel) for a convolution (slice s is
+the layer's weight slices as a fresh (caller-owned) **float64**, C-contiguous array shaped
+``(S, N, M)`` with ``N >= M``: S = 1 for a dense matrix, S = prod(kernel) for a convolution (slice s is
 ``W[:, :, i, j]`` for kernel position s = i·kw + j, WeightWatcher's order). Loading is
 deferred so that a model larger than memory is read one layer at a time.
 
@@ -58,7 +58,8 @@ def to_slices(w: np.ndarray) -> np.ndarray:
         s = np.moveaxis(flat, -1, 0)  # (K, out, in); slice k = kernel position, row-major
     if s.shape[1] < s.shape[2]:
         s = s.transpose(0, 2, 1)  # (S, N, M) with N >= M
-    return np.ascontiguousarray(s, dtype=np.float64)
+    # one pass: permute + up-cast; always a fresh array (never a view of live weights)
+    return np.array(s, dtype=np.float64, order="C", copy=True)
 
 
 def slice_dims(shape: Sequence[int]) -> tuple[int, int, int]:

@@ -199,7 +199,7 @@ class DictStore:
         v = self._t[name]
         v = v if rows is None else v[rows]
         if isinstance(v, np.ndarray):
-            return np.asarray(v, dtype=np.float64)
+            return np.asarray(v)
         from weightspace.spectral.extract_module import tensor_to_numpy
 
         return tensor_to_numpy(v)
@@ -247,4 +247,4 @@ class NpzStore:
     def read(self, name: str, rows: slice | None = None) -> np.ndarray:
         with np.load(self.path, allow_pickle=False) as z:
             a = z[name]
-        return np.asarray(a if rows is None else a[rows], dtype=np.float64)
+        return np.asarray(a if rows is None else a[rows])

@@ -67,7 +67,7 @@ def _check_safetensors(path: Path) -> None:
 
 
 def read_safetensors(path: Path, name: str, rows: slice | None = None) -> np.ndarray:
-    """One tensor (or a block of its rows) as float64; opens the file for this read only."""
+    """One tensor (or a block of its rows) as float32/64; opens the file for this read only."""
     from safetensors import safe_open
 
     from weightspace.spectral.extract_module import tensor_to_numpy
