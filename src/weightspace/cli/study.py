@@ -116,7 +116,11 @@ def study_command(
         pending = [p for p, s in zip(plans, table.status, strict=True) if s != "done"]
         est = estimate_seconds(pending, workers=max(1, workers), measured=measured)
         with pd.option_context("display.max_rows", None, "display.width", 120):
-            typer.echo(table.to_string(index=False))
+            typer.echo(
+                table.to_string(
+                    index=False, na_rep="-", formatters={"strength": lambda x: f"{x:g}"}
+                )
+            )
         counts = table.status.value_counts().to_dict()
         typer.echo(
             f"\n{len(plans)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) in "

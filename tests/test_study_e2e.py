@@ -1,0 +1,77 @@
+"""A tiny real study end to end on CPU: 3 conditions × 2 seeds through weightspace.train.run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from weightspace.study import StudySpec, run_study
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+TINY = """
+[study]
+name = "tiny"
+seeds = [0, 1]
+
+[data]
+dataset = "fashion-mnist"
+train_size = 200
+test_size = 100
+ood_severities = [3]
+
+[model]
+name = "mlp"
+
+[train]
+epochs = 1
+batch_size = 32
+lr = 1e-3
+
+[conditions]
+baseline = true
+dropout = [0.5]
+weight_decay = [5e-3]
+"""
+
+pytestmark = pytest.mark.skipif(
+    not FMNIST.is_dir(), reason="needs the Fashion-MNIST IDX files (dataset-fashion-mnist)"
+)
+
+
+def test_tiny_real_study(tmp_path):
+    spec_path = tmp_path / "tiny.toml"
+    spec_path.write_text(TINY)
+    spec = StudySpec.from_toml(spec_path)
+    study = tmp_path / "study"
+    result = run_study(spec, study, workers=2, threads=1, progress=False, analyze=False)
+    assert (result.total, result.done, result.failed) == (6, 6, 0), result.runs.error.tolist()
+
+    runs = pd.read_parquet(study / "runs.parquet")
+    assert sorted(runs.condition.unique()) == ["bs", "dp0.5", "wd0.005"]
+    assert (runs.status == "done").all()
+    assert runs.test_acc.between(0.2, 1.0).all()  # chance is 0.1
+    assert runs.set_index("condition").loc["wd0.005", "weight_decay"].tolist() == [5e-3] * 2
+    ood_cols = [c for c in runs.columns if c.startswith("ood_") and c.endswith("_3_acc")]
+    assert "ood_gaussian_noise_3_acc" in ood_cols
+    assert runs[ood_cols].notna().all().all()
+    # two seeds of the same condition really differ
+    bs = runs[runs.condition == "bs"].sort_values("seed")
+    assert bs.run_id.nunique() == 2 and bs.test_loss.nunique() == 2
+
+    layers = pd.read_parquet(study / "layers.parquet")
+    assert set(layers.snapshot) == {"before", "after"}
+    per_run = layers.groupby(["run_id", "snapshot"]).size()
+    assert len(per_run) == 12 and per_run.nunique() == 1  # every run: same layers twice
+    for col in ("alpha", "log_norm", "log_spectral_norm", "entropy", "stable_rank"):
+        assert col in layers.columns
+    h = result.headline
+    assert h.baseline_runs == 2 and not math.isnan(h.baseline_acc_std)
+    assert set(h.deltas) == {"bs", "dp", "wd"}
+
+    # rerun: everything is finished, nothing is trained again
+    again = run_study(spec, study, workers=2, threads=1, progress=False, analyze=False)
+    assert (again.skipped, again.done) == (6, 6)
+    assert pd.read_parquet(study / "runs.parquet").run_id.tolist() == runs.run_id.tolist()
