@@ -190,3 +190,24 @@ def test_ood_on_the_real_corruptions_is_cached(tmp_path: Path) -> None:
     cached = train_data._OOD_CACHE[kind, 1]
     run(cfg.replace(seed=1), tmp_path / "b", progress=False)
     assert train_data._OOD_CACHE[kind, 1] is cached  # same test set: not recomputed
+
+
+@pytest.mark.slow
+def test_cnn_small_learns_fashion_mnist(tmp_path: Path) -> None:
+    cfg = RunConfig(train_size=3000, test_size=1000, epochs=2, ood=False, seed=0)
+    m = run(cfg, tmp_path / "run", progress=False)
+    assert m["test_acc"] > 0.75
+    assert m["test_ece"] < 0.1
+    hist = pd.read_parquet(tmp_path / "run" / "history.parquet")
+    assert hist["train_loss"].is_monotonic_decreasing
+
+
+@pytest.mark.gpu
+def test_cuda_run_matches_cpu_closely(tmp_path: Path) -> None:
+    cfg = TINY.replace(epochs=1, augment="auto", ood=True, ood_severities=(3,))
+    cpu = run(cfg, tmp_path / "cpu", progress=False)
+    gpu = run(cfg.replace(device="cuda"), tmp_path / "gpu", progress=False)
+    assert gpu["epochs_run"] == 1 and math.isfinite(gpu["test_loss"])
+    # bf16 autocast: not identical, but the same model trained on the same batches
+    assert abs(gpu["test_acc"] - cpu["test_acc"]) < 0.1
+    assert io.read_json(tmp_path / "gpu" / "provenance.json")["cuda"] is not None
