@@ -83,7 +83,8 @@ def test_plot_esd_draws_histogram_power_law_and_mp() -> None:
     labels = [line.get_label() for line in ax.get_lines()]
     assert any(label.startswith("power law α=3.00") for label in labels)
     assert any(label.startswith("MP σ=1.00") for label in labels)
-    assert len(ax.patches) == 60  # histogram bins
+    (hist,) = ax.patches  # one step-filled histogram polygon
+    assert hist.get_label() == f"ESD (n={ev.size})"
     # The power-law line has slope −α on log-log axes.
     pl = next(li for li in ax.get_lines() if li.get_label().startswith("power law"))
     x, y = pl.get_data()

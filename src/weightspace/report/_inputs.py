@@ -204,7 +204,7 @@ def esd_panels(
                 & (table["longname"].astype(str) == name)
             ]
             fit_row: dict[str, Any] = fit.iloc[0].to_dict() if len(fit) else {}
-            compat = str(fit_row.get("compat", "ww")).lower() not in {"false", "none", "off"}
+            compat = str(fit_row.get("compat", "")).lower() == "ww"  # conv ESD halved
             try:
                 evals = layer_eigenvalues(path, name, compat=compat)
             except DataError as err:

@@ -80,6 +80,8 @@ def _noise_floor(results: dict[str, Any]) -> dict[str, float]:
     table = _tables(results.get("default")).get("noise_floor")
     if table is None or "metric" not in table.columns:
         return {}
+    if "dataset" in table.columns and (table["dataset"] == "all").any():
+        table = table[table["dataset"] == "all"]  # the pooled floor over datasets
     for col in ("noise_floor", "floor", "sd", "std", "spread", "half_width"):
         if col in table.columns:
             by_metric = table.groupby("metric")[col].mean()

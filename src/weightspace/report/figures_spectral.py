@@ -124,7 +124,8 @@ def layer_profiles_figure(
     return fig
 
 
-_ID_COLUMNS = {"condition", "category", "seed", "strength", "dataset", "run_id", "n", "n_seeds"}
+_ID_COLUMNS = {"condition", "category", "seed", "strength", "dataset", "run_id", "n", "n_seeds",
+               "n_layers"}  # fmt: skip
 
 
 def fingerprint_figure(fp: pd.DataFrame, *, index: str = "condition") -> Figure:

@@ -1,0 +1,54 @@
+"""``weightspace report STUDY_DIR``: a self-contained HTML report plus PNG/SVG figures."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from weightspace.cli._app import app
+
+
+class ReportProtocol(str, Enum):
+    both = "both"
+    default = "default"
+    paper = "paper"
+
+
+@app.command("report")
+def report_command(
+    study_dir: Path = typer.Argument(
+        ..., help="A study directory, or a folder of WeightWatcher CSV tables."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="HTML file to write (default: STUDY_DIR/report.html)."
+    ),
+    protocol: ReportProtocol = typer.Option(
+        ReportProtocol.both, "--protocol", help="Which statistics to show: paper, default or both."
+    ),
+    formats: str = typer.Option(
+        "png,svg", "--formats", help="Figure files written beside the HTML (png, svg; '' for none)."
+    ),
+    layers: str = typer.Option(
+        "", "--layers", help="Comma-separated layer names for the ESD panels (default: 3 picked)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for numerics."),
+) -> None:
+    """Write the HTML report (figures embedded, works offline) and figures/*.png|svg."""
+    from weightspace.errors import WeightspaceError
+    from weightspace.report import build_report
+    from weightspace.threads import set_threads
+
+    if threads is not None:
+        set_threads(threads)
+    protocols = ("paper", "default") if protocol is ReportProtocol.both else (protocol.value,)
+    fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
+    chosen = [name.strip() for name in layers.split(",") if name.strip()] or None
+    try:
+        path = build_report(study_dir, out=out, formats=fmts, protocols=protocols,
+                            esd_layers=chosen)  # fmt: skip
+    except WeightspaceError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"wrote {path}")
