@@ -77,8 +77,10 @@ def test_run_id_ignores_speed_only_fields_and_category() -> None:
 
 
 def test_normalises_case_and_numbers() -> None:
-    cfg = RunConfig(optimizer="AdamW", lr=1, device="CPU")
+    cfg = RunConfig(optimizer="AdamW", lr=1, device="CPU", model="CNN-small", augment="Auto")
     assert (cfg.optimizer, cfg.lr, cfg.device) == ("adamw", 1.0, "cpu")
+    assert (cfg.model, cfg.augment) == ("cnn-small", "auto")
+    assert cfg.run_id() == RunConfig(optimizer="adamw", lr=1.0, augment="auto").run_id()
     assert isinstance(cfg.lr, float)
 
 

@@ -154,7 +154,10 @@ class RunConfig:
         if lr == 0:
             raise ConfigError("lr must be > 0; got 0")
         set_(self, "lr", lr)
+        set_(self, "model", self.model.strip().lower())  # registry names are lower-case
         set_(self, "augment", _normalise_augment(self.augment))
+        if isinstance(self.augment, str):
+            set_(self, "augment", self.augment.strip().lower())
         sev = self.ood_severities
         if isinstance(sev, int) or not isinstance(sev, (list, tuple)):
             raise ConfigError(f"ood_severities must be a list of integers 1..5; got {sev!r}")
