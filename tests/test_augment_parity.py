@@ -75,3 +75,21 @@ def _op_histogram(policy: str, engine: str, n: int = 400) -> torch.Tensor:
 def test_policy_distribution_matches_torchvision(policy: str) -> None:
     ours, ref = _op_histogram(policy, "batched"), _op_histogram(policy, "torchvision")
     assert (ours - ref).abs().max().item() < 0.08, (ours, ref)
+
+
+def test_blur_and_elastic_warp_match_torchvision() -> None:
+    from torchvision.transforms import functional as TF
+
+    from weightspace.data import geometry
+
+    g = torch.Generator().manual_seed(0)
+    field = torch.rand(3, 2, 28, 28, generator=g)
+    ref = TF.gaussian_blur(field, [49, 49], [6.0, 6.0])  # ElasticTransform's kernel for σ=6
+    assert torch.allclose(geometry.gaussian_blur(field, 6.0), ref, atol=1e-5)
+    x = _images(3, 1)
+    disp = geometry.elastic_displacement(3, 28, 28, alpha=40.0, sigma=6.0, generator=g)
+    ours = geometry.to_uint8(geometry.warp(geometry.to_float(x), disp))
+    for i in range(3):
+        theirs = TF.elastic_transform(x[i], disp[i : i + 1])
+        # ours warps [0, 1] floats, torchvision raw uint8 values: rounding may differ by one
+        assert (ours[i].int() - theirs.int()).abs().max() <= 1

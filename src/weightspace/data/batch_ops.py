@@ -172,15 +172,23 @@ def apply_ops(
     x: torch.Tensor, names: tuple[str, ...], op: torch.Tensor, mag: torch.Tensor
 ) -> torch.Tensor:
     """Apply op ``names[op[i]]`` with magnitude ``mag[i]`` to sample ``i`` (``op[i] < 0``: none)."""
+    groups: dict[int, list[int]] = {}
+    for i, k in enumerate(op.tolist()):
+        if k >= 0 and names[k] != "Identity":
+            groups.setdefault(k, []).append(i)
+    if not groups:
+        return x
     out = x.clone()
-    ops = op.tolist()
-    geo = [i for i, k in enumerate(ops) if k >= 0 and names[k] in GEOMETRIC]
+    geo = sorted(i for k, rows in groups.items() if names[k] in GEOMETRIC for i in rows)
     if geo:
         idx = torch.tensor(geo)
-        out[idx] = geometric(x[idx], [names[ops[i]] for i in geo], mag[idx].tolist())
-    for k in sorted(set(ops)):
-        if k < 0 or names[k] in GEOMETRIC or names[k] == "Identity":
+        ops = [names[k] for k in op[idx].tolist()]
+        out.index_copy_(0, idx, geometric(x.index_select(0, idx), ops, mag[idx].tolist()))
+    for k, rows in groups.items():
+        if names[k] in GEOMETRIC:
             continue
-        idx = (op == k).nonzero().squeeze(1)
-        out[idx] = PIXEL_OPS[names[k]](x[idx], mag[idx])
+        # gather/scatter with index_select/index_copy_: cheaper than boolean-mask indexing
+        idx = torch.tensor(rows)
+        y = PIXEL_OPS[names[k]](x.index_select(0, idx), mag.index_select(0, idx))
+        out.index_copy_(0, idx, y)
     return out

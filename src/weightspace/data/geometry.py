@@ -7,6 +7,8 @@ field per sample and warps the whole batch with a single ``grid_sample``.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -23,23 +25,34 @@ def odd_kernel_size(sigma: float) -> int:
     return k + 1 if k % 2 == 0 else k
 
 
+@functools.lru_cache(maxsize=32)
+def _blur_matrix(n: int, k: int, sigma: float) -> torch.Tensor:
+    """``(n, n)`` matrix M with ``M @ v`` = 1-D Gaussian blur of ``v`` under reflect padding."""
+    kern = gaussian_kernel1d(k, sigma).to(torch.float64)
+    pad = k // 2
+    m = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        for t in range(k):
+            j = i + t - pad
+            j = -j if j < 0 else (2 * (n - 1) - j if j >= n else j)  # reflect, edge not repeated
+            m[i, j] += kern[t]
+    return m.to(torch.float32)
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: int | None = None) -> torch.Tensor:
     """Separable Gaussian blur of float ``(B, C, H, W)`` with reflect padding.
 
-    The kernel is shortened to fit the image when reflect padding would exceed it
-    (torchvision would raise for such small images).
+    Computed as ``M_h @ x @ M_wᵀ`` with the padding folded into the matrices (faster than
+    a convolution for the large kernels of elastic fields on small images). The kernel is
+    shortened to fit the image when reflect padding would exceed it (torchvision would
+    raise for such small images).
     """
-    b, c, h, w = x.shape
+    h, w = x.shape[-2:]
     k = kernel_size or odd_kernel_size(sigma)
     k = min(k, 2 * (min(h, w) - 1) + 1)
     if k <= 1 or sigma <= 0:
         return x
-    kern = gaussian_kernel1d(k, sigma).to(x)
-    pad = k // 2
-    y = F.pad(x.reshape(b * c, 1, h, w), [pad, pad, pad, pad], mode="reflect")
-    y = F.conv2d(y, kern.view(1, 1, 1, k))  # blur along W
-    y = F.conv2d(y, kern.view(1, 1, k, 1))  # blur along H
-    return y.reshape(b, c, h, w)
+    return _blur_matrix(h, k, float(sigma)) @ x @ _blur_matrix(w, k, float(sigma)).T
 
 
 def identity_grid(h: int, w: int) -> torch.Tensor:

@@ -170,24 +170,21 @@ class _Batched:
         weights = torch._sample_dirichlet(torch.full((b, tv.mixture_width), alpha), generator=g)
         weights = weights * m[:, 1:]  # (B, width)
         mix = m[:, 0].view(-1, 1, 1, 1) * x  # (B, C, H, W) float32
-        for i in range(tv.mixture_width):
-            if tv.chain_depth > 0:
-                depth = torch.full((b,), tv.chain_depth)
-            else:
-                depth = torch.randint(1, 4, (b,), generator=g)
-            aug = x
-            for step in range(int(depth.max())):
-                ops = torch.randint(len(names), (b,), generator=g)
-                level = torch.randint(tv.severity, (b,), generator=g)
-                flip = torch.randint(2, (b,), generator=g) == 1
-                ops = torch.where(step < depth, ops, -1)
-                aug = apply_ops(
-                    aug,
-                    names,
-                    ops,
-                    _signed(table[ops.clamp(min=0), level], signed[ops.clamp(min=0)], flip),
-                )
-            mix.add_(weights[:, i].view(-1, 1, 1, 1) * aug)
+        # the chains are independent given x: run all of them as one batch of width·B
+        n = tv.mixture_width * b
+        if tv.chain_depth > 0:
+            depth = torch.full((n,), tv.chain_depth)
+        else:
+            depth = torch.randint(1, 4, (n,), generator=g)  # 1..3 ops per chain
+        aug = x.repeat(tv.mixture_width, 1, 1, 1)  # (width·B, C, H, W), chain-major
+        for step in range(int(depth.max())):
+            ops = torch.randint(len(names), (n,), generator=g)
+            level = torch.randint(tv.severity, (n,), generator=g)
+            flip = torch.randint(2, (n,), generator=g) == 1
+            mag = _signed(table[ops, level], signed[ops], flip)
+            aug = apply_ops(aug, names, torch.where(step < depth, ops, -1), mag)
+        for i, chain in enumerate(aug.split(b)):
+            mix.add_(weights[:, i].view(-1, 1, 1, 1) * chain)
         return mix.to(torch.uint8)
 
 
