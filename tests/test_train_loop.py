@@ -100,3 +100,22 @@ def test_history_lr_follows_schedule() -> None:
 def test_batch_seed_distinct() -> None:
     seeds = {batch_seed(s, e, b) for s in range(3) for e in range(3) for b in range(50)}
     assert len(seeds) == 450
+
+
+def test_no_host_sync_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the two per-epoch reads (loss, correct) call ``.item()``; SGD itself calls none."""
+    calls = []
+    real_item = torch.Tensor.item
+
+    def counting_item(self: torch.Tensor) -> object:
+        calls.append(self.shape)
+        return real_item(self)
+
+    images, labels = _toy()
+    mean, std = channel_stats(images)
+    model = _model()
+    cfg = RunConfig(epochs=3, batch_size=16, optimizer="sgd", lr=0.05)  # 16 steps per epoch
+    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+    fit(model, images, labels, config=cfg, mean=mean, std=std, augment=_noise_augment)
+    monkeypatch.undo()
+    assert len(calls) == 2 * 3

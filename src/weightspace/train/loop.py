@@ -151,8 +151,8 @@ def fit(
     """Train ``model`` in place on uint8 ``images`` (N, C, H, W) and ``labels`` (N,).
 
     ``augment(batch, generator)`` maps a uint8 batch to float32 in [0, 1], drawing its
-    per-sample randomness from ``generator`` (seeded here per batch). ``on_epoch_end`` is called after
-    each epoch, outside the timed region (validation, spectral snapshots).
+    per-sample randomness from ``generator`` (seeded here per batch). ``on_epoch_end`` is
+    called after each epoch, outside the timed region (validation, spectral snapshots).
     """
     device = torch.device(device)
     cuda = device.type == "cuda"
@@ -216,8 +216,9 @@ def fit(
                     bar.update(yb.shape[0])
             stats = EpochStats(
                 epoch=epoch,
-                train_loss=loss_sum.item() / n,  # the one sync of the epoch
+                train_loss=loss_sum.item() / n,  # the epoch's only host syncs
                 train_acc=correct.item() / n,
+                # measured after the syncs above, so queued GPU work is included
                 lr=lr,
                 seconds=time.perf_counter() - start,
                 images=n,
