@@ -22,7 +22,9 @@ TABLE_COLUMNS = [
     "stable_rank",
     "status",
     "warning",
+    "reason",
 ]
+REASON_WIDTH = 60  # the full text is in the --out table
 OUT_SUFFIXES = (".csv", ".parquet", ".json")
 
 
@@ -106,12 +108,25 @@ def _fmt(value: Any) -> str:
 
 
 def format_table(df: Any) -> str:
-    """The per-layer table printed on stdout: the main columns, NaN for missing numbers."""
+    """The per-layer table printed on stdout: numbers right-aligned, text left-aligned."""
+    text_cols = {"longname", "status", "warning", "reason"}
     cols = [c for c in TABLE_COLUMNS if c in df.columns]
-    view = df[cols].copy()
-    for col in cols:
-        view[col] = view[col].map(_fmt)
-    return str(view.to_string(index=False))
+    cells = {c: [_fmt(v) for v in df[c].tolist()] for c in cols}
+    if "reason" in cells:  # why a row was skipped or failed
+        cells["reason"] = [
+            r if len(r) <= REASON_WIDTH else r[: REASON_WIDTH - 3] + "..." for r in cells["reason"]
+        ]
+    width = {c: max([len(c), *map(len, cells[c])]) for c in cols}
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.ljust(width[c]) if c in text_cols else v.rjust(width[c])
+            for c, v in zip(cols, values, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rows = [line(cols)] + [line([cells[c][i] for c in cols]) for i in range(len(df))]
+    return "\n".join(rows)
 
 
 class _Progress:
