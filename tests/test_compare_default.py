@@ -238,3 +238,23 @@ def test_to_dir_writes_csv_and_json(planted, tmp_path):
     assert list(back["condition"]) == list(result.tables["fingerprint"]["condition"])
     single = result.to_dir(tmp_path / "one.json")
     assert single.is_file() and "tables" in json.loads(single.read_text())
+
+
+def test_baseline_only_is_a_clear_error():
+    from weightspace.errors import DataError
+
+    spec = SyntheticStudy(conditions={"dp0.5": 0.1}, seeds=(0,))
+    layers, _, _ = synthetic_tables(spec, rng=np.random.default_rng(0))
+    with pytest.raises(DataError, match="nothing to compare"):
+        compare(layers[layers["condition"] == "bs"], protocol="paper")
+
+
+def test_one_reference_category_still_gives_every_table():
+    spec = SyntheticStudy(conditions={"dp0.1": 0.1, "dp0.5": 0.2, "divA": 0.1}, seeds=(0, 1))
+    layers, runs, _ = synthetic_tables(spec, rng=np.random.default_rng(0))
+    result = compare(layers, runs=runs, n_perm=50, n_boot=50)
+    fp = result.tables["fingerprint"].set_index("condition")
+    assert fp.loc["divA", "nearest"] == "dp" and np.isnan(fp.loc["divA", "p_value"])
+    assert "too few reference conditions" in fp.loc["divA", "verdict"]
+    assert list(result.tables["category_tests"].columns)[:3] == ["metric", "a", "b"]
+    assert all("nan" not in s for s in result.conclusions)

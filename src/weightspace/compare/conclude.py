@@ -35,7 +35,7 @@ def _ci(row) -> str:
 
 def _fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
     """One sentence per category of conditions: how many are nearest to each reference."""
-    out = []
+    out: list[str] = []
     if fingerprint.empty:
         return out
     for category, group in fingerprint.groupby("category"):
@@ -104,9 +104,11 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     fingerprint = tables.get("fingerprint", pd.DataFrame())
     out.extend(_fingerprint_summary(fingerprint))
     for row in fingerprint.itertuples():
+        if not row.nearest:
+            continue
+        conf = f"confidence {row.confidence:.0%}, " if math.isfinite(row.confidence) else ""
         out.append(
-            f"{row.condition}: {row.verdict} (nearest {row.nearest}, confidence "
-            f"{row.confidence:.0%}, {fmt_p(row.p_value)})."
+            f"{row.condition}: {row.verdict} (nearest {row.nearest}, {conf}{fmt_p(row.p_value)})."
         )
     dose = tables.get("dose_response", pd.DataFrame())
     for row in dose.itertuples():

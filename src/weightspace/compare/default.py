@@ -26,13 +26,16 @@ from weightspace.compare.paper import (
     correlation_table,
     layer_key,
     layer_profiles,
+    require_conditions,
     ttest_table,
 )
 from weightspace.compare.stats import permutation_anova, two_group_test
 
 log = logging.getLogger(__name__)
 
-NOISE_FACTOR = 2.0  # an effect within 2 × the noise floor is labelled "within"
+NOISE_FACTOR = 2.0
+TEST_COLUMNS = ["metric", "a", "b", "diff", "diff_ci_low", "diff_ci_high", "d", "d_ci_low",
+                "d_ci_high", "p_perm", "exact", "n_a", "n_b", "noise_floor", "noise"]  # fmt: skip  # an effect within 2 × the noise floor is labelled "within"
 
 
 def condition_layers(dd: pd.DataFrame, metrics: Sequence[str], key: str) -> pd.DataFrame:
@@ -146,7 +149,7 @@ def category_tests(
                     "noise": noise_label(test.diff, floor),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 
 def omnibus_table(
@@ -225,6 +228,7 @@ def default_tables(
     rngs = [np.random.default_rng(s) for s in streams]
     delta = delta_table(layers, metrics=metrics, align="layer_id", drop_frozen=True)
     dd = delta_delta(delta, baseline=baseline, key="layer_id", match_seed=True)
+    require_conditions(dd, baseline)
     key = layer_key(dd)
     profiles = layer_profiles(dd, metrics, key)
     cond_layers = condition_layers(dd, metrics, key)

@@ -20,6 +20,7 @@ from scipy import stats
 
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import delta_delta, delta_table, resolve_metrics
+from weightspace.errors import DataError
 
 
 def layer_key(dd: pd.DataFrame) -> str:
@@ -116,7 +117,7 @@ def ttest_table(profiles: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
                     "mean_b": float(np.mean(y)) if len(y) else float("nan"),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["metric", "a", "b", "t", "p", "df", "mean_a", "mean_b"])
 
 
 def correlation_table(profiles: pd.DataFrame, metrics: Sequence[str], key: str) -> pd.DataFrame:
@@ -138,7 +139,7 @@ def correlation_table(profiles: pd.DataFrame, metrics: Sequence[str], key: str) 
                     "n_layers": len(pair),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["metric", "a", "b", "r", "p", "n_layers"])
 
 
 def classifier_rows(dd: pd.DataFrame) -> pd.DataFrame:
@@ -170,6 +171,15 @@ def classifier_table(dd: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def require_conditions(dd: pd.DataFrame, baseline: str) -> None:
+    """A comparison needs at least one condition besides the baseline."""
+    if dd.empty:
+        raise DataError(
+            f"nothing to compare: no condition other than the baseline {baseline!r} has layers "
+            "matching the baseline's (check the condition names and that the runs finished)"
+        )
+
+
 def paper_tables(
     layers: pd.DataFrame, *, metrics: Sequence[str] | None = None, baseline: str = BASELINE
 ) -> dict[str, pd.DataFrame]:
@@ -177,6 +187,7 @@ def paper_tables(
     metrics = resolve_metrics(layers, metrics)
     delta = delta_table(layers, metrics=metrics, align="position", drop_frozen=True)
     dd = delta_delta(delta, baseline=baseline, key="layer_id", match_seed=True)
+    require_conditions(dd, baseline)
     key = layer_key(dd)
     profiles = layer_profiles(dd, metrics, key)
     per_cond = classifier_rows(dd)[["dataset", "condition", "category", "seed", *metrics]]
