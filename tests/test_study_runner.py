@@ -176,3 +176,14 @@ def test_time_estimate():
     doubled = estimate_seconds(plans, workers=2, measured={plans[0].run_id: 1e9})
     assert doubled > 1e3 * two  # rescaled by the measured / model ratio
     assert estimate_seconds([], workers=2) == 0.0
+
+
+def test_missing_pretrained_weights_stop_the_study_before_any_run(tmp_path):
+    from weightspace.errors import ConfigError
+
+    spec = StudySpec.from_preset("paper-finetune").with_overrides(
+        pretrained=str(tmp_path / "nope.pth"), device="cpu"
+    )
+    with pytest.raises(ConfigError, match=r"nope\.pth.*--pretrained PATH"):
+        run_study(spec, tmp_path / "study", workers=0, progress=False)
+    assert not (tmp_path / "study").exists()

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from weightspace import io
-from weightspace.errors import ConfigError, unknown_choice
+from weightspace.errors import ConfigError, WeightspaceError, unknown_choice
 from weightspace.study import runners
 from weightspace.study.collect import RUNS_DIR, SPEC_FILE, collect
 from weightspace.study.execute import RunFn, failed_path
@@ -87,13 +87,19 @@ def check_plans(plans: list[RunPlan]) -> None:
                 plan.config.check_names()
     except ImportError as err:  # a package of this installation is not there yet
         log.warning("could not check dataset/model/augmentation names: %s", err)
-    if first.pretrained and not Path(os.path.expanduser(first.pretrained)).exists():
-        raise ConfigError(
-            f"pretrained weights {first.pretrained!r} not found; this study fine-tunes a "
-            "pretrained backbone, which needs the weight file on this machine. Set "
-            "[model] pretrained = PATH in the spec (or --pretrained PATH), or use "
-            "--preset paper to train from scratch"
-        )
+    if first.pretrained:  # load the weights once now rather than fail in every run
+        from weightspace.models import create_model
+
+        try:
+            create_model(first.model, num_classes=10, in_channels=3, pretrained=first.pretrained)
+        except (WeightspaceError, ImportError, OSError) as err:
+            raise ConfigError(
+                f"cannot load the pretrained weights of model {first.model!r} "
+                f"(pretrained = {first.pretrained!r}): {err}. This study fine-tunes a "
+                "pretrained backbone, which needs the weight file on this machine: set "
+                "[model] pretrained = PATH in the spec (or --pretrained PATH), or use "
+                "--preset paper to train from scratch"
+            ) from err
 
 
 def _compare_and_report(study_dir: Path) -> tuple[Path | None, Path | None, list[str]]:
