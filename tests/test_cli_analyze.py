@@ -67,6 +67,7 @@ def test_out_formats(tmp_path: Path, model_file: Path, suffix: str) -> None:
     assert df.loc[2, "reason"] == "num_evals 4 < min_evals 8"
     assert {"alpha", "D", "log_norm", "stable_rank", "reason", "compat"} <= set(df.columns)
     assert df["alpha"].iloc[:2].notna().all()
+    assert "num_evals 4 < min_evals 8" in result.stdout  # the reason is on the printed table
 
 
 def test_compat_layers_and_min_evals(tmp_path: Path, model_file: Path) -> None:
