@@ -203,6 +203,27 @@ def test_sharded_directory_is_ordered_by_index_and_lazy(
     np.testing.assert_array_equal(got[0], tensors["layers.2.weight"].double().numpy())
 
 
+def test_layer_by_layer_loading_does_not_accumulate_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    root = tmp_path / "big"
+    root.mkdir()
+    for shard in range(4):  # 4 shards x 2 tensors x 256x256 float32
+        tensors = {f"l{shard}.{j}.weight": torch.randn(256, 256) for j in range(2)}
+        _save_st(tensors, root / f"model-{shard:05d}-of-00004.safetensors")
+    one_layer = 256 * 256 * 8  # bytes of one float64 copy
+    tracemalloc.start()
+    try:
+        total = 0.0
+        for spec in iter_layers(root):
+            total += float(spec.load().sum())  # each array is dropped before the next load
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(total)
+    assert peak < 2.5 * one_layer  # all 8 layers together would be 8 x one_layer
+
+
 def test_qkv_split_reads_only_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import safetensors
 
