@@ -88,8 +88,8 @@ def test_blur_and_elastic_warp_match_torchvision() -> None:
     assert torch.allclose(geometry.gaussian_blur(field, 6.0), ref, atol=1e-5)
     x = _images(3, 1)
     disp = geometry.elastic_displacement(3, 28, 28, alpha=40.0, sigma=6.0, generator=g)
-    ours = geometry.to_uint8(geometry.warp(geometry.to_float(x), disp))
+    ours = geometry.warp(x.float(), disp).round().to(torch.uint8)  # what the elastic op does
     for i in range(3):
         theirs = TF.elastic_transform(x[i], disp[i : i + 1])
-        # ours warps [0, 1] floats, torchvision raw uint8 values: rounding may differ by one
         assert (ours[i].int() - theirs.int()).abs().max() <= 1
+        assert (ours[i] != theirs).float().mean() < 0.002

@@ -107,8 +107,9 @@ class _Elastic(_Stage):
         )
         if self.p < 1.0:
             disp *= (torch.rand(b, generator=g) < self.p).view(-1, 1, 1, 1)
-        out = geometry.warp(geometry.to_float(x), disp)
-        return geometry.to_uint8(out) if x.dtype == torch.uint8 else out
+        if x.dtype == torch.uint8:  # as torchvision: warp raw values, round back to uint8
+            return geometry.warp(x.to(torch.float32), disp).round_().clamp_(0, 255).to(torch.uint8)
+        return geometry.warp(x, disp)
 
 
 class _Noise(_Stage):
