@@ -130,7 +130,7 @@ def iter_layers(
     min_evals: int = DEFAULT_MIN_EVALS,
     compat: str | None = None,
 ) -> Iterator[LayerSpec]:
-    """Yield one :class:`LayerSpec` per layer row of ``source``, in the documented order.
+    """One :class:`LayerSpec` per layer row of ``source``, in the documented order.
 
     ``layers`` keeps only the rows whose ``layer_id`` is one of the given ints, or whose
     ``longname`` (or its module/tensor path, without a ``.q``/gate suffix) matches one of

@@ -72,7 +72,7 @@ def _strip(name: str) -> str:
     return name[: -len(".weight")] if name.endswith(".weight") else name
 
 
-def _rnn_gates(store: TensorStore, name: str, shapes: dict[str, tuple[int, ...]]) -> int:
+def _rnn_gates(name: str, shapes: dict[str, tuple[int, ...]]) -> int:
     """Number of gates stacked in RNN weight ``name`` (4 LSTM, 3 GRU, 1 RNN)."""
     m = _RNN.search(name)
     assert m is not None
@@ -176,7 +176,7 @@ def _rnn_specs(
     shapes: dict[str, tuple[int, ...]],
 ) -> Iterator[LayerSpec]:
     is_proj = ".weight_hr" in f".{name}"  # LSTM projection: one matrix, not gate-stacked
-    n_gates = 1 if is_proj else _rnn_gates(store, name, shapes)
+    n_gates = 1 if is_proj else _rnn_gates(name, shapes)
     gates: Sequence[str] = {4: LSTM_GATES, 3: GRU_GATES}.get(n_gates, ("",))
     cls = "LSTM" if is_proj else {4: "LSTM", 3: "GRU"}.get(n_gates, "RNN")
     g = shape[0] // len(gates)
