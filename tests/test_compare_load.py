@@ -209,3 +209,32 @@ def test_bad_inputs_are_clear_errors(tmp_path):
     empty.mkdir()
     with pytest.raises(DataError, match=r"no layers\.parquet"):
         load_layers(empty)
+
+
+def test_reads_what_the_study_writes(tmp_path):
+    """End to end with the study machinery (fake runs): failed runs are left out, the
+    dataset key is the study folder, and every default table is filled."""
+    from weightspace.compare import compare
+    from weightspace.study import FakeRun, StudySpec, run_study
+
+    spec = StudySpec(
+        name="fake",
+        seeds=(0, 1),
+        conditions={"baseline": True, "dropout": [0.1, 0.3, 0.5], "weight_decay": [1e-4, 1e-3]},
+    )
+    study = tmp_path / "fake"
+    run_study(spec, study, workers=1, run_fn=FakeRun(fail=("dp0.1",)), progress=False,
+              analyze=False)  # fmt: skip
+    layers = load_layers(study)
+    assert set(layers["dataset"]) == {"fake"}
+    assert "dp0.1" not in set(layers["condition"])
+    result = compare(study, n_perm=50, n_boot=50)
+    floor = result.tables["noise_floor"]
+    assert (floor["n_baseline_seeds"] == 2).all()
+    assert set(result.tables["fingerprint"]["condition"]) == {
+        "dp0.3",
+        "dp0.5",
+        "wd0.0001",
+        "wd0.001",
+    }
+    assert not result.tables["spectral_vs_accuracy"].empty

@@ -90,16 +90,23 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     out: list[str] = []
     tests = tables.get("category_tests", pd.DataFrame())
     for row in tests.itertuples():
-        ci = f"[{row.d_ci_low:.2f}, {row.d_ci_high:.2f}]"
         noise = {
             "within": " — inside the seed-to-seed noise floor",
             "unknown": " (noise floor unknown: one seed)",
         }.get(row.noise, "")
         verdict = "differ" if row.p_perm < ALPHA else "are not distinguishable"
+        size = ""
+        if math.isfinite(row.d):
+            ci = (
+                f" (95% CI [{row.d_ci_low:.2f}, {row.d_ci_high:.2f}])"
+                if math.isfinite(row.d_ci_low)
+                else " (too few conditions for an interval)"
+            )
+            size = f", Cohen's d = {row.d:.2f}{ci}"
         out.append(
             f"{_name(row.a)} and {_name(row.b)} {verdict} on ΔΔ {row.metric}: mean difference "
-            f"{row.diff:.3g}, Cohen's d = {row.d:.2f} (95% CI {ci}), permutation "
-            f"{fmt_p(row.p_perm)} over {row.n_a}+{row.n_b} conditions{noise}."
+            f"{row.diff:.3g}{size}, permutation {fmt_p(row.p_perm)} over {row.n_a}+{row.n_b} "
+            f"conditions{noise}."
         )
     fingerprint = tables.get("fingerprint", pd.DataFrame())
     out.extend(_fingerprint_summary(fingerprint))

@@ -29,7 +29,7 @@ from weightspace.compare.paper import (
     require_conditions,
     ttest_table,
 )
-from weightspace.compare.stats import permutation_anova, two_group_test
+from weightspace.compare.stats import MIN_BOOT_GROUP, permutation_anova, two_group_test
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def category_means_ci(
         values = scores.loc[scores["category"] == row.category, row.metric].dropna().to_numpy()
         counts.append(len(values))
         floors.append(_floor(noise, row.metric))
-        if len(values) >= 2:
+        if len(values) >= MIN_BOOT_GROUP:
             boot = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(1)
             lows.append(float(np.percentile(boot, 2.5)))
             highs.append(float(np.percentile(boot, 97.5)))

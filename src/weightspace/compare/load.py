@@ -9,6 +9,7 @@ Long format (one row per dataset × run × snapshot × layer)::
 position). Inputs are auto-detected per path:
 
 - a directory with ``layers.parquet`` (a weightspace study; ``runs.parquet`` beside it);
+  its dataset key is the folder name;
 - a folder of WeightWatcher CSVs paired either as ``<cond>.csv`` / ``ft_<cond>.csv`` or
   ``<cond>_<tag>.csv`` / ``<cond>_<tag>_ft.csv`` (dataset = the folder name);
 - a folder whose sub-folders are such folders or studies. If every sub-folder holds a
@@ -41,7 +42,7 @@ RUN_METRIC_FILES = {
     "embedding": "vendi_embedding",
     "pixel": "vendi_pixel",
 }
-_FAILED_RUN = {"failed", "error", "incomplete", "crashed"}
+_FAILED_RUN = {"failed", "error", "incomplete", "crashed", "pending"}
 
 PathLike = str | os.PathLike[str]
 
@@ -94,8 +95,21 @@ def _read_csv_folder(folder: Path, dataset: str, prefix: str = "") -> pd.DataFra
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _study_dataset(table: pd.DataFrame, study: Path) -> None:
+    """A study's ``dataset`` key is its folder name (two studies of one dataset, e.g. two
+    architectures, must not merge); the data set's own name is kept as ``data_name``."""
+    if "dataset" in table.columns:
+        table["data_name"] = table["dataset"]
+    table["dataset"] = study.name
+
+
 def _read_study(study: Path) -> pd.DataFrame:
     table = pd.read_parquet(study / "layers.parquet")
+    if table.empty:
+        raise DataError(
+            f"{study / 'layers.parquet'} holds no layer rows: no run of this study has "
+            "finished (see runs.parquet for their status and errors)"
+        )
     missing = {"run_id", "condition", "snapshot", "layer_id"} - set(table.columns)
     if missing:
         raise DataError(
@@ -111,11 +125,7 @@ def _read_study(study: Path) -> pd.DataFrame:
             if len(bad):
                 log.warning("%s: leaving out %d failed runs", study, len(bad))
                 table = table[~table["run_id"].isin(set(bad))]
-        if "dataset" not in table.columns and "dataset" in runs.columns:
-            table = table.merge(runs[["run_id", "dataset"]], on="run_id", how="left")
-    if "dataset" not in table.columns:
-        table["dataset"] = study.name
-    table["dataset"] = table["dataset"].fillna(study.name).astype(str)
+    _study_dataset(table, study)
     if "seed" not in table.columns:
         table["seed"] = 0
     table["bare_condition"] = table["condition"].astype(str)
@@ -282,8 +292,7 @@ def load_runs(
     for path in _as_paths(paths):
         if (path / "runs.parquet").is_file():
             runs = pd.read_parquet(path / "runs.parquet")
-            if "dataset" not in runs.columns:
-                runs["dataset"] = path.name
+            _study_dataset(runs, path)
             if "status" in runs.columns:
                 runs = runs[~runs["status"].astype(str).str.lower().isin(_FAILED_RUN)]
             frames.append(runs)

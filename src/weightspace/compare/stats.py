@@ -16,6 +16,7 @@ import numpy as np
 from scipy import stats
 
 CI_LEVEL = 0.95
+MIN_BOOT_GROUP = 3
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,13 @@ def two_group_test(
     a: np.ndarray, b: np.ndarray, *, rng: np.random.Generator, n_perm: int, n_boot: int
 ) -> TwoGroupTest:
     """Permutation test + Cohen's d with bootstrap CIs that resample *within* each group
-    (the groups' sizes are fixed by the design)."""
+    (the groups' sizes are fixed by the design). The CIs are NaN when a group has fewer than
+    ``MIN_BOOT_GROUP`` values: two values give three distinct resamples, not an interval."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     p, exact = permutation_diff(a, b, rng=rng, n_perm=n_perm)
-    ia = rng.integers(0, len(a), size=(n_boot, len(a))) if len(a) else None
-    ib = rng.integers(0, len(b), size=(n_boot, len(b))) if len(b) else None
+    enough = min(len(a), len(b)) >= MIN_BOOT_GROUP
+    ia = rng.integers(0, len(a), size=(n_boot, len(a))) if enough else None
+    ib = rng.integers(0, len(b), size=(n_boot, len(b))) if enough else None
     boot_diff = np.full(n_boot, np.nan)
     boot_d = np.full(n_boot, np.nan)
     if ia is not None and ib is not None:
