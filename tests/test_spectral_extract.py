@@ -211,6 +211,17 @@ def test_compat_ww_skips_what_weightwatcher_skips() -> None:
     assert compat.status == "skipped" and "max_N" in compat.reason
 
 
+def test_compat_ww_skips_layer_types_weightwatcher_does_not_analyse() -> None:
+    model = nn.Sequential(nn.MultiheadAttention(16, 2), nn.LSTM(16, 12), nn.Conv3d(4, 8, 3))
+    default = {s.longname: s.status for s in iter_layers(model)}
+    compat = {s.longname: s for s in iter_layers(model, compat="ww")}
+    assert set(default.values()) == {"pending"}
+    assert [k for k, s in compat.items() if s.status == "pending"] == ["0.out_proj"]
+    assert "does not analyse fused attention" in compat["0.q"].reason
+    assert "does not analyse RNN" in compat["1.weight_hh_l0.f"].reason
+    assert "does not analyse Conv3d" in compat["2"].reason
+
+
 def test_nan_weights_pass_through() -> None:
     lin = nn.Linear(8, 8)
     with torch.no_grad():
@@ -278,6 +289,21 @@ def test_mlp_rows_match_weightwatcher() -> None:
     assert _our_rows(mlp) == _ww_rows(mlp)  # the 48->5 head is below min_evals in both
     bare = nn.Linear(20, 30)
     assert _our_rows(bare) == _ww_rows(bare) == [(0, "Linear", 30, 20, 1)]
+
+
+@pytest.mark.oracle
+def test_compat_rows_match_weightwatcher_on_mixed_layer_types() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.EmbeddingBag(40, 10),
+        nn.MultiheadAttention(16, 2),
+        nn.LSTM(16, 12),
+        nn.Conv3d(4, 8, 3),
+        nn.ConvTranspose2d(8, 16, 3),
+        nn.LayerNorm(16),
+        nn.Conv2d(12, 20, 1),
+    )
+    assert _our_rows(model) == _ww_rows(model)  # EmbeddingBag, out_proj, the 1x1 Conv2d
 
 
 @pytest.mark.oracle

@@ -33,6 +33,16 @@ WW_MAX_EVALS = (
 )
 WW_MAX_N = 50000  # WeightWatcher 0.7.7 DEFAULT_MAX_N: taller layers are skipped (compat only)
 COMPAT_MODES = ("ww",)
+# Layer types WeightWatcher 0.7.7 does not analyse: with compat="ww" they are skipped rows,
+# so that the successful rows are exactly WeightWatcher's (the default mode analyses them).
+WW_NOT_ANALYSED = {
+    "attention": "fused attention q/k/v projections",
+    "rnn": "RNN/LSTM/GRU weight matrices",
+    "conv3d": "Conv3d kernels",
+    "conv_transpose1d": "transposed convolutions",
+    "conv_transpose2d": "transposed convolutions",
+    "conv_transpose3d": "transposed convolutions",
+}
 
 LSTM_GATES = ("i", "f", "g", "o")  # torch stacks LSTM gate rows in this order
 GRU_GATES = ("r", "z", "n")
@@ -137,7 +147,8 @@ def iter_layers(
     the given strings (exact or glob, e.g. ``"layer1.*"``), or whose class ``name`` equals
     one. Rows with fewer than ``min_evals`` eigenvalues (S·M) come back ``status="skipped"``
     with a reason; ``compat="ww"`` also skips, as WeightWatcher 0.7.7 does, layers with more
-    than 15000 eigenvalues or N > 50000.
+    than 15000 eigenvalues or N > 50000 and the layer types it does not analyse
+    (:data:`WW_NOT_ANALYSED`).
 
     Arguments and the source are checked when this is called (not on first ``next``): bad
     options raise :class:`ConfigError`, unreadable files :class:`CheckpointError`.
@@ -220,7 +231,10 @@ def _apply_limits(spec: LayerSpec, min_evals: int, compat: str | None) -> LayerS
     s, n, m = (int(spec.extra[k]) for k in ("S", "N", "M"))  # type: ignore[call-overload]
     num_evals = s * m
     reason = ""
-    if num_evals < min_evals:
+    if compat == "ww" and spec.layer_type in WW_NOT_ANALYSED:
+        what = WW_NOT_ANALYSED[spec.layer_type]
+        reason = f"WeightWatcher 0.7.7 does not analyse {what}; the default mode (no compat) does"
+    elif num_evals < min_evals:
         reason = f"num_evals {num_evals} < min_evals {min_evals}"
     elif compat == "ww" and num_evals > WW_MAX_EVALS:
         reason = f"num_evals {num_evals} > {WW_MAX_EVALS} (WeightWatcher 0.7.7 max_evals)"
