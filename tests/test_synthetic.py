@@ -244,3 +244,23 @@ def test_build_mix_from_imported_file_with_filter(tmp_path: Path) -> None:
     m = build_mix(s, real, seed=0)
     assert len(m.data) == 90 and m.n_synthetic == 30
     assert not math.isnan(float(m.data.images.float().mean()))
+
+
+def test_cli_validates_an_import(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from weightspace.cli import app
+
+    img = np.zeros((30, 28, 28), np.uint8)
+    np.savez(tmp_path / "s.npz", image=img, label=np.arange(30) % 10)
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["synthetic", "--train-size", "200", "--source", str(tmp_path / "s.npz")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "30 images" in res.output and "Ankle boot" in res.output
+    np.savez(tmp_path / "bad.npz", image=img.astype(np.float32), label=np.arange(30) % 10)
+    res = runner.invoke(
+        app, ["synthetic", "--train-size", "200", "--source", str(tmp_path / "bad.npz")]
+    )
+    assert res.exit_code == 2 and "uint8" in res.output
