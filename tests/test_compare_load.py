@@ -238,3 +238,15 @@ def test_reads_what_the_study_writes(tmp_path):
         "wd0.001",
     }
     assert not result.tables["spectral_vs_accuracy"].empty
+
+
+def test_missing_longname_falls_back_to_a_unique_layer_name():
+    from weightspace.compare import normalize_layers
+
+    spec = SyntheticStudy(conditions={"dp0.1": 0.1}, seeds=(0,), n_layers=4)
+    layers, _, _ = synthetic_tables(spec, rng=np.random.default_rng(0))
+    no_long = layers.drop(columns="longname")
+    named = normalize_layers(no_long.assign(name=no_long["layer_id"].map(lambda i: f"fc{i}")))
+    assert sorted(named["longname"].unique()) == ["fc1", "fc3", "fc5", "fc7"]
+    generic = normalize_layers(no_long)  # name "Linear" repeats: use the id
+    assert sorted(generic["longname"].unique()) == ["layer1", "layer3", "layer5", "layer7"]

@@ -140,3 +140,13 @@ def test_pooling_is_by_name_not_by_position():
     assert a["anova"]["F"].to_numpy() == pytest.approx(b["anova"]["F"].to_numpy(), rel=1e-12)
     row = b["layer_profiles"].query("longname == 'classifier' and category == 'wd'")
     assert len(row) == 1 and row["n_datasets"].iloc[0] == 4
+
+
+@needs_tables
+def test_result_does_not_depend_on_row_or_file_order():
+    layers = load_layers(RN18)
+    shuffled = layers.sample(frac=1.0, random_state=0)  # positions are kept per row
+    a, b = paper_tables(layers), paper_tables(shuffled)
+    for name in ("anova", "ttests"):
+        cols = ["F", "p"] if name == "anova" else ["t", "p"]
+        assert a[name][cols].to_numpy() == pytest.approx(b[name][cols].to_numpy(), rel=1e-10)

@@ -189,6 +189,19 @@ def _read_path_quiet(path: Path) -> list[pd.DataFrame]:
         return []
 
 
+def _layer_names(table: pd.DataFrame) -> pd.Series:
+    """``longname`` where present; else ``name`` if it tells a run's layers apart; else the
+    layer id as text — pooling datasets matches layers by this name, so it must not be ""."""
+    longname = table["longname"] if "longname" in table.columns else pd.Series("", table.index)
+    longname = longname.astype(object).where(longname.notna() & (longname != ""), None)
+    if longname.isna().any():
+        name = table["name"].astype(str)
+        unique = not table.assign(_n=name).duplicated(["dataset", "run_id", "snapshot", "_n"]).any()
+        fallback = name if unique else "layer" + table["layer_id"].astype(str)
+        longname = longname.fillna(fallback)
+    return longname.astype(str)
+
+
 def normalize_layers(
     table: pd.DataFrame, *, category_rules: CategoryRules | None = None
 ) -> pd.DataFrame:
@@ -229,9 +242,9 @@ def normalize_layers(
         table["category"] = table["category"].where(table["category"].notna(), derived)
     else:
         table["category"] = derived
-    for col in LAYER_COLUMNS[1:]:
-        if col not in table.columns:
-            table[col] = ""
+    if "name" not in table.columns:
+        table["name"] = ""
+    table["longname"] = _layer_names(table)
     dup = table.duplicated(["dataset", "run_id", "snapshot", "position"])
     if dup.any():
         raise DataError(
