@@ -302,8 +302,11 @@ def test_compat_rows_match_weightwatcher_on_mixed_layer_types() -> None:
         nn.ConvTranspose2d(8, 16, 3),
         nn.LayerNorm(16),
         nn.Conv2d(12, 20, 1),
+        nn.Conv1d(16, 12, 3),  # WeightWatcher: M = min(12, 16, 3) = 3 < 8, skipped
     )
     assert _our_rows(model) == _ww_rows(model)  # EmbeddingBag, out_proj, the 1x1 Conv2d
+    conv1d = [s for s in iter_layers(model, compat="ww") if s.longname == "7"]
+    assert conv1d[0].status == "skipped" and "min(12, 16, 3) = 3" in conv1d[0].reason
 
 
 @pytest.mark.oracle

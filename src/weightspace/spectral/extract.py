@@ -234,6 +234,13 @@ def _apply_limits(spec: LayerSpec, min_evals: int, compat: str | None) -> LayerS
     if compat == "ww" and spec.layer_type in WW_NOT_ANALYSED:
         what = WW_NOT_ANALYSED[spec.layer_type]
         reason = f"WeightWatcher 0.7.7 does not analyse {what}; the default mode (no compat) does"
+    elif compat == "ww" and spec.layer_type == "conv1d" and _ww_conv1d_m(spec) < min_evals:
+        # WeightWatcher takes a Conv1d kernel (out, in, k) as one "matrix" with M = min of all
+        # three dims, so it skips kernels shorter than min_evals; we slice it properly otherwise
+        reason = (
+            f"WeightWatcher 0.7.7 counts min{spec.extra['shape']} = {_ww_conv1d_m(spec)} "
+            f"eigenvalues for a Conv1d, < min_evals {min_evals}"
+        )
     elif num_evals < min_evals:
         reason = f"num_evals {num_evals} < min_evals {min_evals}"
     elif compat == "ww" and num_evals > WW_MAX_EVALS:
@@ -243,3 +250,8 @@ def _apply_limits(spec: LayerSpec, min_evals: int, compat: str | None) -> LayerS
     if not reason:
         return spec
     return replace(spec, load=None, status="skipped", reason=reason)
+
+
+def _ww_conv1d_m(spec: LayerSpec) -> int:
+    shape = spec.extra.get("shape")
+    return min(shape) if isinstance(shape, tuple) and len(shape) == 3 else int(1e9)
