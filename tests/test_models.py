@@ -93,3 +93,34 @@ def test_invalid_arguments(kw: dict) -> None:
 def test_registry_names() -> None:
     assert set(NATIVE) <= set(MODELS)
     assert {"tv-resnet50", "tv-vit-b16", "clip-rn50", "clip-vit-b32"} <= set(MODELS)
+
+
+@pytest.mark.slow
+def test_cnn_small_learns_fashion_mnist_quickly() -> None:
+    """The quick study's promise: ≥ 0.80 test accuracy from 5k images in 3 epochs of Adam."""
+    import torch.nn.functional as F
+
+    from weightspace.data import load_dataset, stratified_subset
+
+    try:
+        train = stratified_subset(load_dataset("fashion-mnist"), 5000, seed=0)
+        test = stratified_subset(load_dataset("fashion-mnist", split="test"), 2000, seed=0)
+    except Exception as err:  # pragma: no cover - the Debian dataset package is missing
+        pytest.skip(str(err))
+    mean, std = train.mean()[0], train.std()[0]
+    torch.manual_seed(0)
+    model = create_model("cnn-small", num_classes=10, in_channels=1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(3):
+        perm = torch.randperm(len(train))
+        for i in range(0, len(train), 32):
+            idx = perm[i : i + 32]
+            x = (train.images[idx].float() / 255 - mean) / std
+            loss = F.cross_entropy(model(x), train.labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        pred = model((test.images.float() / 255 - mean) / std).argmax(1)
+    assert (pred == test.labels).float().mean().item() >= 0.80
