@@ -102,7 +102,7 @@ def test_report_shows_conclusions_and_tables(built: tuple[Path, str]) -> None:
     assert "paper: anova" in page and "6.9424" in page
     assert "&lt;b&gt;escaped&lt;/b&gt;" in page and "<b>escaped</b>" not in page
     assert "1.2346" in page  # 4 decimals
-    assert "Mean ΔΔ log_norm: " in page and "t-intervals" in page
+    assert "Mean ΔΔ log_norm: " in page and "95% t-interval over layers" in page
 
 
 def test_figure_files_written(built: tuple[Path, str]) -> None:

@@ -36,6 +36,7 @@ class ReportInputs:
     dd: pd.DataFrame = field(default_factory=pd.DataFrame)
     results: dict[str, Any] = field(default_factory=dict)  # protocol -> CompareResult
     problems: list[str] = field(default_factory=list)  # shown in the report
+    dd_source: str = "report"  # which computation the ΔΔ figures rest on
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
@@ -115,6 +116,28 @@ def run_compare(inputs: ReportInputs, protocols: tuple[str, ...], given: Any = N
             inputs.problems.append(
                 f"{protocol} protocol statistics failed: {type(err).__name__}: {err}"
             )
+
+
+def adopt_compare_deltas(inputs: ReportInputs) -> None:
+    """Use the comparison's own per-layer ΔΔ table (default protocol first) for the figures,
+    so that figures and statistics rest on exactly the same numbers."""
+    for protocol in ("default", "paper"):
+        tables = getattr(inputs.results.get(protocol), "tables", None) or {}
+        dd = tables.get("delta_delta")
+        if not isinstance(dd, pd.DataFrame) or dd.empty or "category" not in dd.columns:
+            continue
+        dd = dd.copy()
+        if "longname" in dd.columns and dd["longname"].notna().all():
+            dd["layer"] = dd["longname"].astype(str)
+        elif "layer_id" in dd.columns:
+            dd["layer"] = dd["layer_id"].astype(str)
+        else:
+            continue
+        order = dd["layer_id"] if "layer_id" in dd.columns else dd.groupby("layer").ngroup()
+        dd["layer_order"] = pd.to_numeric(order, errors="coerce").astype(float)
+        inputs.dd = dd
+        inputs.dd_source = protocol
+        return
 
 
 def _run_dir(root: Path, runs: pd.DataFrame | None, run_id: str) -> Path | None:

@@ -17,8 +17,15 @@ import pandas as pd
 from weightspace.errors import ConfigError
 from weightspace.report import figures_runs as fr
 from weightspace.report import figures_spectral as fs
-from weightspace.report._data import BASELINE, MAIN_METRICS, category_summary
-from weightspace.report._inputs import PROTOCOLS, ReportInputs, esd_panels, load_inputs, run_compare
+from weightspace.report._data import BASELINE, DELTA_METRICS, MAIN_METRICS, category_summary
+from weightspace.report._inputs import (
+    PROTOCOLS,
+    ReportInputs,
+    adopt_compare_deltas,
+    esd_panels,
+    load_inputs,
+    run_compare,
+)
 from weightspace.report._style import figure_bytes
 from weightspace.report.esd import esd_grid_figure
 from weightspace.report.html import (
@@ -40,8 +47,9 @@ FORMATS = ("png", "svg")
 TABLE_ORDER = (
     "anova",
     "ttests",
-    "permutation",
-    "effects",
+    "omnibus",
+    "category_tests",
+    "mixed_model",
     "correlations",
     "classifier",
     "noise_floor",
@@ -49,7 +57,10 @@ TABLE_ORDER = (
     "dose_response",
     "spectral_vs_accuracy",
 )
-_FIGURE_TABLES = {"layer_profiles", "fingerprint"}  # shown as figures / their own section
+# Shown as figures or in their own section; per-layer tables are too long for the page
+# (``weightspace compare --out`` writes them in full).
+_OPEN_TABLES = {"anova", "omnibus"}  # shown open; the rest fold into <details>
+_NOT_TABLES = {"layer_profiles", "fingerprint", "delta_delta", "classifier_conditions"}
 
 
 class _Writer:
@@ -89,25 +100,52 @@ def _noise_floor(results: dict[str, Any]) -> dict[str, float]:
     return {}
 
 
-def _mean_conclusions(dd: pd.DataFrame) -> list[str]:
-    """One sentence per main metric: category means with their 95% intervals over layers."""
-    metrics = [m for m in MAIN_METRICS if m in dd.columns]
-    if dd.empty or not metrics:
-        return []
-    summary = category_summary(dd, metrics)
-    out = []
-    for metric in metrics:
-        sub = summary[summary["metric"] == metric]
-        parts = []
-        for r in sub.itertuples():
-            sign = "" if pd.isna(r.ci_low) or r.ci_low <= 0 <= r.ci_high else " (excludes 0)"
-            parts.append(f"{r.category} {r.mean:+.4g} [{r.ci_low:+.3g}, {r.ci_high:+.3g}]{sign}")
-        out.append(f"Mean ΔΔ {metric}: " + "; ".join(parts) + ".")
-    out.append(
-        "Intervals are 95% t-intervals that treat layers as independent samples (as the "
-        "paper's tests do); neighbouring layers are correlated, so they are too narrow."
+def _category_summary(inputs: ReportInputs) -> tuple[pd.DataFrame, str]:
+    """Category means with intervals: the default protocol's (bootstrap over conditions) when
+    computed, else t-intervals over layers computed here."""
+    table = _tables(inputs.results.get("default")).get("category_means")
+    if table is not None and {"category", "metric", "mean", "ci_low", "ci_high"} <= set(table):
+        if "dataset" in table.columns and (table["dataset"] == "all").any():
+            table = table[table["dataset"] == "all"]
+        return table, "95% bootstrap CI over conditions (default protocol)"
+    metrics = [m for m in DELTA_METRICS if m in inputs.dd.columns]
+    if inputs.dd.empty or not metrics:
+        return pd.DataFrame(), ""
+    return (
+        category_summary(inputs.dd, metrics),
+        "95% t-interval over layers (treats layers as independent, as the paper's tests do; "
+        "neighbouring layers are correlated, so it is too narrow)",
     )
+
+
+def _mean_sentences(summary: pd.DataFrame, ci_text: str) -> list[str]:
+    """One sentence per main metric: category means with their intervals."""
+    out = []
+    for metric in [m for m in MAIN_METRICS if m in set(summary["metric"])]:
+        parts = []
+        for r in summary[summary["metric"] == metric].itertuples():
+            if pd.isna(r.ci_low):
+                parts.append(f"{r.category} {r.mean:+.3g} (no interval: one condition)")
+                continue
+            where = "excludes 0" if r.ci_low > 0 or r.ci_high < 0 else "includes 0"
+            if str(getattr(r, "noise", "")) == "within":
+                where += ", within the noise floor"
+            parts.append(f"{r.category} {r.mean:+.3g} [{r.ci_low:+.3g}, {r.ci_high:+.3g}], {where}")
+        out.append(f"Mean ΔΔ {metric}: " + "; ".join(parts) + ".")
+    if out:
+        out.append(f"Intervals: {ci_text}.")
     return out
+
+
+def _lead_conclusions(results: dict[str, Any], limit: int = 6) -> list[str]:
+    """The headline sentences: the paper protocol's ANOVA verdicts and the default
+    protocol's fingerprint summaries; otherwise the first few of each protocol."""
+    paper = [str(c) for c in getattr(results.get("paper"), "conclusions", [])]
+    default = [str(c) for c in getattr(results.get("default"), "conclusions", [])]
+    lead = [c for c in paper if "ANOVA" in c] + [c for c in default if c.startswith("Fingerprint")]
+    if not lead:
+        lead = default[:3] + paper[:3]
+    return lead[:limit]
 
 
 def _headline(inputs: ReportInputs) -> Section:
@@ -128,9 +166,7 @@ def _headline(inputs: ReportInputs) -> Section:
         facts["failed runs"] = int(failed.sum())
     facts["layers with ΔΔ"] = inputs.dd["layer"].nunique() if not inputs.dd.empty else 0
     sec.add(TableBlock(pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]})))
-    lead = []
-    for protocol in ("default", "paper"):
-        lead += [str(c) for c in getattr(inputs.results.get(protocol), "conclusions", [])][:3]
+    lead = _lead_conclusions(inputs.results)
     if lead:
         sec.add(Bullets(tuple(lead)))
     if inputs.problems:
@@ -153,13 +189,14 @@ def _statistics(inputs: ReportInputs) -> Section | None:
         sec.add(Paragraph(labels.get(protocol, protocol)))
         conclusions = [str(c) for c in getattr(result, "conclusions", [])]
         if conclusions:
-            sec.add(Bullets(tuple(conclusions)))
+            sec.add(Bullets(tuple(conclusions), fold_after=8))
         tables = _tables(result)
         names = [n for n in TABLE_ORDER if n in tables] + sorted(
-            set(tables) - set(TABLE_ORDER) - _FIGURE_TABLES
+            set(tables) - set(TABLE_ORDER) - _NOT_TABLES
         )
         for name in names:
-            sec.add(TableBlock(tables[name], title=f"{protocol}: {name}"))
+            sec.add(TableBlock(tables[name], title=f"{protocol}: {name}",
+                               collapsed=name not in _OPEN_TABLES))  # fmt: skip
     return sec
 
 
@@ -193,22 +230,26 @@ def _build_sections(
         sec.add(write("fingerprint", fs.fingerprint_figure(fp), "Fingerprint table as a heatmap."))
         sec.add(TableBlock(fp))
         sections.append(sec)
-    if not dd.empty:
+    summary, ci_text = _category_summary(inputs)
+    floor = _noise_floor(inputs.results)
+    if not summary.empty:
         sec = Section("category-means", "Category means of ΔΔ")
-        sec.add(Bullets(tuple(_mean_conclusions(dd))))
+        sec.add(Bullets(tuple(_mean_sentences(summary, ci_text))))
         sec.add(
             write(
                 "category_means",
-                fs.category_means_figure(dd),
-                "Mean ΔΔ per category; bars: mean over layers; lines: 95% t-interval.",
+                fs.category_means_figure(summary, noise_floor=floor),
+                f"Mean ΔΔ per category over layers; lines: {ci_text}; grey band: noise floor "
+                "(baseline seed-to-seed ΔΔ), when measured.",
             )
         )
         sections.append(sec)
+    if not dd.empty:
         sec = Section("layer-profiles", "Layer-wise ΔΔ profiles")
         sec.add(
             write(
                 "layer_profiles",
-                fs.layer_profiles_figure(dd, noise_floor=_noise_floor(inputs.results)),
+                fs.layer_profiles_figure(dd, noise_floor=floor),
                 "Mean ΔΔ per layer and category (grey band: baseline seed-to-seed noise, "
                 "when measured).",
             )
@@ -312,6 +353,7 @@ def build_report(
         raise ConfigError(f"unknown protocols {bad}; valid: {', '.join(PROTOCOLS)}")
     inputs = load_inputs(study_dir)
     run_compare(inputs, tuple(protocols), compare_result)
+    adopt_compare_deltas(inputs)
     out_path = Path(out) if out is not None else inputs.root / "report.html"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write = _Writer(out_path.parent / "figures", formats)

@@ -37,7 +37,11 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
 
 
 def category_means_figure(
-    dd: pd.DataFrame, *, metrics: Sequence[str] | None = None, level: float = 0.95
+    dd: pd.DataFrame,
+    *,
+    metrics: Sequence[str] | None = None,
+    level: float = 0.95,
+    noise_floor: Mapping[str, float] | None = None,
 ) -> Figure:
     """Bar chart of the mean ΔΔ per category, one panel per metric, with t-intervals.
 
@@ -70,12 +74,15 @@ def category_means_figure(
             ax.errorbar(
                 x[ok], means[ok], yerr=[lo[ok], hi[ok]], fmt="none", ecolor="black", capsize=3, lw=1
             )
+        band = (noise_floor or {}).get(metric)
+        if band is not None and np.isfinite(band) and band > 0:
+            ax.axhspan(-band, band, color="#cccccc", alpha=0.6, lw=0, zorder=0)
         ax.axhline(0, color="black", lw=0.6)
         ax.set_xticks(x, cats)
         ax.set_title(f"ΔΔ {metric_label(metric)}", fontsize=9)
     for ax in flat[len(metrics) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Mean ΔΔ per category ({int(level * 100)}% CI over layers)", fontsize=10)
+    fig.suptitle("Mean ΔΔ per category", fontsize=10)
     return fig
 
 

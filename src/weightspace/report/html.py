@@ -26,6 +26,7 @@ class Paragraph:
 class Bullets:
     items: tuple[str, ...]
     css: str = "conclusions"
+    fold_after: int = 0  # > 0: items beyond this many go into a collapsed <details>
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class TableBlock:
     table: pd.DataFrame
     title: str = ""
     max_rows: int = 60
+    collapsed: bool = False  # inside a <details> element (opens on click, no script)
 
 
 @dataclass
@@ -105,8 +107,16 @@ def _block_html(block: Paragraph | Bullets | FigureBlock | TableBlock) -> str:
         cls = ' class="note"' if block.note else ""
         return f"<p{cls}>{html.escape(block.text)}</p>"
     if isinstance(block, Bullets):
-        items = "".join(f"<li>{html.escape(t)}</li>" for t in block.items)
-        return f'<ul class="{block.css}">{items}</ul>'
+        cut = block.fold_after if 0 < block.fold_after < len(block.items) else len(block.items)
+        shown = "".join(f"<li>{html.escape(t)}</li>" for t in block.items[:cut])
+        out = f'<ul class="{block.css}">{shown}</ul>'
+        if cut < len(block.items):
+            rest = "".join(f"<li>{html.escape(t)}</li>" for t in block.items[cut:])
+            out += (
+                f"<details><summary>{len(block.items) - cut} more</summary>"
+                f'<ul class="{block.css}">{rest}</ul></details>'
+            )
+        return out
     if isinstance(block, FigureBlock):
         cap = f"<figcaption>{html.escape(block.caption)}</figcaption>" if block.caption else ""
         alt = html.escape(block.caption or block.name, quote=True)
@@ -114,8 +124,12 @@ def _block_html(block: Paragraph | Bullets | FigureBlock | TableBlock) -> str:
             f'<figure id="fig-{html.escape(block.name, quote=True)}">'
             f'<img alt="{alt}" src="{png_data_uri(block.png)}">{cap}</figure>'
         )
+    body = table_html(block.table, max_rows=block.max_rows)
+    if block.collapsed:
+        label = html.escape(block.title or "table")
+        return f"<details><summary>{label} ({len(block.table)} rows)</summary>{body}</details>"
     title = f"<h3>{html.escape(block.title)}</h3>" if block.title else ""
-    return title + table_html(block.table, max_rows=block.max_rows)
+    return title + body
 
 
 def render_html(title: str, subtitle: str, sections: list[Section]) -> str:
