@@ -103,3 +103,15 @@ def test_default_protocol_on_a_study_directory(tmp_path):
         fingerprint.columns
     )
     assert json.loads((out / "compare.json").read_text())["settings"]["seed"] == 1
+
+
+@pytest.mark.skipif(not RN18.is_dir(), reason=f"published tables not found at {TABLES}")
+def test_category_rules_from_the_command_line(tmp_path):
+    out = tmp_path / "res.json"
+    result = invoke(["compare", str(RN18), "--protocol", "paper", "--metrics", "alpha",
+                     "--category", "divNoize=noise", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    anova = json.loads(out.read_text())["tables"]["anova"]
+    assert anova[0]["categories"] == "div,dp,noise,wd"
+    bad = invoke(["compare", str(RN18), "--category", "oops"])
+    assert bad.exit_code == 2 and "PREFIX=CATEGORY" in bad.output

@@ -62,6 +62,24 @@ def _print_tables(result, *, max_rows: int) -> None:
         console.print(f" • {sentence}")
 
 
+def _rules(items: list[str]):
+    """``["aug=div", ...]`` → CategoryRules with those prefixes first; None when empty."""
+    from weightspace.compare import CategoryRules
+    from weightspace.errors import ConfigError
+
+    if not items:
+        return None
+    mapping = {}
+    for item in items:
+        prefix, sep, cat = item.partition("=")
+        if not sep or not prefix.strip() or not cat.strip():
+            raise ConfigError(
+                f"--category {item!r} is not PREFIX=CATEGORY; e.g. --category aug=div"
+            )
+        mapping[prefix.strip()] = cat.strip()
+    return CategoryRules.from_mapping(mapping)
+
+
 @app.command("compare")
 def compare_command(
     paths: list[Path] = typer.Argument(
@@ -80,6 +98,12 @@ def compare_command(
         None, "--out", help="Directory for CSV tables + compare.json, or a .json file."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of every permutation and bootstrap."),
+    category: list[str] = typer.Option(
+        [],
+        "--category",
+        help="Extra category rule PREFIX=CATEGORY (repeatable), tried before "
+        "the defaults (bs; 'div' anywhere; combo, gen, dp, wd prefixes).",
+    ),
     reference: str = typer.Option(
         "dp,wd", "--reference", help="Categories a condition's fingerprint is compared with."
     ),
@@ -97,6 +121,7 @@ def compare_command(
         set_threads(threads)
     chosen = [m.strip() for m in metrics.split(",") if m.strip()] or None
     try:
+        rules = _rules(category)
         result = compare(
             paths,
             protocol=protocol.value,
@@ -105,6 +130,7 @@ def compare_command(
             n_perm=n_perm,
             n_boot=n_boot,
             references=[r.strip() for r in reference.split(",") if r.strip()],
+            category_rules=rules,
         )
     except WeightspaceError as err:
         typer.echo(f"error: {err}", err=True)

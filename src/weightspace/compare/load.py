@@ -185,7 +185,8 @@ def _read_path(path: Path) -> list[pd.DataFrame]:
 def _read_path_quiet(path: Path) -> list[pd.DataFrame]:
     try:
         return _read_path(path)
-    except DataError:
+    except DataError as err:
+        log.info("skipping sub-folder %s: %s", path, err)
         return []
 
 
