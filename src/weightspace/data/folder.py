@@ -56,10 +56,8 @@ def _read_tree(root: Path, *, name: str) -> ImageSet:
                 continue
             try:
                 with Image.open(f) as im:
-                    im = (
-                        im.convert("L") if im.mode in ("L", "1", "I;16", "I") else im.convert("RGB")
-                    )
-                    arrays.append(np.asarray(im, dtype=np.uint8))
+                    gray = im.mode in ("L", "1", "I;16", "I")
+                    arrays.append(np.asarray(im.convert("L" if gray else "RGB"), dtype=np.uint8))
             except OSError as err:
                 raise DataError(f"cannot read image {f}: {err}") from err
             labels.append(label)
