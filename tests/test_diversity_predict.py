@@ -68,6 +68,20 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
             }
         )
     pd.DataFrame(rows).to_parquet(root / "runs.parquet")
+    # layers.parquet: 3 layers whose log_norm grows by (layer + 1) · shift(condition)
+    shift = {"bs": 0.0, "divNoize10": 0.1, "divNoize50": 0.2, "divAuto": 0.3, "dp0.5": -0.1}
+    layer_rows = []
+    for r in rows:
+        for snap in ("before", "after"):
+            for layer in range(3):
+                grow = (layer + 1) * (1 + shift[r["condition"]]) if snap == "after" else 0.0
+                layer_rows.append({
+                    "run_id": r["run_id"], "condition": r["condition"], "category": r["category"],
+                    "seed": 0, "snapshot": snap, "layer_id": layer, "name": f"l{layer}",
+                    "longname": f"l{layer}", "alpha": 3.0 + grow, "entropy": 0.9 + grow,
+                    "log_norm": 1.0 + grow, "log_spectral_norm": 0.5 + grow,
+                })  # fmt: skip
+    pd.DataFrame(layer_rows).to_parquet(root / "layers.parquet")
     return root
 
 
@@ -86,6 +100,10 @@ def test_prediction_check_table_and_correlations(study: Path, tmp_path: Path) ->
     # dropout leaves the data as is: same scores as the baseline, out of the correlations
     assert not t.loc["dp0.5", "data_condition"] and t.loc["divAuto", "data_condition"]
     assert t.loc["dp0.5", "vs_emb"] == pytest.approx(t.loc["bs", "vs_emb"])
+    # ΔΔ log_norm = mean over layers of (layer + 1) · shift = 2 · shift
+    assert t.loc["divAuto", "dd_log_norm"] == pytest.approx(0.6)
+    assert t.loc["dp0.5", "dd_alpha"] == pytest.approx(-0.2)
+    assert t.loc["bs", "dd_log_norm"] == 0.0
     c = res.correlations.set_index(["score", "target"])
     assert c.loc[("gl_diversity", "acc_gain"), "n"] == 4
     # accuracy falls as the training loss rises: a perfect negative rank correlation

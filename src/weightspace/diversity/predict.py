@@ -11,6 +11,10 @@ augmentation"):
 * ``gl_diversity`` = final training loss of the condition / of the baseline
   (``final_train_loss`` in ``runs.parquet``, averaged over seeds).
 
+Next to them: the condition's spectral ΔΔ (mean over layers and seeds of
+``weightspace.compare``'s ΔΔ of alpha, entropy, log_norm, log_spectral_norm) when the study
+has a ``layers.parquet``.
+
 Then it correlates each score with the accuracy gain across the *data* conditions (the
 baseline and every condition that augments or adds synthetic data; dropout and weight decay
 leave the data unchanged, so their scores equal the baseline's and they are left out of the
@@ -47,8 +51,10 @@ CONDITION_COLUMNS = (
     "vs_pixel", "vs_pixel_std", "vs_emb", "vs_emb_std", "rho", "rho_std", "wvs", "wvs_std",
     "rho_unpaired", "rho_unpaired_std", "wvs_unpaired", "wvs_unpaired_std", "mmd_sim",
     "rho_pixel", "vs_emb_real", "affinity", "val_acc_aug", "val_acc_clean", "gl_diversity",
+    "dd_alpha", "dd_entropy", "dd_log_norm", "dd_log_spectral_norm",
     "encoder", "draws", "n", "q",
 )  # fmt: skip
+DD_METRICS = ("alpha", "entropy", "log_norm", "log_spectral_norm")
 
 
 _FROM_SUMMARY = (
@@ -100,6 +106,32 @@ def _condition_config(study: Path, rows: pd.DataFrame) -> Any:
 
     first = rows.sort_values("seed").iloc[0]
     return RunConfig.from_dict(read_json(_run_dir(study, first) / "config.json"))
+
+
+def spectral_dd(study: Path) -> pd.DataFrame:
+    """Mean ΔΔ (over layers and seeds) of the main spectral metrics per condition.
+
+    Index: condition; columns ``dd_<metric>``; the baseline's row is 0. Empty when the study
+    has no ``layers.parquet`` or it cannot be compared (logged).
+    """
+    from weightspace.errors import WeightspaceError
+
+    if not (study / "layers.parquet").is_file():
+        return pd.DataFrame()
+    try:
+        from weightspace.compare.categories import BASELINE
+        from weightspace.compare.delta import delta_delta, delta_table
+        from weightspace.compare.load import load_layers
+
+        layers = load_layers(study)
+        metrics = [m for m in DD_METRICS if m in layers.columns]
+        dd = delta_delta(delta_table(layers, metrics=metrics))
+    except (WeightspaceError, KeyError, ValueError) as err:
+        log.warning("spectral ΔΔ unavailable for %s: %s", study, err)
+        return pd.DataFrame()
+    out = dd.groupby("condition")[metrics].mean()
+    out.loc[BASELINE] = 0.0
+    return out.rename(columns={m: f"dd_{m}" for m in metrics})
 
 
 def _std(col: pd.Series) -> float:
@@ -212,6 +244,12 @@ def prediction_check(
                 "q": res.q,
             }
         )
+    dd = spectral_dd(study)
+    for rec in records:
+        for m in DD_METRICS:
+            col = f"dd_{m}"
+            has = col in dd.columns and rec["condition"] in dd.index
+            rec[col] = float(dd.loc[rec["condition"], col]) if has else math.nan
     table = pd.DataFrame.from_records(records, columns=list(CONDITION_COLUMNS))
     data_rows = table[table["data_condition"]]
     if len(data_rows) < 3:
