@@ -245,7 +245,10 @@ def _subset_indices(ds: ImageSet, n: int | None, *, seed: int) -> np.ndarray:
         images=code.view(-1, 1, 1, 4), labels=ds.labels, classes=ds.classes, name=ds.name
     )  # (N, 1, 1, 4): the index's 4 bytes
     picked = stratified_subset(probe, n, seed=seed).images.view(-1, 4).long()
-    return sum((picked[:, b] << (8 * b)) for b in range(4)).numpy()
+    index = torch.zeros(len(picked), dtype=torch.int64)
+    for b in range(4):
+        index |= picked[:, b] << (8 * b)
+    return index.numpy()
 
 
 def _draw_scores(real_emb: np.ndarray, real_pix: np.ndarray, emb: np.ndarray, pix: np.ndarray,

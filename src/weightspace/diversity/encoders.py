@@ -120,19 +120,18 @@ class RandomConvNet(nn.Module):
     def __init__(self, in_channels: int, generator: torch.Generator) -> None:
         super().__init__()
         widths = (in_channels, 32, 64, 128)
-        self.convs = nn.ModuleList(
-            nn.Conv2d(a, b, 3, padding=1) for a, b in itertools.pairwise(widths)
-        )
+        convs = [nn.Conv2d(a, b, 3, padding=1) for a, b in itertools.pairwise(widths)]
         with torch.no_grad():
-            for conv in self.convs:  # He init from the caller's generator
+            for conv in convs:  # He init from the caller's generator
                 fan_in = conv.in_channels * 9
-                w = torch.randn(conv.weight.shape, generator=generator)  # (out, in, 3, 3)
+                w = torch.randn(tuple(conv.weight.shape), generator=generator)  # (out, in, 3, 3)
                 # zero-mean filters: flat regions give no response, so the features are not
                 # dominated by one shared direction (mean brightness)
                 w -= w.mean(dim=(1, 2, 3), keepdim=True)
-                conv.weight.copy_(w)
-                conv.weight.mul_((2.0 / fan_in) ** 0.5)
+                conv.weight.copy_(w * (2.0 / fan_in) ** 0.5)
+                assert conv.bias is not None
                 conv.bias.zero_()
+        self.convs = nn.ModuleList(convs)
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
