@@ -70,6 +70,11 @@ CONDITION_NAMES: dict[str, str] = {
 _FROM_CONDITION = {v.lower(): k for k, v in CONDITION_NAMES.items()}
 
 
+def _draw_device(x: torch.Tensor, g: torch.Generator | None) -> torch.device:
+    """Per-pixel random fields come from the generator's device, else the images' device."""
+    return g.device if g is not None else x.device
+
+
 class _Stage:
     needs_uint8 = False
 
@@ -92,7 +97,7 @@ class _Flip(_Stage):
         self.dim, self.p = dim, p
 
     def __call__(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
-        mask = torch.rand(x.shape[0], generator=g) < self.p  # (B,) one draw per sample
+        mask = (torch.rand(x.shape[0], generator=g) < self.p).to(x.device)  # (B,) one per sample
         return torch.where(mask.view(-1, 1, 1, 1), x.flip(self.dim), x)
 
 
@@ -103,10 +108,10 @@ class _Elastic(_Stage):
     def __call__(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
         b, _, h, w = x.shape
         disp = geometry.elastic_displacement(
-            b, h, w, alpha=self.alpha, sigma=self.sigma, generator=g
-        )
+            b, h, w, alpha=self.alpha, sigma=self.sigma, generator=g, device=_draw_device(x, g)
+        ).to(x.device)
         if self.p < 1.0:
-            disp *= (torch.rand(b, generator=g) < self.p).view(-1, 1, 1, 1)
+            disp *= (torch.rand(b, generator=g) < self.p).to(x.device).view(-1, 1, 1, 1)
         if x.dtype == torch.uint8:  # as torchvision: warp raw values, round back to uint8
             return geometry.warp(x.to(torch.float32), disp).round_().clamp_(0, 255).to(torch.uint8)
         return geometry.warp(x, disp)
@@ -118,7 +123,8 @@ class _Noise(_Stage):
 
     def __call__(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
         x = geometry.to_float(x)
-        return (x + self.sigma * torch.randn(x.shape, generator=g)).clamp_(0.0, 1.0)
+        noise = torch.randn(x.shape, generator=g, device=_draw_device(x, g)).to(x.device)
+        return (x + self.sigma * noise).clamp_(0.0, 1.0)
 
 
 def _check_prob(op: str, p: Any) -> float:

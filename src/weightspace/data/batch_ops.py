@@ -63,9 +63,9 @@ def geometric(x: torch.Tensor, ops: list[str], mags: list[float]) -> torch.Tenso
     """Per-sample shear/translate/rotate: one affine grid per sample, one grid_sample call."""
     n, _, h, w = x.shape
     theta = torch.tensor([_matrix(o, m, h, w) for o, m in zip(ops, mags, strict=True)],
-                         dtype=torch.float32).view(n, 2, 3)  # fmt: skip
-    scaled = theta.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h])  # (n, 3, 2)
-    grid = _base_grid(h, w).expand(n, -1, -1).bmm(scaled).view(n, h, w, 2)
+                         dtype=torch.float32, device=x.device).view(n, 2, 3)  # fmt: skip
+    scaled = theta.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], device=x.device)  # (n, 3, 2)
+    grid = _base_grid(h, w).to(x.device).expand(n, -1, -1).bmm(scaled).view(n, h, w, 2)
     out = F.grid_sample(x.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
     return out.round_().to(torch.uint8)
 
@@ -73,8 +73,8 @@ def geometric(x: torch.Tensor, ops: list[str], mags: list[float]) -> torch.Tenso
 def _blend(img: torch.Tensor, other: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
     # ratio and 1 - ratio are formed in float64 and only then rounded to float32, as
     # torchvision does with its Python-float ratio
-    r = ratio.to(torch.float32).view(-1, 1, 1, 1)  # (n, 1, 1, 1)
-    q = (1.0 - ratio).to(torch.float32).view(-1, 1, 1, 1)
+    r = ratio.to(img.device, torch.float32).view(-1, 1, 1, 1)  # (n, 1, 1, 1)
+    q = (1.0 - ratio).to(img.device, torch.float32).view(-1, 1, 1, 1)
     return (r * img + q * other).clamp_(0, 255).to(torch.uint8)
 
 
@@ -115,12 +115,14 @@ def sharpness(x: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
 
 def posterize(x: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
     bits = mag.to(torch.int64)
-    mask = (256 - torch.pow(2, 8 - bits)).to(torch.uint8).view(-1, 1, 1, 1)  # keep top `bits` bits
+    mask = (
+        (256 - torch.pow(2, 8 - bits)).to(x.device, torch.uint8).view(-1, 1, 1, 1)
+    )  # top `bits` bits
     return x & mask
 
 
 def solarize(x: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
-    thr = mag.to(torch.float32).view(-1, 1, 1, 1)
+    thr = mag.to(x.device, torch.float32).view(-1, 1, 1, 1)
     return torch.where(x >= thr, 255 - x, x)
 
 
@@ -139,7 +141,7 @@ def equalize(x: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
     n, c, h, w = x.shape
     k = n * c
     flat = x.reshape(k, h * w).to(torch.int64)  # (k, HW)
-    offsets = torch.arange(k).unsqueeze(1) * 256
+    offsets = torch.arange(k, device=x.device).unsqueeze(1) * 256
     hist = torch.bincount((flat + offsets).reshape(-1), minlength=256 * k).view(k, 256)
     # torchvision: step = (sum of all non-zero bins but the last) // 255; the last non-zero
     # bin is the channel's maximum value
@@ -171,7 +173,10 @@ PIXEL_OPS = {
 def apply_ops(
     x: torch.Tensor, names: tuple[str, ...], op: torch.Tensor, mag: torch.Tensor
 ) -> torch.Tensor:
-    """Apply op ``names[op[i]]`` with magnitude ``mag[i]`` to sample ``i`` (``op[i] < 0``: none)."""
+    """Apply op ``names[op[i]]`` with magnitude ``mag[i]`` to sample ``i`` (``op[i] < 0``: none).
+
+    ``op`` and ``mag`` live on the CPU; ``x`` on any device.
+    """
     groups: dict[int, list[int]] = {}
     for i, k in enumerate(op.tolist()):
         if k >= 0 and names[k] != "Identity":
@@ -183,12 +188,13 @@ def apply_ops(
     if geo:
         idx = torch.tensor(geo)
         ops = [names[k] for k in op[idx].tolist()]
-        out.index_copy_(0, idx, geometric(x.index_select(0, idx), ops, mag[idx].tolist()))
+        on = idx.to(x.device)
+        out.index_copy_(0, on, geometric(x.index_select(0, on), ops, mag[idx].tolist()))
     for k, rows in groups.items():
         if names[k] in GEOMETRIC:
             continue
         # gather/scatter with index_select/index_copy_: cheaper than boolean-mask indexing
         idx = torch.tensor(rows)
-        y = PIXEL_OPS[names[k]](x.index_select(0, idx), mag.index_select(0, idx))
-        out.index_copy_(0, idx, y)
+        on = idx.to(x.device)
+        out.index_copy_(0, on, PIXEL_OPS[names[k]](x.index_select(0, on), mag.index_select(0, idx)))
     return out

@@ -108,7 +108,8 @@ def corrupt(images: torch.Tensor, kind: str, severity: int, *, seed: int) -> tor
     g = torch.Generator().manual_seed(int(seed))
     out = torch.empty_like(images)
     for start in range(0, images.shape[0], 1024):  # bounded memory for large test sets
-        chunk = images[start : start + 1024].to(torch.float32) / 255.0
+        # computed on the CPU with a CPU generator: the same result on every device
+        chunk = images[start : start + 1024].cpu().to(torch.float32) / 255.0
         y = CORRUPTIONS[kind](chunk, severity, g)
-        out[start : start + 1024] = geometry.to_uint8(y.clamp(0.0, 1.0))
+        out[start : start + 1024] = geometry.to_uint8(y.clamp(0.0, 1.0)).to(out.device)
     return out

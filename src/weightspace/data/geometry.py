@@ -52,7 +52,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: int | None = None)
     k = min(k, 2 * (min(h, w) - 1) + 1)
     if k <= 1 or sigma <= 0:
         return x
-    return _blur_matrix(h, k, float(sigma)) @ x @ _blur_matrix(w, k, float(sigma)).T
+    return _blur_matrix(h, k, float(sigma)).to(x) @ x @ _blur_matrix(w, k, float(sigma)).to(x).T
 
 
 def identity_grid(h: int, w: int) -> torch.Tensor:
@@ -63,10 +63,11 @@ def identity_grid(h: int, w: int) -> torch.Tensor:
 
 
 def elastic_displacement(
-    n: int, h: int, w: int, *, alpha: float, sigma: float, generator: torch.Generator | None = None
-) -> torch.Tensor:
+    n: int, h: int, w: int, *, alpha: float, sigma: float,
+    generator: torch.Generator | None = None, device: torch.device | str | None = None,
+) -> torch.Tensor:  # fmt: skip
     """``n`` independent displacement fields ``(n, H, W, 2)`` in grid units."""
-    d = torch.rand((n, 2, h, w), generator=generator) * 2 - 1  # (n, [dx, dy], H, W)
+    d = torch.rand((n, 2, h, w), generator=generator, device=device) * 2 - 1  # (n, [dx, dy], H, W)
     d = gaussian_blur(d, sigma)
     d[:, 0] *= alpha / w  # horizontal displacement normalised by width
     d[:, 1] *= alpha / h  # vertical displacement normalised by height

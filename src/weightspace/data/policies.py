@@ -168,8 +168,8 @@ class _Batched:
         alpha = float(tv.alpha)
         m = torch._sample_dirichlet(torch.full((b, 2), alpha), generator=g)  # (B, 2)
         weights = torch._sample_dirichlet(torch.full((b, tv.mixture_width), alpha), generator=g)
-        weights = weights * m[:, 1:]  # (B, width)
-        mix = m[:, 0].view(-1, 1, 1, 1) * x  # (B, C, H, W) float32
+        weights = (weights * m[:, 1:]).to(x.device)  # (B, width)
+        mix = m[:, 0].to(x.device).view(-1, 1, 1, 1) * x  # (B, C, H, W) float32
         # the chains are independent given x: run all of them as one batch of width·B
         n = tv.mixture_width * b
         if tv.chain_depth > 0:
