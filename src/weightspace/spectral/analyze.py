@@ -32,8 +32,11 @@ from weightspace.spectral import randomize as rnd
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.mp import MPFit, failed_mp, fit_mp
 from weightspace.spectral.powerlaw import WW_EVALS_THRESH, PowerLawFit, failed_fit, fit_power_law
+from weightspace.spectral.summary import summarize
 
 log = logging.getLogger(__name__)
+
+__all__ = ["analyze", "analyze_matrices", "analyze_specs", "columns", "summarize"]
 
 COMPAT_MODES = ("ww",)
 DEFAULT_MIN_EVALS = 8  # WeightWatcher 0.7.7's default

@@ -2,8 +2,8 @@
 
 A layer arrives as slices ``(S, N, M)`` with N >= M (S = 1 for a dense matrix, S = number of
 kernel positions for a convolution). The eigenvalues of the Gram matrices WᵀW (M×M) of all
-slices come from one batched symmetric eigendecomposition in float64 — on CPU, or on a CUDA
-device when asked (float64 there too: never a float16/float32 down-cast). The pooled ESD is
+slices come from a symmetric eigendecomposition in float64 — LAPACK on CPU, or batched on a
+CUDA device when asked (float64 there too: never a float16/float32 down-cast). The pooled ESD is
 the concatenation of the slice spectra.
 
 Gram eigenvalues carry an absolute error of order M·eps·lambda_max; singular values of
@@ -35,17 +35,29 @@ def as_slices(w: np.ndarray) -> np.ndarray:
 def slice_eigenvalues(slices: np.ndarray, *, device: str = "cpu") -> np.ndarray:
     """Eigenvalues of WᵀW per slice, ascending, clipped at 0: float64 ``(S, M)``.
 
-    ``slices``: ``(S, N, M)`` with N >= M (see :func:`as_slices`).
+    ``slices``: ``(S, N, M)`` with N >= M (see :func:`as_slices`). On CPU the Gram matrix
+    comes from numpy (``W.T @ W`` is a symmetric rank-k update there, half a GEMM) and the
+    eigenvalues from LAPACK ``syevd`` through scipy; on CUDA both run batched in torch.
     """
-    import torch
-
     s, _, m = slices.shape
     if s == 0 or m == 0:
         return np.zeros((s, m))
-    w = torch.as_tensor(slices)
-    if w.dtype != torch.float64:
-        w = w.to(torch.float64)  # up-cast only
-    w = w.to(device)
+    if str(device).startswith("cuda"):
+        return _cuda_eigenvalues(slices, device)
+    from scipy.linalg import eigvalsh
+
+    w = np.asarray(slices, dtype=np.float64)  # up-cast only
+    out = np.empty((s, m))
+    for k in range(s):
+        gram = w[k].T @ w[k]  # (M, M)
+        out[k] = eigvalsh(gram, driver="evd", overwrite_a=True, check_finite=False)
+    return np.clip(out, 0.0, None)
+
+
+def _cuda_eigenvalues(slices: np.ndarray, device: str) -> np.ndarray:
+    import torch
+
+    w = torch.as_tensor(np.asarray(slices, dtype=np.float64)).to(device)  # float64 on device
     gram = w.transpose(-1, -2) @ w  # (S, M, M)
     evals = torch.linalg.eigvalsh(gram)  # (S, M), ascending
     return np.clip(evals.cpu().numpy(), 0.0, None)
@@ -57,7 +69,7 @@ def svd_eigenvalues(slices: np.ndarray) -> np.ndarray:
     return np.sort(sv * sv, axis=1)
 
 
-def resolve_small(slices: np.ndarray, evals: np.ndarray, *, rel: float = 1e-6) -> np.ndarray:
+def resolve_small(slices: np.ndarray, evals: np.ndarray, *, rel: float = 1e-9) -> np.ndarray:
     """Recompute by SVD the slices whose smallest eigenvalue is below ``rel``·their largest.
 
     Gram eigenvalues that small are dominated by rounding; singular values from an SVD are
