@@ -69,7 +69,9 @@ def _assert_offline(page: str) -> None:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = make_study(tmp_path_factory.mktemp("study"), seeds=(0,))
-    path = build_report(root, compare_result=FAKE, formats=("png", "svg"))
+    path = build_report(
+        root, compare_result=FAKE, formats=("png", "svg"), esd_layers=["conv1", "fc"]
+    )
     return path, path.read_text()
 
 

@@ -105,6 +105,8 @@ def layer_profiles_figure(
     prof = dd.groupby(["category", "layer"])[metrics].mean()
     order = dd.groupby("layer")["layer_order"].min().sort_values()
     names = list(order.index)
+    prefix = _common_prefix([str(n) for n in names])
+    short = [str(n)[len(prefix) :] or str(n) for n in names]
     nrows, ncols = _grid(len(metrics), max_cols=2)
     fig, axes = new_figure(nrows, ncols, panel_size=(5.2, 2.9))
     flat = axes.ravel()
@@ -120,15 +122,27 @@ def layer_profiles_figure(
             ax.plot(x, y, "-o", ms=3, lw=1, color=palette[cat], label=cat)
         ax.axhline(0, color="black", lw=0.6)
         ax.set_title(f"ΔΔ {metric_label(metric)} per layer", fontsize=9)
-        ax.set_xlabel("layer (network order)")
+        ax.set_xlabel("layer (network order)" + (f", names after {prefix!r}" if prefix else ""))
         step = max(1, len(names) // 12)
-        ax.set_xticks(
-            x[::step], [str(n) for n in names[::step]], rotation=60, fontsize=6, ha="right"
-        )
+        ax.set_xticks(x[::step], short[::step], rotation=60, fontsize=6, ha="right")
     flat[0].legend(fontsize=7, ncols=2)
     for ax in flat[len(metrics) :]:
         ax.set_visible(False)
     return fig
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The dotted prefix shared by every layer name (e.g. ``clip_model.visual.``)."""
+    if len(names) < 2:
+        return ""
+    parts = [n.split(".") for n in names]
+    shared = []
+    for group in zip(*parts, strict=False):
+        if len(set(group)) != 1:
+            break
+        shared.append(group[0])
+    shared = shared[: min(len(p) for p in parts) - 1]  # keep at least the last part
+    return ".".join(shared) + "." if shared else ""
 
 
 _ID_COLUMNS = {"condition", "category", "seed", "strength", "dataset", "run_id", "n", "n_seeds",
