@@ -258,3 +258,24 @@ def test_one_reference_category_still_gives_every_table():
     assert "too few reference conditions" in fp.loc["divA", "verdict"]
     assert list(result.tables["category_tests"].columns)[:3] == ["metric", "a", "b"]
     assert all("nan" not in s for s in result.conclusions)
+
+
+def test_pooled_datasets_get_per_dataset_fingerprints_and_a_pooled_floor():
+    frames, run_frames = [], []
+    for i, name in enumerate(("a", "b")):
+        spec = SyntheticStudy(
+            conditions={**DP, **WD, "divA": 0.1}, signature_of={"divA": "dp"}, seeds=(0, 1),
+            dataset=name,
+        )  # fmt: skip
+        layers, runs, _ = synthetic_tables(spec, rng=np.random.default_rng(10 + i))
+        frames.append(layers)
+        run_frames.append(runs)
+    result = compare(pd.concat(frames), runs=pd.concat(run_frames), n_perm=100, n_boot=100)
+    by_ds = result.tables["fingerprint_by_dataset"]
+    assert set(by_ds["dataset"]) == {"a", "b"}
+    floor = result.tables["noise_floor"].set_index(["dataset", "metric"])["floor"]
+    for metric in ("alpha", "log_norm"):
+        per = np.array([floor[("a", metric)], floor[("b", metric)]])
+        assert floor[("all", metric)] == pytest.approx(np.sqrt(np.mean(per**2) / 2))
+    # Pooling by layer name: both datasets' layers share names, so 12 layers, 2 datasets each.
+    assert (result.tables["layer_profiles"]["n_datasets"] == 2).all()

@@ -88,12 +88,29 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     """Sentences for the default protocol: effects against the noise floor, layer-aware
     tests, fingerprints, dose–response and outcome relations."""
     out: list[str] = []
+    fingerprint = tables.get("fingerprint", pd.DataFrame())
+    out.extend(_fingerprint_summary(fingerprint))
+    omnibus = tables.get("omnibus", pd.DataFrame())
+    separating = [
+        f"{r.metric} ({fmt_p(r.p_perm)})"
+        for r in omnibus.itertuples()
+        if math.isfinite(r.p_perm) and r.p_perm < ALPHA
+    ]
+    if len(omnibus):
+        out.append(
+            "With conditions as the samples (permutation tests), the categories differ on "
+            + (", ".join(separating) if separating else "no metric")
+            + f" (of {len(omnibus)} metrics)."
+        )
+    floor = tables.get("noise_floor", pd.DataFrame())
+    if len(floor) and floor["floor"].isna().all():
+        out.append(
+            "One seed per condition: the seed-to-seed noise floor is unknown, so no effect can "
+            "be told apart from seed noise; run at least two seeds of the baseline."
+        )
     tests = tables.get("category_tests", pd.DataFrame())
     for row in tests.itertuples():
-        noise = {
-            "within": " — inside the seed-to-seed noise floor",
-            "unknown": " (noise floor unknown: one seed)",
-        }.get(row.noise, "")
+        noise = " — inside the seed-to-seed noise floor" if row.noise == "within" else ""
         verdict = "differ" if row.p_perm < ALPHA else "are not distinguishable"
         size = ""
         if math.isfinite(row.d):
@@ -104,12 +121,10 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
             )
             size = f", Cohen's d = {row.d:.2f}{ci}"
         out.append(
-            f"{_name(row.a)} and {_name(row.b)} {verdict} on ΔΔ {row.metric}: mean difference "
+            f"{_name(row.a).capitalize()} and {_name(row.b)} {verdict} on ΔΔ {row.metric}: mean difference "
             f"{row.diff:.3g}{size}, permutation {fmt_p(row.p_perm)} over {row.n_a}+{row.n_b} "
             f"conditions{noise}."
         )
-    fingerprint = tables.get("fingerprint", pd.DataFrame())
-    out.extend(_fingerprint_summary(fingerprint))
     for row in fingerprint.itertuples():
         if not row.nearest:
             continue

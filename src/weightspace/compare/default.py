@@ -207,6 +207,29 @@ def category_means_ci(
     return table
 
 
+def _fingerprints_by_dataset(
+    cond_layers: pd.DataFrame,
+    metrics: Sequence[str],
+    key: str,
+    references: tuple[str, ...],
+    rng: np.random.Generator,
+    n_perm: int,
+    n_boot: int,
+) -> pd.DataFrame:
+    """The fingerprint of every condition within each dataset (only when several are pooled)."""
+    from weightspace.compare.fingerprint import fingerprint_table
+
+    frames = []
+    if cond_layers["dataset"].nunique() > 1:
+        for dataset, group in cond_layers.groupby("dataset", sort=True):
+            table = fingerprint_table(
+                group, metrics, key, references=references, rng=rng, n_perm=n_perm, n_boot=n_boot
+            )
+            table.insert(0, "dataset", dataset)
+            frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dataset"])
+
+
 def default_tables(
     layers: pd.DataFrame,
     *,
@@ -224,7 +247,7 @@ def default_tables(
     from weightspace.compare.relations import dose_response_table, spectral_vs_outcomes
 
     metrics = resolve_metrics(layers, metrics)
-    streams = np.random.SeedSequence(seed).spawn(6)
+    streams = np.random.SeedSequence(seed).spawn(7)
     rngs = [np.random.default_rng(s) for s in streams]
     delta = delta_table(layers, metrics=metrics, align="layer_id", drop_frozen=True)
     dd = delta_delta(delta, baseline=baseline, key="layer_id", match_seed=True)
@@ -261,6 +284,9 @@ def default_tables(
             rng=rngs[3],
             n_perm=n_perm,
             n_boot=n_boot,
+        ),
+        "fingerprint_by_dataset": _fingerprints_by_dataset(
+            cond_layers, metrics, key, references, rngs[6], n_perm, n_boot
         ),
         "dose_response": dose_response_table(dd, runs, metrics, rng=rngs[4], n_boot=n_boot),
         "spectral_vs_accuracy": spectral_vs_outcomes(
