@@ -75,3 +75,15 @@ def test_tiny_real_study(tmp_path):
     again = run_study(spec, study, workers=2, threads=1, progress=False, analyze=False)
     assert (again.skipped, again.done) == (6, 6)
     assert pd.read_parquet(study / "runs.parquet").run_id.tolist() == runs.run_id.tolist()
+
+
+@pytest.mark.slow
+def test_tiny_real_study_with_comparison_and_report(tmp_path):
+    spec_path = tmp_path / "tiny.toml"
+    spec_path.write_text(TINY)
+    spec = StudySpec.from_toml(spec_path)
+    result = run_study(spec, tmp_path / "s", workers=2, threads=1, progress=False)
+    assert result.done == 6 and not result.notes, result.notes
+    assert result.report is not None and result.report.is_file()
+    assert (tmp_path / "s" / "compare" / "default" / "compare.json").is_file()
+    assert (tmp_path / "s" / "compare" / "paper" / "compare.json").is_file()

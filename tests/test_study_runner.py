@@ -187,3 +187,24 @@ def test_missing_pretrained_weights_stop_the_study_before_any_run(tmp_path):
     with pytest.raises(ConfigError, match=r"nope\.pth.*--pretrained PATH"):
         run_study(spec, tmp_path / "study", workers=0, progress=False)
     assert not (tmp_path / "study").exists()
+
+
+def test_synthetic_and_combination_runs_are_labelled_in_the_tables(tmp_path):
+    spec = StudySpec(
+        name="gen",
+        seeds=(0,),
+        conditions={
+            "baseline": True,
+            "synthetic": {"mode": "add", "fractions": [0.5]},
+            "combinations": [{"augment": "noise10", "weight_decay": 1e-4}],
+        },
+    )
+    result = run_study(spec, tmp_path, workers=0, run_fn=FakeRun(), progress=False, analyze=False)
+    runs = result.runs.set_index("condition")
+    assert list(runs.index) == ["bs", "gen0.5_add", "divNoize10+wd0.0001"]
+    assert runs.loc["gen0.5_add", "category"] == "gen"
+    assert runs.loc["gen0.5_add", "strength"] == 0.5
+    assert runs.loc["gen0.5_add", "synthetic_mode"] == "add"
+    assert runs.loc["gen0.5_add", "synthetic_fraction"] == 0.5
+    combo = runs.loc["divNoize10+wd0.0001"]
+    assert (combo.category, combo.augment, combo.weight_decay) == ("combo", "noise10", 1e-4)

@@ -102,12 +102,13 @@ def run_local(
     results: list[dict[str, Any]] = []
     pending = list(plans)
     while pending:
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=min(workers, len(pending)),
             mp_context=ctx,
             initializer=init_worker,
             initargs=(threads, os.getpid()),
-        ) as pool:
+        )
+        try:
             futures = {
                 pool.submit(execute, plan, runs_dir, threads=threads, run_fn=run_fn): plan
                 for plan in pending
@@ -127,6 +128,10 @@ def run_local(
                     )
                 results.append(result)
                 report(result)
+        except BaseException:  # Ctrl-C: drop queued runs; running ones stay unfinished (resumable)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         if pending:
             log.warning("a worker process died; retrying %d runs in a fresh pool", len(pending))
     return results
