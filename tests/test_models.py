@@ -65,8 +65,32 @@ def test_submodule_names_are_stable() -> None:
     b = create_model("resnet18", num_classes=10, in_channels=3, dropout=0.5, width=0.25)
     assert [n for n, _ in a.named_modules()] == [n for n, _ in b.named_modules()]
     names = dict(a.named_modules())
-    assert {"conv1", "maxpool", "layer1.0.conv1", "layer4.1.conv2", "classifier"} <= set(names)
+    assert {"conv1", "maxpool", "layer1.0.conv1", "layer4.1.conv2", "fc"} <= set(names)
     assert isinstance(names["maxpool"], nn.MaxPool2d)
+    assert a.classifier is names["fc"]
+
+
+# (layer_id, name) of every Conv2d/Linear in the paper's published ResNet-18 tables
+# (WeightWatcher layer ids = module enumeration indices)
+PAPER_RN18_LAYERS = [
+    (1, "conv1"), (7, "layer1.0.conv1"), (10, "layer1.0.conv2"), (15, "layer1.1.conv1"),
+    (18, "layer1.1.conv2"), (24, "layer2.0.conv1"), (27, "layer2.0.conv2"),
+    (31, "layer2.0.shortcut.0"), (34, "layer2.1.conv1"), (37, "layer2.1.conv2"),
+    (43, "layer3.0.conv1"), (46, "layer3.0.conv2"), (50, "layer3.0.shortcut.0"),
+    (53, "layer3.1.conv1"), (56, "layer3.1.conv2"), (62, "layer4.0.conv1"),
+    (65, "layer4.0.conv2"), (69, "layer4.0.shortcut.0"), (72, "layer4.1.conv1"),
+    (75, "layer4.1.conv2"), (80, "fc"),
+]  # fmt: skip
+
+
+def test_resnet18_layer_ids_match_the_papers_tables() -> None:
+    model = create_model("resnet18", num_classes=10, in_channels=3, width=0.25)
+    layers = [
+        (i, name)
+        for i, (name, m) in enumerate(model.named_modules())
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
+    assert layers == PAPER_RN18_LAYERS
 
 
 def test_resnet18_full_width_size() -> None:

@@ -130,3 +130,46 @@ def test_native_model_from_own_weights(tmp_path: Path) -> None:
     assert torch.equal(a.fc1.weight, b.fc1.weight)
     with pytest.raises(CheckpointError):
         create_model("cnn-small", num_classes=10, in_channels=3, pretrained=path)
+
+
+class _FakeClip(nn.Module):
+    """Stands in for an open_clip model: ``visual`` tower + a text part, ``encode_image``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.visual = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.visual.output_dim = 4  # type: ignore[assignment]
+        self.visual.image_size = 16  # type: ignore[assignment]
+        self.transformer = nn.Linear(5, 5)
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        return self.visual(x)
+
+
+def test_clip_wrapper_with_a_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    fake = types.ModuleType("open_clip")
+    fake.create_model = lambda arch, pretrained=None: _FakeClip()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "open_clip", fake)
+    model = create_model("clip-rn50", num_classes=3, in_channels=1, dropout=0.1)
+    names = [n for n, _ in model.named_modules()]
+    # the paper's layout: clip_model.visual.* …, then dropout, classifier
+    assert names[1:3] == ["clip_model", "clip_model.visual"] and names[-2:] == [
+        "dropout",
+        "classifier",
+    ]
+    x = torch.randn(2, 1, 28, 28)  # repeated to RGB, resized to the tower's 16×16
+    assert model(x).shape == (2, 3) and model.forward_features(x).shape == (2, 4)
+    # weights: a full CLIP state dict, or an image tower alone
+    torch.manual_seed(3)
+    src = _FakeClip()
+    full = tmp_path / "clip.safetensors"
+    save_file(src.state_dict(), str(full))
+    loaded = create_model("clip-rn50", num_classes=3, in_channels=3, pretrained=full)
+    assert torch.equal(loaded.clip_model.visual[0].weight, src.visual[0].weight)
+    tower = tmp_path / "visual.safetensors"
+    save_file(src.visual.state_dict(), str(tower))
+    loaded = create_model("clip-vit-b32", num_classes=3, in_channels=3, pretrained=tower)
+    assert torch.equal(loaded.clip_model.visual[0].bias, src.visual[0].bias)

@@ -47,7 +47,10 @@ class PretrainedClassifier(nn.Module):
         s = self.image_size
         if s is not None and tuple(x.shape[-2:]) != (s, s):
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=False)
-        return self.backbone(x)  # (B, D)
+        return self.encode(x)  # (B, D)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(self.forward_features(x)))
@@ -152,7 +155,28 @@ def tv_vit_b16(*, num_classes: int, in_channels: int, dropout: float, pretrained
                                 dropout=dropout, image_size=size)  # fmt: skip
 
 
-def clip_visual(arch: str):
+class ClipClassifier(PretrainedClassifier):
+    """An open_clip model whose image tower feeds ``dropout`` → ``classifier``.
+
+    The whole CLIP model is registered as ``clip_model`` (then ``dropout``, ``classifier``),
+    the layout of the paper's fine-tuning code, so layer names (``clip_model.visual.conv1``
+    …, ``classifier``) match its published tables. Only the image tower is used.
+    """
+
+    def __init__(self, clip_model: nn.Module, dim: int, *, num_classes: int, in_channels: int,
+                 dropout: float, image_size: int) -> None:  # fmt: skip
+        nn.Module.__init__(self)
+        self.clip_model = clip_model
+        self.in_channels = in_channels
+        self.image_size = image_size
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(dim, num_classes)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.clip_model.encode_image(x)  # type: ignore[operator]
+
+
+def clip_visual(arch: str) -> Any:
     def build(*, num_classes: int, in_channels: int, dropout: float, pretrained: Any,
               image_size: int | None) -> PretrainedClassifier:  # fmt: skip
         try:
@@ -163,17 +187,18 @@ def clip_visual(arch: str):
                 "(weights are then read from pretrained=PATH)"
             ) from err
         model = open_clip.create_model(arch, pretrained=None)
-        visual = model.visual
         if pretrained not in (None, False):
-            state = read_state_dict(pretrained)
+            state = _strip(read_state_dict(pretrained), ())
+            if any(k.startswith("clip_model.") for k in state):  # a weightspace checkpoint
+                state = {k[len("clip_model.") :]: v for k, v in state.items()
+                         if k.startswith("clip_model.")}  # fmt: skip
             if any(k.startswith("visual.") for k in state):
-                state = {
-                    k[len("visual.") :]: v for k, v in state.items() if k.startswith("visual.")
-                }
-            _load_backbone(visual, _strip(state, ()), str(pretrained))
-        size = image_size or int(getattr(visual, "image_size", (224,))[0] if isinstance(
-            getattr(visual, "image_size", 224), (tuple, list)) else getattr(visual, "image_size", 224))  # fmt: skip
-        return PretrainedClassifier(visual, int(visual.output_dim), num_classes=num_classes,
-                                    in_channels=in_channels, dropout=dropout, image_size=size)  # fmt: skip
+                _load_backbone(model, state, str(pretrained))  # the full CLIP state dict
+            else:
+                _load_backbone(model.visual, state, str(pretrained))  # an image tower only
+        native = getattr(model.visual, "image_size", 224)
+        size = image_size or int(native[0] if isinstance(native, (tuple, list)) else native)
+        return ClipClassifier(model, int(model.visual.output_dim), num_classes=num_classes,
+                              in_channels=in_channels, dropout=dropout, image_size=size)  # fmt: skip
 
     return build
