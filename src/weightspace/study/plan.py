@@ -18,17 +18,9 @@ from typing import Any
 from weightspace.errors import ConfigError
 from weightspace.study.conditions import Condition
 from weightspace.study.spec import StudySpec
+from weightspace.train import RunConfig
 
 SEP = "__"
-
-
-def run_config_class() -> Any:
-    """``weightspace.train.RunConfig``, imported on use (train pulls in torch)."""
-    try:
-        from weightspace.train import RunConfig
-    except ImportError:  # the package __init__ does not re-export it
-        from weightspace.train.config import RunConfig
-    return RunConfig
 
 
 @dataclass(frozen=True)
@@ -40,16 +32,11 @@ class RunPlan:
     strength: float
     seed: int
     run_id: str
-    config: Any  # weightspace.train.RunConfig (frozen, picklable)
+    config: RunConfig
 
     @property
     def dir_name(self) -> str:
         return run_dir_name(self.condition, self.seed, self.run_id)
-
-    @property
-    def overrides(self) -> dict[str, Any]:
-        cfg = self.config.to_dict()
-        return {k: cfg.get(k) for k in ("augment", "dropout", "weight_decay", "synthetic")}
 
 
 def run_dir_name(condition: str, seed: int, run_id: str) -> str:
@@ -64,13 +51,12 @@ def parse_run_dir_name(name: str) -> tuple[str, int, str] | None:
     return parts[0], int(parts[1][1:]), parts[2]
 
 
-def resolve_config(base: Mapping[str, Any], condition: Condition, seed: int) -> Any:
+def resolve_config(base: Mapping[str, Any], condition: Condition, seed: int) -> RunConfig:
     """Build the RunConfig of one run: base settings, then the condition, then the seed."""
-    run_config = run_config_class()
     fields = {**base, **condition.overrides}
     fields.update(seed=seed, condition=condition.name, category=condition.category)
     try:
-        return run_config.from_dict(fields)
+        return RunConfig.from_dict(fields)
     except ConfigError as err:
         raise ConfigError(f"condition {condition.name!r}, seed {seed}: {err}") from err
 
@@ -102,6 +88,6 @@ def expand(spec: StudySpec) -> list[RunPlan]:
     return plans
 
 
-def with_threads(config: Any, threads: int) -> Any:
+def with_threads(config: RunConfig, threads: int) -> RunConfig:
     """The config to execute: the identity config with the worker's thread count."""
     return dataclasses.replace(config, threads=threads)

@@ -145,5 +145,5 @@ def measured_times(runs: pd.DataFrame) -> dict[str, Any]:
     return {
         r: float(t)
         for r, t in zip(done.run_id, pd.to_numeric(done.wall_time_s, errors="coerce"), strict=True)
-        if t == t
+        if not math.isnan(t)
     }
