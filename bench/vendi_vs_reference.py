@@ -51,12 +51,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    from weightspace.threads import set_threads
-
-    set_threads(int(os.environ.get("WEIGHTSPACE_THREADS", "1")))
+    # Import both implementations (and the BLAS builds they load: numpy's, SciPy's, and
+    # sklearn's OpenMP) *before* limiting threads: the limit applies to loaded libraries only.
     from vendi_score import vendi
 
     from weightspace.diversity import vendi_score, vendi_score_kernel
+    from weightspace.threads import set_threads
+
+    set_threads(int(os.environ.get("WEIGHTSPACE_THREADS", "1")))
 
     warnings.simplefilter("ignore", DeprecationWarning)
     big = 20_000 if args.quick else 60_000

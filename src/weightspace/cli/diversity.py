@@ -58,7 +58,7 @@ def diversity(
     mode: MixMode = typer.Option(MixMode.replace, help="How --synthetic is mixed in."),
     fraction: float = typer.Option(0.5, help="Synthetic fraction (replace: of the set; add: x n)."),
     draws: int = typer.Option(5, min=1, help="Independent augmentation draws."),
-    n: int = typer.Option(2000, min=2, help="Stratified subset size scored (0 = all)."),
+    n: int = typer.Option(2000, min=0, help="Stratified subset size scored (0 = all)."),
     q: str = typer.Option("1", help="Vendi order: 0, 0.5, 1 (Shannon), 2, inf ..."),
     seed: int = typer.Option(0, help="Seed of the subset, the draws and random encoders."),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:N."),

@@ -131,7 +131,7 @@ def score_dataset(
     """Diversity scores of ``ds`` as training sees it, over ``draws`` augmentation draws.
 
     ``augment``: a policy name or op list (``weightspace.data.make_augment``); ``None`` or
-    ``"none"`` scores the clean images (one draw). ``other``: a synthetic or mixed training
+    ``"none"`` scores the clean images (or ``other`` as it is) in one draw. ``other``: a synthetic or mixed training
     set whose row i pairs with real row ``i % len(ds)`` (the "add" rule; see
     :func:`weightspace.diversity.similarity.pair_rows`); it is augmented too if ``augment``
     is given. ``n``: a stratified subset of ``ds`` (seeded) to keep the cost bounded; the
@@ -144,8 +144,8 @@ def score_dataset(
     if draws < 1:
         raise ConfigError(f"draws must be >= 1, got {draws}")
     aug = make_augment(augment if augment is not None else "none", in_channels=ds.in_channels)
-    if aug.is_identity and other is None:
-        draws = 1
+    if aug.is_identity:
+        draws = 1  # nothing random: every draw would be the same
     if isinstance(encoder, str):
         encoder = get_encoder(
             encoder, in_channels=ds.in_channels, image_size=ds.image_size[0], device=device,
