@@ -82,20 +82,18 @@ class ImageSet:
 
 
 def _channel_moments(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    # (N, C, H, W) -> per-channel sums in float64, chunked to bound memory
+    """Per-channel mean and std of ``images / 255`` from exact 256-bin histograms."""
     c = images.shape[1]
-    s = np.zeros(c)
-    s2 = np.zeros(c)
-    n = 0
-    for chunk in torch.split(images, 4096):
-        x = chunk.to(torch.float64).transpose(0, 1).reshape(c, -1) / 255.0  # (C, n*H*W)
-        s += x.sum(dim=1).numpy()
-        s2 += (x * x).sum(dim=1).numpy()
-        n += x.shape[1]
-    if n == 0:
+    if images.numel() == 0:
         return np.full(c, np.nan), np.full(c, np.nan)
-    mean = s / n
-    return mean, np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
+    values = np.arange(256, dtype=np.float64) / 255.0
+    mean, std = np.empty(c), np.empty(c)
+    for ch in range(c):
+        hist = torch.bincount(images[:, ch].reshape(-1), minlength=256).numpy()  # (256,)
+        n = hist.sum()
+        mean[ch] = (hist * values).sum() / n
+        std[ch] = np.sqrt(max((hist * values**2).sum() / n - mean[ch] ** 2, 0.0))
+    return mean, std
 
 
 def _stratified_order(labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
