@@ -76,6 +76,7 @@ def load_inputs(path: str | Path) -> ReportInputs:
                 f"{root} holds CSV tables, but reading them needs weightspace.compare ({err})"
             ) from err
         inputs = ReportInputs(root=root, kind="tables", layers=load_layers(root))
+        inputs.runs, inputs.diversity = _table_outcomes(root)
     else:
         raise DataError(
             f"{root} holds neither runs.parquet/layers.parquet (a study directory) nor "
@@ -89,6 +90,23 @@ def load_inputs(path: str | Path) -> ReportInputs:
             layers = layers[~layers["run_id"].isin(set(bad["run_id"]))]
         inputs.dd = delta_delta(layers)
     return inputs
+
+
+def _table_outcomes(root: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Outcomes and Vendi scores from the paper's ``run-metrics/`` folders, when present."""
+    try:
+        from weightspace.compare.load import load_runs
+    except ImportError:
+        return None, None
+    runs = load_runs(root)
+    if runs is None or runs.empty:
+        return None, None
+    renames = {"vendi_embedding": "vs_emb", "vendi_pixel": "vs_pixel"}
+    scores = [c for c in renames if c in runs.columns]
+    diversity = None
+    if scores and "test_acc" in runs.columns:
+        diversity = runs.rename(columns=renames)
+    return runs, diversity
 
 
 def run_compare(inputs: ReportInputs, protocols: tuple[str, ...], given: Any = None) -> None:

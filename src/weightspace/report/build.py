@@ -200,6 +200,39 @@ def _statistics(inputs: ReportInputs) -> Section | None:
     return sec
 
 
+def _by_dataset(table: pd.DataFrame):  # type: ignore[no-untyped-def]
+    """``(file tag, caption prefix, rows)`` per dataset when a table pools several."""
+    names = table["dataset"].dropna().unique() if "dataset" in table.columns else []
+    if len(names) <= 1:
+        yield "", "", table
+        return
+    for name in sorted(map(str, names)):
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+        yield f"_{safe}", f"{name}: ", table[table["dataset"].astype(str) == name]
+
+
+def _with_run_deltas(runs: pd.DataFrame, dd: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` plus each run's mean ΔΔ over layers (``dd_<metric>``; 0 for the baseline)."""
+    if dd.empty:
+        return runs
+    keys = (
+        ["run_id"]
+        if "run_id" in runs.columns and "run_id" in dd.columns
+        else [k for k in ("dataset", "condition", "seed") if k in runs.columns and k in dd.columns]
+    )
+    metrics = [m for m in MAIN_METRICS if m in dd.columns]
+    if not keys or not metrics:
+        return runs
+    if "dataset" in keys:
+        dd = dd.assign(dataset=dd["dataset"].astype(str))
+        runs = runs.assign(dataset=runs["dataset"].astype(str))
+    per_run = dd.groupby(keys)[metrics].mean().add_prefix("dd_").reset_index()
+    table = runs.merge(per_run, on=keys, how="left")
+    for m in metrics:  # the baseline's ΔΔ against itself is 0 by definition
+        table.loc[table["category"] == BASELINE, f"dd_{m}"] = 0.0
+    return table
+
+
 def _build_sections(
     inputs: ReportInputs, write: _Writer, esd_layers: list[str] | None
 ) -> list[Section]:
@@ -207,13 +240,14 @@ def _build_sections(
     runs, dd = inputs.runs, inputs.dd
     if runs is not None and any(c in runs.columns for c in fr.RUN_METRICS):
         sec = Section("outcomes", "Accuracy, calibration and OOD accuracy")
-        sec.add(
-            write(
-                "outcomes",
-                fr.run_metrics_figure(runs),
-                "Bars: mean over seeds; lines: ±1 s.d. across seeds; dots: single seeds.",
+        for tag, label, sub in _by_dataset(runs):
+            sec.add(
+                write(
+                    f"outcomes{tag}",
+                    fr.run_metrics_figure(sub),
+                    f"{label}Bars: mean over seeds; lines: ±1 s.d. across seeds; dots: single seeds.",
+                )
             )
-        )
         sections.append(sec)
     stats_sec = _statistics(inputs)
     if stats_sec is not None:
@@ -270,39 +304,37 @@ def _build_sections(
             sec.add(Paragraph("; ".join(notes[:5]), note=True))
         sections.append(sec)
     if runs is not None and "strength" in runs.columns:
-        table = runs
-        if not dd.empty:
-            metrics = [m for m in MAIN_METRICS if m in dd.columns]
-            per_run = dd.groupby("run_id")[metrics].mean().add_prefix("dd_").reset_index()
-            table = runs.merge(per_run, on="run_id", how="left")
-            for m in metrics:  # the baseline's ΔΔ against itself is 0 by definition
-                table.loc[table["category"] == BASELINE, f"dd_{m}"] = 0.0
+        table = _with_run_deltas(runs, dd)
         cols = [
             c
             for c in (*fr.RUN_METRICS, "dd_log_norm", "dd_log_spectral_norm", "dd_alpha")
             if c in table.columns
         ]
-        cats = [c for c in ("dp", "wd", "div") if c in set(table["category"])]
-        fig = fr.dose_response_figure(table, metrics=cols, categories=cats or None)
         sec = Section("dose-response", "Dose–response")
-        sec.add(
-            write(
-                "dose_response",
-                fig,
-                "Metric vs regularization strength (points: seed mean ± s.d.; dashed: baseline).",
+        for tag, label, sub in _by_dataset(table):
+            cats = [c for c in ("dp", "wd", "div") if c in set(sub["category"])]
+            fig = fr.dose_response_figure(sub, metrics=cols, categories=cats or None)
+            sec.add(
+                write(
+                    f"dose_response{tag}",
+                    fig,
+                    f"{label}Metric vs regularization strength (points: seed mean ± s.d.; "
+                    "dashed: baseline).",
+                )
             )
-        )
         sections.append(sec)
     div = inputs.diversity
     if div is not None and not div.empty:
         sec = Section("diversity", "Diversity score vs accuracy")
-        sec.add(
-            write(
-                "diversity",
-                fr.diversity_figure(div),
-                "Colour: category; marker size: strength; title: Spearman rank correlation.",
+        for tag, label, sub in _by_dataset(div):
+            sec.add(
+                write(
+                    f"diversity{tag}",
+                    fr.diversity_figure(sub),
+                    f"{label}Colour: category; marker size: strength; title: Spearman rank "
+                    "correlation across conditions.",
+                )
             )
-        )
         sections.append(sec)
     if runs is not None and (runs["category"] == "gen").any():
         sec = Section("synthetic", "Synthetic vs traditional diversity")

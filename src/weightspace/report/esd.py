@@ -142,7 +142,7 @@ def plot_esd(
     title: str = "",
     label: str | None = None,
     color: str = "#1f77b4",
-    bins: int = 60,
+    bins: int | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Log-log ESD histogram with the power-law tail (from ``xmin``, slope −α) and the MP bulk.
@@ -166,6 +166,8 @@ def plot_esd(
         ax.set_title(title, fontsize=9)
         return fig  # type: ignore[return-value]
     n = lam.size
+    if bins is None:  # about 2√n log-spaced bins: no gaps for small layers, detail for large
+        bins = int(np.clip(2 * np.sqrt(n), 8, 60))
     edges = np.geomspace(lam.min(), lam.max() * (1 + 1e-9), bins + 1)
     # One filled step polygon instead of a rectangle per bin: much faster to draw.
     ax.hist(lam, bins=edges, density=True, histtype="stepfilled", color=color, alpha=0.55,
@@ -195,7 +197,7 @@ def plot_esd(
     if edge is not None and edge > 0:
         ax.axvline(edge, color="black", ls=":", lw=0.8)
 
-    from matplotlib.ticker import LogLocator, NullFormatter, NullLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -203,7 +205,10 @@ def plot_esd(
     # minor ticks dominate drawing time in grids of panels.
     ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
     ax.yaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    if np.log10(lam.max() / lam.min()) < 1.2:  # within about a decade: label 2× and 5× ticks
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+    else:
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("eigenvalue λ of WᵀW")
     ax.set_ylabel("density")
     ax.set_title(title, fontsize=9)

@@ -173,7 +173,9 @@ def diversity_figure(
     fig, axes = new_figure(1, len(scores), panel_size=(3.8, 3.2))
     for ax, score in zip(axes[0], scores, strict=False):
         for cat in cats:
-            sel = diversity["category"] == cat
+            sel = (diversity["category"] == cat) & diversity[score].notna() & diversity[y].notna()
+            if not sel.any():
+                continue
             ax.scatter(
                 diversity.loc[sel, score],
                 diversity.loc[sel, y],
@@ -197,7 +199,9 @@ def diversity_figure(
         ax.set_title(f"{metric_label(score)}  (Spearman {rho:+.2f}, n={len(pair)})", fontsize=9)
         ax.set_xlabel(metric_label(score), fontsize=8)
         ax.set_ylabel(metric_label(y), fontsize=8)
-    axes[0, 0].legend(fontsize=7)
+    legend = axes[0, 0].legend(fontsize=7)
+    for handle in legend.legend_handles:  # one marker size in the legend, whatever the strength
+        handle.set_sizes([30])  # type: ignore[union-attr]
     return fig
 
 
