@@ -46,17 +46,24 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--dataset", default="fashion-mnist", help="any load_dataset name or path")
+    ap.add_argument(
+        "--model", default="cnn-small", help="the model whose train step is the yardstick"
+    )
     args = ap.parse_args()
     set_threads(1)
     torch.manual_seed(0)
 
-    ds = stratified_subset(load_dataset("fashion-mnist", data_dir=args.data_dir),
-                           args.batch_size * args.batches, seed=0)  # fmt: skip
+    full = load_dataset(args.dataset, data_dir=args.data_dir)
+    ds = stratified_subset(full, args.batch_size * args.batches, seed=0)
     batches = list(torch.split(ds.images, args.batch_size))
     labels = list(torch.split(ds.labels, args.batch_size))
-    mean, std = ds.mean()[0], ds.std()[0]
+    c = ds.in_channels
+    mean = torch.tensor(ds.mean()).view(1, c, 1, 1)
+    std = torch.tensor(ds.std()).view(1, c, 1, 1)
 
-    model = create_model("cnn-small", num_classes=10, in_channels=1)
+    model = create_model(args.model, num_classes=ds.num_classes, in_channels=c,
+                         image_size=ds.image_size[0])  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     xs = [(b.float() / 255 - mean) / std for b in batches]
     it = iter(range(10**9))
@@ -68,8 +75,8 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    augs = {name: make_augment(name, in_channels=1) for name in AUGMENTATIONS}
-    refs = {n: make_policy(n, OPS[n], in_channels=1, engine="torchvision") for n in REFERENCE}
+    augs = {name: make_augment(name, in_channels=c) for name in AUGMENTATIONS}
+    refs = {n: make_policy(n, OPS[n], in_channels=c, engine="torchvision") for n in REFERENCE}
     best: dict[str, float] = {}
     for _ in range(args.repeats):  # interleaved rounds: load spikes hit every entry alike
         best["train step"] = max(best.get("train step", 0.0), rate(step, batches))
@@ -80,11 +87,11 @@ def main() -> None:
             best[key] = max(best.get(key, 0.0), rate(lambda b, r=ref: r(b, None), batches))
 
     step_rate = best["train step"]
-    print(f"batch {args.batch_size}, {args.batches} batches, best of {args.repeats}, 1 thread, "
-          f"torch {torch.__version__}")  # fmt: skip
+    print(f"{ds.name} {tuple(ds.images.shape[1:])}, batch {args.batch_size}, {args.batches} "
+          f"batches, best of {args.repeats}, 1 thread, torch {torch.__version__}")  # fmt: skip
     print(f"{'':34s} {'img/s':>10s} {'ms/batch':>9s} {'× step':>8s}")
     print(
-        f"{'cnn-small train step':34s} {step_rate:10,.0f} {1e3 * args.batch_size / step_rate:9.2f} {1.0:8.2f}"
+        f"{args.model + ' train step':34s} {step_rate:10,.0f} {1e3 * args.batch_size / step_rate:9.2f} {1.0:8.2f}"
     )
     for name, r in best.items():
         if name == "train step":
