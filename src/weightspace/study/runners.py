@@ -137,6 +137,13 @@ def run_local(
     return results
 
 
+def _execute_task(
+    plan: RunPlan, runs_dir: str, threads: int, run_fn: RunFn | None
+) -> dict[str, Any]:
+    """:func:`execute` with positional arguments, as a Ray task."""
+    return execute(plan, runs_dir, threads=threads, run_fn=run_fn)
+
+
 def run_ray(
     plans: Sequence[RunPlan],
     runs_dir: Path,
@@ -167,12 +174,12 @@ def run_ray(
                 log_to_driver=False,
             )
     try:
-        task = ray.remote(execute)
+        task = ray.remote(_execute_task)
         refs = {}
         for plan in plans:
             gpus = 1 if str(plan.config.device).startswith("cuda") else 0
             ref = task.options(num_cpus=threads, num_gpus=gpus, max_retries=1).remote(
-                plan, str(runs_dir), threads=threads, run_fn=run_fn
+                plan, str(runs_dir), threads, run_fn
             )
             refs[ref] = plan
         results = []
