@@ -131,10 +131,10 @@ def score_dataset(
     """Diversity scores of ``ds`` as training sees it, over ``draws`` augmentation draws.
 
     ``augment``: a policy name or op list (``weightspace.data.make_augment``); ``None`` or
-    ``"none"`` scores the clean images (or ``other`` as it is) in one draw. ``other``: a synthetic or mixed training
-    set whose row i pairs with real row ``i % len(ds)`` (the "add" rule; see
-    :func:`weightspace.diversity.similarity.pair_rows`); it is augmented too if ``augment``
-    is given. ``n``: a stratified subset of ``ds`` (seeded) to keep the cost bounded; the
+    ``"none"`` scores the clean images (or ``other`` as it is) in one draw. ``other``: a
+    synthetic or mixed training set whose row i pairs with real row ``i % len(ds)`` (the
+    "add" rule; see :func:`weightspace.diversity.similarity.pair_rows`); it is augmented
+    too if ``augment`` is given. ``n``: a stratified subset of ``ds`` (seeded) to keep the cost bounded; the
     ``other`` rows paired with the chosen real rows follow it. ``cache``: ``True`` for the
     default cache folder, ``False`` to disable, or a folder.
     """
