@@ -71,8 +71,10 @@ def noise_floor_table(delta: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFra
                     "metric": metric,
                     "n_baseline_seeds": base["seed"].nunique(),
                     "n_pairs": n_pairs,
-                    "floor": float(np.sqrt(np.mean(pair_means**2))) if n_pairs else np.nan,
-                    "floor_layer": float(np.sqrt(np.mean(sub[metric] ** 2))) if n_pairs else np.nan,
+                    "floor": float(np.sqrt(np.nanmean(pair_means**2))) if n_pairs else np.nan,
+                    "floor_layer": float(np.sqrt(np.nanmean(sub[metric] ** 2)))
+                    if n_pairs
+                    else np.nan,
                     "reason": "" if n_pairs else "one baseline seed: no noise floor",
                 }
             )
