@@ -93,7 +93,7 @@ DEFAULT_IPS = 100.0
 CUDA_SPEEDUP = 30.0
 RUN_OVERHEAD_S = 4.0  # process start, imports, data loading, spectral snapshots
 DATASET_SIZES = {"fashion-mnist": (60000, 10000), "mnist": (5000, 0), "cifar10": (50000, 10000)}
-OOD_KINDS = 5  # corruptions evaluated per severity
+OOD_KINDS = 7  # corruptions evaluated per severity (weightspace.data.CORRUPTIONS)
 
 
 def model_run_seconds(config: Any) -> float:
