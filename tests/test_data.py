@@ -164,3 +164,26 @@ def test_digits_tiny_images_through_the_ladder() -> None:
     for policy in ("auto3", "augmix", "rand"):  # 8×8: elastic kernel shortened, ops still valid
         y = make_augment(policy, in_channels=1)(tr.images[:16])
         assert y.shape == (16, 1, 8, 8) and 0.0 <= float(y.min()) <= float(y.max()) <= 1.0
+
+
+def test_download_flow_uses_torchvision_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``download=True`` hands over to torchvision's downloader (replaced here: no network)."""
+    import torchvision.datasets as tvd
+
+    calls = []
+
+    class FakeFashion:
+        def __init__(self, root: str, train: bool, download: bool) -> None:
+            calls.append((root, train, download))
+            raw = Path(root) / "FashionMNIST" / "raw"
+            raw.mkdir(parents=True, exist_ok=True)
+            write_idx_dir(raw)
+
+    monkeypatch.setattr(tvd, "FashionMNIST", FakeFashion)
+    ds = load_dataset("fashion-mnist", data_dir=tmp_path, download=True)
+    assert len(ds) == 30 and calls and all(c[2] for c in calls)
+    calls.clear()
+    assert len(load_dataset("fashion-mnist", split="test", data_dir=tmp_path, download=True)) == 10
+    assert not calls  # already there: nothing fetched again
