@@ -137,7 +137,7 @@ def _mean_sentences(summary: pd.DataFrame, ci_text: str) -> list[str]:
     return out
 
 
-def _lead_conclusions(results: dict[str, Any], limit: int = 6) -> list[str]:
+def _lead_conclusions(results: dict[str, Any], limit: int = 10) -> list[str]:
     """The headline sentences: the paper protocol's ANOVA verdicts and the default
     protocol's fingerprint summaries; otherwise the first few of each protocol."""
     paper = [str(c) for c in getattr(results.get("paper"), "conclusions", [])]
@@ -359,6 +359,22 @@ def _build_sections(
     return sections
 
 
+def _study_name(root: Path) -> str:
+    """The ``[study] name`` of ``study.toml`` when there is one, else the folder name."""
+    spec = root / "study.toml"
+    if spec.is_file():
+        from weightspace.config import load_toml
+
+        try:
+            section = load_toml(spec).get("study", {})
+        except ConfigError:
+            section = {}
+        name = section.get("name") if isinstance(section, dict) else None
+        if isinstance(name, str) and name:
+            return name
+    return root.name
+
+
 def build_report(
     study_dir: str | Path,
     *,
@@ -391,7 +407,7 @@ def build_report(
     write = _Writer(out_path.parent / "figures", formats)
     sections = _build_sections(inputs, write, list(esd_layers) if esd_layers else None)
     page = render_html(
-        f"weightspace report — {inputs.root.name}",
+        f"weightspace report — {_study_name(inputs.root)}",
         "How data diversity and regularizers changed the weight spectra",
         sections,
     )
