@@ -24,14 +24,16 @@ def test_scores_an_augmented_set_as_json(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     s = json.loads(res.output)
     assert s["draws"] == 2 and s["n"] == 120 and s["augment"] == "noise50"
+    assert len(s["per_class_vs_emb"]) == 10
     assert s["encoder"].startswith("random-conv")
     assert 0.9 < s["rho"] < 1.0 and s["wvs"] == pytest.approx(s["vs_emb"] * s["rho"], rel=1e-3)
     assert list((tmp_path / "features").glob("*.npy"))  # the cache was used
 
 
 def test_text_output_and_q_inf(tmp_path: Path) -> None:
-    res = invoke("--encoder", "pixels", "--n", "100", "--q", "inf", cache=tmp_path)
+    res = invoke("--encoder", "pixels", "--n", "100", "--q", "inf", "--per-class", cache=tmp_path)
     assert res.exit_code == 0, res.output
+    assert "Ankle boot" in res.output  # per-class line with the class name
     assert "VS pixel" in res.output and "WVS" in res.output and "q=inf" in res.output
     assert "rho (paired)" in res.output and "rho (unpaired)" in res.output
 

@@ -97,6 +97,8 @@ def test_row_scaling_order_and_dtype_invariance() -> None:
     assert vendi_score(x * scales) == pytest.approx(v, rel=1e-10)
     assert vendi_score(x[perm]) == pytest.approx(v, rel=1e-10)
     assert vendi_score(x.astype(np.float32)) == pytest.approx(v, rel=1e-5)
+    torch = pytest.importorskip("torch")
+    assert vendi_score(torch.from_numpy(x)) == pytest.approx(v, rel=1e-12)
 
 
 def test_chunked_dual_matches_single_block(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,6 +67,7 @@ def diversity(
     study: Path | None = typer.Option(
         None, help="Run the prediction check of this finished study instead."
     ),
+    per_class: bool = typer.Option(False, "--per-class", help="Also print per-class VS."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Score the diversity of a (augmented / synthetic-mixed) training set: VS, rho and WVS."""
@@ -87,7 +88,7 @@ def diversity(
             encoder=encoder or ("baseline" if run_dir else "random-conv"), run_dir=run_dir,
             weights=weights, synthetic=synthetic, mode=mode.value, fraction=fraction,
             draws=draws, n=n, q=qv, seed=seed, device=device, cache=not no_cache,
-            as_json=as_json,
+            as_json=as_json, per_class=per_class,
         )  # fmt: skip
     except WeightspaceError as err:
         raise fail(str(err)) from None
@@ -123,8 +124,9 @@ def _single(**kw: Any) -> None:
         seed=kw["seed"], n=kw["n"] or None, q=kw["q"], device=kw["device"], cache=kw["cache"],
     )  # fmt: skip
     summary = res.summary()
+    classes = {ds.classes[c]: v for c, v in res.per_class_vs_emb.items()}
     if kw["as_json"]:
-        typer.echo(json.dumps(summary, indent=2, default=str))
+        typer.echo(json.dumps({**summary, "per_class_vs_emb": classes}, indent=2, default=str))
         return
     mix_note = f", synthetic {kw['mode']} {kw['fraction']:g}" if other is not None else ""
     typer.echo(
@@ -136,6 +138,10 @@ def _single(**kw: Any) -> None:
         if real_key:
             line += f"   (real data: {_fmt(summary[real_key])})"
         typer.echo(line)
+    if kw["per_class"]:
+        typer.echo("  per-class VS embedding (mean over draws):")
+        for name, v in classes.items():
+            typer.echo(f"    {name:<20} {_fmt(v)}")
 
 
 def _study(
