@@ -237,6 +237,17 @@ def normalize_layers(
     if "position" not in table.columns:
         table = table.sort_values(["dataset", "run_id", "snapshot", "layer_id"], kind="stable")
         table["position"] = table.groupby(["dataset", "run_id", "snapshot"]).cumcount()
+    split = table.duplicated(["dataset", "run_id", "snapshot", "layer_id"], keep=False)
+    if split.any():
+        # A module analysed in parts (attention q/k/v, RNN gates) gives several rows with one
+        # layer id. Layer ids key the ΔΔ match, so such runs are renumbered by row position
+        # (extraction order is stable, so positions agree across runs of one model); the
+        # module's own id is kept as ``module_id``.
+        runs = table.loc[split, "run_id"].unique()
+        renumber = table["run_id"].isin(runs)
+        log.info("%d run(s) hold split layers; their layer ids become row positions", len(runs))
+        table["module_id"] = table["layer_id"]
+        table.loc[renumber, "layer_id"] = table.loc[renumber, "position"] + 1
     rules = category_rules or DEFAULT_RULES
     derived = table["bare_condition"].map(rules.category)
     if category_rules is None and "category" in table.columns:
