@@ -118,3 +118,10 @@ def test_policies_run_on_cuda(name: str) -> None:
         a = make_augment(name, in_channels=3)(x, generator=torch.Generator().manual_seed(1))
         b = make_augment(name, in_channels=3)(x.cpu(), generator=torch.Generator().manual_seed(1))
         assert (a.cpu() != b).float().mean() < 0.01
+
+
+@pytest.mark.parametrize("name", sorted(AUGMENTATIONS))
+def test_resolved_spec_is_a_fixed_point(name: str) -> None:
+    """A run stores the resolved op list; building from it gives the same policy."""
+    spec = make_augment(name, in_channels=1).spec
+    assert make_augment(spec, in_channels=1).spec == spec

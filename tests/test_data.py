@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weightspace.data import DATASETS, ImageSet, load_dataset, stratified_subset, train_val_split
 from weightspace.data.idx import parse_idx
@@ -48,7 +50,7 @@ def small_set(n_per_class: tuple[int, ...] = (50, 30, 20)) -> ImageSet:
     labels = torch.cat([torch.full((n,), c, dtype=torch.int64) for c, n in enumerate(n_per_class)])
     images = torch.arange(len(labels), dtype=torch.int64).remainder(256).to(torch.uint8)
     images = images.view(-1, 1, 1, 1).expand(-1, 1, 4, 4).contiguous()
-    return ImageSet(images, labels, tuple("abc"[: len(n_per_class)]), "toy")
+    return ImageSet(images, labels, tuple(f"c{i}" for i in range(len(n_per_class))), "toy")
 
 
 def test_parse_idx_roundtrip_and_errors() -> None:
@@ -187,3 +189,21 @@ def test_download_flow_uses_torchvision_layout(
     calls.clear()
     assert len(load_dataset("fashion-mnist", split="test", data_dir=tmp_path, download=True)) == 10
     assert not calls  # already there: nothing fetched again
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    counts=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=6),
+    frac=st.floats(min_value=0.05, max_value=0.95),
+    seed=st.integers(min_value=0, max_value=2**31),
+)
+def test_stratified_subset_properties(counts: list[int], frac: float, seed: int) -> None:
+    ds = small_set(tuple(counts))
+    n = max(1, round(frac * len(ds)))
+    sub = stratified_subset(ds, n, seed=seed)
+    assert len(sub) == min(n, len(ds))
+    ids = sub.images[:, 0, 0, 0].tolist()
+    assert len(set(ids)) == len(ids)  # without replacement
+    got = torch.bincount(sub.labels, minlength=len(counts)).tolist()
+    for c, k in zip(counts, got, strict=True):
+        assert abs(k - c * len(sub) / len(ds)) < 1.0 + 1e-9  # proportional up to rounding
