@@ -200,3 +200,18 @@ def test_bad_options_are_config_errors() -> None:
         analyze_matrices([np.eye(10)], compat="weightwatcher")
     with pytest.raises(ConfigError, match="device"):
         analyze_matrices([np.eye(10)], device="tpu")
+
+
+def test_parallel_layers_give_identical_rows_in_order() -> None:
+    rng = np.random.default_rng(7)
+    mats = {f"w{i}": rng.standard_t(4.0, (60 + 10 * i, 30)) for i in range(6)}
+    mats["nan"] = np.full((10, 10), np.nan)
+    serial = analyze_matrices(mats, mp_fit=True, randomize=True)
+    specs = [
+        LayerSpec(layer_id=i, name="Matrix", longname=k, layer_type="linear", load=(lambda a=a: a))
+        for i, (k, a) in enumerate(mats.items())
+    ]
+    parallel = analyze_specs(specs, mp_fit=True, randomize=True, workers=3)
+    pd.testing.assert_frame_equal(serial, parallel)
+    with pytest.raises(ConfigError, match="workers"):
+        analyze_specs(specs, workers=0)

@@ -15,6 +15,7 @@ Modes (column ``compat``):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import zlib
@@ -147,14 +148,24 @@ def _layer_rng(seed: int, spec: LayerSpec) -> np.random.Generator:
     )
 
 
-def analyze_layer(spec: LayerSpec, opts: Options) -> dict[str, Any]:
-    """The table row of one layer (never raises for bad weights: failed rows carry a reason)."""
+def _is_skipped(spec: LayerSpec) -> bool:
+    return spec.status == SKIPPED or spec.load is None
+
+
+def analyze_layer(
+    spec: LayerSpec, opts: Options, weights: np.ndarray | None = None
+) -> dict[str, Any]:
+    """The table row of one layer (never raises for bad weights: failed rows carry a reason).
+
+    ``weights``: the already loaded ``spec.load()`` (loaded here when None).
+    """
     row = _empty_row(spec, opts)
-    if spec.status == SKIPPED or spec.load is None:
+    if _is_skipped(spec):
         row["status"] = SKIPPED
         row["reason"] = spec.reason or "no weights to analyse"
         return row
-    slices = esd_mod.as_slices(spec.load())  # (S, N, M)
+    assert spec.load is not None
+    slices = esd_mod.as_slices(spec.load() if weights is None else weights)  # (S, N, M)
     s, n, m = slices.shape
     row.update(N=n, M=m, rf=s, Q=n / m if m else math.nan, num_evals=s * m)
     if slices.size == 0:
@@ -253,17 +264,68 @@ def analyze_specs(
     device: str = "cpu",
     seed: int = 0,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> pd.DataFrame:
-    """Analyse :class:`LayerSpec` objects, one row each, in their order."""
+    """Analyse :class:`LayerSpec` objects, one row each, in their order.
+
+    ``workers`` > 1 analyses that many layers at once in threads (LAPACK and numpy release
+    the GIL), each with single-threaded BLAS: a symmetric eigensolver scales poorly with BLAS
+    threads, independent layers scale well. Weights are loaded in the calling thread, at
+    most ``workers + 1`` layers ahead.
+    """
     opts = Options(compat=compat, mp_fit=mp_fit, randomize=randomize, device=device, seed=seed)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
     spec_list = list(specs)
-    rows = []
-    for done, spec in enumerate(spec_list, start=1):
-        rows.append(analyze_layer(spec, opts))
+    total = len(spec_list)
+    rows: list[dict[str, Any]] = []
+
+    def record(row: dict[str, Any]) -> None:
+        rows.append(row)
         if progress is not None:
-            progress(done, len(spec_list), spec.longname)
+            progress(len(rows), total, str(row["longname"]))
+
+    with _single_threaded_blas():
+        if workers == 1 or str(device).startswith("cuda") or total < 2:
+            for spec in spec_list:
+                record(analyze_layer(spec, opts))
+        else:
+            _analyze_parallel(spec_list, opts, workers, record)
     frame = pd.DataFrame(rows, columns=columns(mp_fit=mp_fit, randomize=randomize))
     return _tidy(frame)
+
+
+def _single_threaded_blas() -> contextlib.AbstractContextManager[object]:
+    """BLAS/LAPACK pools limited to one thread for the block (parallelism is per layer).
+
+    A multi-threaded symmetric eigensolver gains little, and on a machine shared with other
+    work its spinning threads can make it ten times slower.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: then BLAS keeps its own setting
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
+def _analyze_parallel(
+    spec_list: list[LayerSpec],
+    opts: Options,
+    workers: int,
+    record: Callable[[dict[str, Any]], None],
+) -> None:
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    pending: deque[Future[dict[str, Any]]] = deque()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for spec in spec_list:
+            weights = None if _is_skipped(spec) else spec.load()  # type: ignore[misc]
+            pending.append(pool.submit(analyze_layer, spec, opts, weights))
+            while len(pending) > workers:
+                record(pending.popleft().result())
+        while pending:
+            record(pending.popleft().result())
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -343,15 +405,20 @@ def analyze(
     extraction order; columns as :func:`columns`. ``compat="ww"`` reproduces WeightWatcher
     0.7.7; ``mp_fit`` adds the Marchenko–Pastur columns, ``randomize`` the shuffled-weights
     control (seeded by ``seed``). ``progress(done, total, longname)`` is called after each
-    layer. ``threads`` sets torch/BLAS threads first (default: leave as they are).
+    layer. ``threads``: how many layers to analyse at once (each single-threaded); default
+    the current torch thread count (``weightspace.threads.set_threads`` sets it).
     """
     from weightspace.spectral.extract import iter_layers
 
     opts = Options(compat=compat, mp_fit=mp_fit, randomize=randomize, device=device, seed=seed)
-    if threads is not None:
-        from weightspace.threads import set_threads
+    if threads is None:
+        import torch
 
-        set_threads(threads)
+        workers = max(1, torch.get_num_threads())
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be an integer >= 1 or None, got {threads!r}")
+    else:
+        workers = threads
     specs = iter_layers(model_or_path, layers=layers, min_evals=min_evals, compat=opts.compat)
     return analyze_specs(
         specs,
@@ -361,4 +428,5 @@ def analyze(
         device=device,
         seed=seed,
         progress=progress,
+        workers=workers,
     )
