@@ -69,6 +69,13 @@ def _assert_offline(page: str) -> None:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = make_study(tmp_path_factory.mktemp("study"), seeds=(0,))
+    div = pd.read_parquet(root / "diversity.parquet")
+    div["data_condition"] = div["category"].isin(["bs", "div", "gen"])
+    div.to_parquet(root / "diversity.parquet")
+    corr = pd.DataFrame({"score": ["vs_emb", "wvs"], "target": "acc_gain", "n": 6,
+                         "spearman": [0.9, 0.8], "spearman_lo": [0.5, -0.1],
+                         "spearman_hi": [1.0, 0.99]})  # fmt: skip
+    corr.to_parquet(root / "diversity_correlations.parquet")
     path = build_report(
         root, compare_result=FAKE, formats=("png", "svg"), esd_layers=["conv1", "fc"]
     )
@@ -105,6 +112,13 @@ def test_report_shows_conclusions_and_tables(built: tuple[Path, str]) -> None:
     assert "&lt;b&gt;escaped&lt;/b&gt;" in page and "<b>escaped</b>" not in page
     assert "1.2346" in page  # 4 decimals
     assert "Mean ΔΔ log_norm: " in page and "95% t-interval over layers" in page
+
+
+def test_diversity_section_has_correlations(built: tuple[Path, str]) -> None:
+    _, page = built
+    section = page[page.index('<section id="diversity"') :]
+    section = section[: section.index("</section>")]
+    assert "diversity correlations" in section and "0.9000" in section and "-0.1000" in section
 
 
 def test_figure_files_written(built: tuple[Path, str]) -> None:

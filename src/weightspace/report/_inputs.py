@@ -37,6 +37,7 @@ class ReportInputs:
     results: dict[str, Any] = field(default_factory=dict)  # protocol -> CompareResult
     problems: list[str] = field(default_factory=list)  # shown in the report
     dd_source: str = "report"  # which computation the ΔΔ figures rest on
+    diversity_correlations: pd.DataFrame | None = None
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
@@ -67,6 +68,7 @@ def load_inputs(path: str | Path) -> ReportInputs:
             runs=_with_category(_read_optional(root / "runs.parquet")),
             layers=_with_category(_read_optional(root / "layers.parquet")),
             diversity=_with_category(_read_optional(root / "diversity.parquet")),
+            diversity_correlations=_read_optional(root / "diversity_correlations.parquet"),
         )
     elif any(root.glob("*.csv")) or any(root.glob("*/*.csv")):
         try:

@@ -324,6 +324,9 @@ def _build_sections(
             )
         sections.append(sec)
     div = inputs.diversity
+    if div is not None and "data_condition" in div.columns:
+        # Dropout and weight decay leave the data as the baseline's: same scores, no point.
+        div = div[div["data_condition"].astype(bool) | (div["category"] == BASELINE)]
     if div is not None and not div.empty:
         sec = Section("diversity", "Diversity score vs accuracy")
         for tag, label, sub in _by_dataset(div):
@@ -335,6 +338,13 @@ def _build_sections(
                     "correlation across conditions.",
                 )
             )
+        corr = inputs.diversity_correlations
+        if corr is not None and not corr.empty:
+            sec.add(Paragraph("Rank correlations of each score with the accuracy gain over the "
+                              "baseline across data conditions, with 95% bootstrap intervals "
+                              "(lo, hi); an interval that includes 0 means the score's ranking "
+                              "of conditions is not established."))  # fmt: skip
+            sec.add(TableBlock(corr, title="diversity correlations"))
         sections.append(sec)
     if runs is not None and (runs["category"] == "gen").any():
         sec = Section("synthetic", "Synthetic vs traditional diversity")
