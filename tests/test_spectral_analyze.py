@@ -215,3 +215,16 @@ def test_parallel_layers_give_identical_rows_in_order() -> None:
     pd.testing.assert_frame_equal(serial, parallel)
     with pytest.raises(ConfigError, match="workers"):
         analyze_specs(specs, workers=0)
+
+
+@pytest.mark.gpu
+def test_cuda_path_matches_cpu_in_float64() -> None:
+    rng = np.random.default_rng(8)
+    slices = as_slices(rng.standard_t(3.0, (9, 64, 48)))
+    np.testing.assert_allclose(
+        slice_eigenvalues(slices, device="cuda"), slice_eigenvalues(slices), rtol=1e-10, atol=1e-12
+    )
+    mats = {"conv": slices, "fc": rng.standard_t(3.0, (300, 100))}
+    cpu = analyze_matrices(mats, conv_slices=True, mp_fit=True)
+    gpu = analyze_matrices(mats, conv_slices=True, mp_fit=True, device="cuda")
+    pd.testing.assert_frame_equal(cpu, gpu, rtol=1e-8)

@@ -21,6 +21,7 @@ import math
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -121,7 +122,7 @@ def _empty_row(spec: LayerSpec, opts: Options) -> dict[str, Any]:
         N=n,
         M=m,
         rf=s,
-        Q=(n / m) if isinstance(n, int) and isinstance(m, int) and m > 0 else math.nan,
+        Q=_ratio(n, m),
         num_evals=extra.get("num_evals"),
         has_esd=False,
         status=spec.status if spec.status != "pending" else FAILED,
@@ -130,6 +131,12 @@ def _empty_row(spec: LayerSpec, opts: Options) -> dict[str, Any]:
         compat=opts.compat or "",
     )
     return row
+
+
+def _ratio(n: object, m: object) -> float:
+    if isinstance(n, Integral) and isinstance(m, Integral) and int(m) > 0:
+        return int(n) / int(m)
+    return math.nan
 
 
 def _label(alpha: float) -> str:
