@@ -192,6 +192,26 @@ def test_diversity_and_synthetic_figures(study: Path) -> None:
     assert modes == {"replace", "add"}
 
 
+def test_synthetic_condition_names() -> None:
+    from weightspace.report._data import synthetic_fraction, synthetic_mode
+
+    names = ["gen0.5", "gen0.3_add", "gen0.9_vf", "gen1.0_add_vf"]
+    assert [synthetic_mode(n) for n in names] == [
+        "replace", "add", "replace filtered", "add filtered"
+    ]  # fmt: skip
+    assert [synthetic_fraction(n) for n in names] == [0.5, 0.3, 0.9, 1.0]
+
+
+def test_synthetic_figure_prefers_study_columns() -> None:
+    runs = pd.DataFrame({"condition": ["bs", "gen0.5", "gen0.5_vf"], "category": ["bs", "gen", "gen"],
+                         "test_acc": [0.8, 0.7, 0.75], "synthetic_fraction": [None, 0.5, 0.5],
+                         "synthetic_mode": [None, "add", "add"],
+                         "synthetic_filtered": [None, False, True]})  # fmt: skip
+    fig = synthetic_figure(runs)
+    labels = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
+    assert labels == {"add", "add filtered"}
+
+
 def test_empty_inputs_give_explanatory_figure() -> None:
     fig = category_means_figure(pd.DataFrame())
     assert "no ΔΔ" in fig.axes[0].texts[0].get_text()

@@ -136,12 +136,10 @@ _GEN = re.compile(r"gen_?(\d*\.?\d+)")
 
 
 def synthetic_mode(condition: str) -> str:
+    """``replace`` or ``add``, plus `` filtered`` for ``_vf`` names (``gen<p>[_add][_vf]``)."""
     name = str(condition)
-    if name.endswith("_add"):
-        return "add"
-    if name.endswith("_vf"):
-        return "filtered"
-    return "replace"
+    mode = "add" if "_add" in name else "replace"
+    return mode + (" filtered" if name.endswith("_vf") else "")
 
 
 def synthetic_fraction(condition: str) -> float:

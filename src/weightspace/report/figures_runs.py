@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 RUN_METRICS = ("test_acc", "test_ece", "ood_acc")
+_MODE_COLORS = {
+    "replace": "#9467bd",
+    "add": "#17becf",
+    "replace filtered": "#bcbd22",
+    "add filtered": "#e377c2",
+}
 DIVERSITY_SCORES = ("vs_pixel", "vs_emb", "wvs")
 
 
@@ -206,7 +212,7 @@ def diversity_figure(
 
 
 def synthetic_figure(runs: pd.DataFrame, *, metrics: Sequence[str] = RUN_METRICS) -> Figure:
-    """Accuracy/ECE/OOD vs synthetic fraction, one line per mode (replace, add, filtered).
+    """Accuracy/ECE/OOD vs synthetic fraction, one line per mode (replace, add, ± filtered).
 
     The baseline (no synthetic data) is drawn at fraction 0 on every line.
     """
@@ -214,13 +220,20 @@ def synthetic_figure(runs: pd.DataFrame, *, metrics: Sequence[str] = RUN_METRICS
     metrics = _present(gen, metrics)
     if gen.empty or not metrics:
         return empty_figure("no synthetic-data (gen) runs")
-    frac = pd.to_numeric(gen["strength"], errors="coerce") if "strength" in gen else None
-    parsed = gen["condition"].map(synthetic_fraction)
-    gen["fraction"] = parsed if frac is None else frac.fillna(parsed)
+    fraction = gen["condition"].map(synthetic_fraction)
+    for col in ("strength", "synthetic_fraction"):  # the study's own columns win over the name
+        if col in gen.columns:
+            fraction = pd.to_numeric(gen[col], errors="coerce").fillna(fraction)
+    gen["fraction"] = fraction
     gen["mode"] = gen["condition"].map(synthetic_mode)
+    if "synthetic_mode" in gen.columns and gen["synthetic_mode"].notna().all():
+        filtered = gen.get("synthetic_filtered", pd.Series(False, index=gen.index))
+        gen["mode"] = gen["synthetic_mode"].astype(str) + np.where(
+            filtered.fillna(False).astype(bool), " filtered", ""
+        )
     base = runs[runs["category"] == BASELINE]
-    modes = [m for m in ("replace", "add", "filtered") if m in set(gen["mode"])]
-    colors = {"replace": "#9467bd", "add": "#17becf", "filtered": "#bcbd22"}
+    modes = sorted(set(gen["mode"]), key=lambda m: (m not in _MODE_COLORS, m))
+    colors = {m: _MODE_COLORS.get(m, "#7f7f7f") for m in modes}
     fig, axes = new_figure(1, len(metrics), panel_size=(3.6, 2.9))
     for ax, metric in zip(axes[0], metrics, strict=False):
         for mode in modes:
