@@ -107,19 +107,18 @@ def layer_eigenvalues(weights: Any, longname: str, *, compat: bool = True) -> np
     exactly those the fit saw (conv slices pooled, halved in compat mode); otherwise reads
     ``<longname>.weight`` directly and applies the same conventions.
     """
-    from weightspace.errors import DataError
+    from weightspace.errors import DataError, WeightspaceError
+    from weightspace.spectral import extract
 
     try:
-        from weightspace.spectral import extract
-    except ImportError:
-        extract = None  # type: ignore[assignment]
-    if extract is not None:
         specs = [
             s for s in extract.iter_layers(weights, layers=[longname]) if s.longname == longname
         ]
-        if specs and specs[0].load is not None:
-            spec = specs[0]
-            return eigenvalues_from_slices(spec.load(), halve=compat and spec.conv_slices)
+    except WeightspaceError:  # e.g. a name the layer filter rejects: read the tensor directly
+        specs = []
+    load = specs[0].load if specs else None
+    if load is not None:
+        return eigenvalues_from_slices(load(), halve=compat and specs[0].conv_slices)
     local = _local_slices(weights, longname)
     if local is None:
         where = weights if isinstance(weights, (str, Path)) else "the given state dict"
@@ -170,7 +169,7 @@ def plot_esd(
         bins = int(np.clip(2 * np.sqrt(n), 8, 60))
     edges = np.geomspace(lam.min(), lam.max() * (1 + 1e-9), bins + 1)
     # One filled step polygon instead of a rectangle per bin: much faster to draw.
-    ax.hist(lam, bins=edges, density=True, histtype="stepfilled", color=color, alpha=0.55,
+    ax.hist(lam, bins=edges.tolist(), density=True, histtype="stepfilled", color=color, alpha=0.55,
             label=label or f"ESD (n={n})")  # fmt: skip
 
     alpha_v, xmin_v = _finite(alpha), _finite(xmin)
