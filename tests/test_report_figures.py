@@ -215,3 +215,18 @@ def test_synthetic_figure_prefers_study_columns() -> None:
 def test_empty_inputs_give_explanatory_figure() -> None:
     fig = category_means_figure(pd.DataFrame())
     assert "no ΔΔ" in fig.axes[0].texts[0].get_text()
+
+
+@pytest.mark.parametrize("compat", [None, "ww"])
+def test_layer_eigenvalues_are_those_the_spectral_engine_fits(study: Path, compat) -> None:
+    from weightspace.spectral import analyze
+
+    path = next((study / "runs").glob("dp0.5__s0*")) / "weights.safetensors"
+    table = analyze(path, compat=compat)
+    ok = table[table["status"] == "success"]
+    assert len(ok) >= 2
+    for row in ok.itertuples():
+        ev = layer_eigenvalues(path, row.longname, compat=compat == "ww")
+        assert len(ev) == row.num_evals
+        assert np.log10(ev.sum()) == pytest.approx(row.log_norm, abs=1e-9)
+        assert np.log10(ev.max()) == pytest.approx(row.log_spectral_norm, abs=1e-9)
