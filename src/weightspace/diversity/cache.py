@@ -1,7 +1,8 @@
 """A disk cache of encoder features, keyed by everything the features depend on.
 
 Key: SHA-256 of a JSON record (source-image digest, augmentation spec, draw seed, encoder
-ident). Values are ``.npy`` files written atomically (temporary file + rename), so a run
+ident) plus :data:`CACHE_FORMAT` and the weightspace version, so an upgrade never reads
+features computed by older code. Values are ``.npy`` files written atomically (temporary file + rename), so a run
 killed mid-write never leaves a truncated entry. Location: ``$WEIGHTSPACE_CACHE/features``
 or ``~/.cache/weightspace/features``.
 """
@@ -35,8 +36,16 @@ def tensor_digest(x: torch.Tensor, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
+# Bump when the features for an unchanged record would change (an encoder or an
+# augmentation op computes differently); the package version is part of the key as well.
+CACHE_FORMAT = 1
+
+
 def cache_key(record: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    from weightspace import __version__
+
+    full = {**record, "_format": CACHE_FORMAT, "_version": __version__}
+    return hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 class FeatureCache:
