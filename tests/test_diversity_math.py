@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weightspace.diversity import (
     mean_embedding_similarity,
@@ -283,3 +285,18 @@ def test_rank_correlations_match_scipy_and_bootstrap_ci() -> None:
     assert out.loc["a", "spearman_lo"] < out.loc["a", "spearman"] < out.loc["a", "spearman_hi"]
     assert out.loc["a", "n_boot_used"] == 300
     assert math.isnan(out.loc["c", "spearman"]) and out.loc["c", "n_boot_used"] == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    d=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+    q=st.sampled_from([0.0, 0.5, 1.0, 2.0, math.inf]),
+)
+def test_vendi_bounds_and_paths_property(n: int, d: int, seed: int, q: float) -> None:
+    x = np.random.default_rng(seed).normal(size=(n, d))
+    v = vendi_score(x, q=q)
+    assert 1.0 - 1e-9 <= v <= min(n, d) + 1e-9
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    assert v == pytest.approx(vendi_score_kernel(xn @ xn.T, q=q), rel=1e-9)
