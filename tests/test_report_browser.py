@@ -191,7 +191,7 @@ def test_report_renders_offline_without_errors(tmp_path: Path) -> None:
     from weightspace.report import build_report
 
     study = make_study(tmp_path / "study", seeds=(0,))
-    page = build_report(study, formats=())
+    page = build_report(study, formats=(), esd_layers=["fc"])
     shot = tmp_path / "report.png"
     result = render(page, shot, tmp_path)
     assert result["errors"] == []
