@@ -8,8 +8,9 @@ thread and with each tool's out-of-the-box threading. Each timing is the best of
 ``--repeat`` runs, WeightWatcher and weightspace interleaved so that both see the same
 machine load; the ratios are what to compare across machines.
 
-Also printed: the floor — the bare float64 Gram eigendecompositions of the same slices
-(numpy/LAPACK as weightspace uses on CPU, and torch batched) — and the largest
+Also printed: the floor — the bare float64 Gram eigendecompositions of the same slices on
+one thread (numpy/LAPACK as weightspace uses on CPU, or torch batched, whichever is
+faster) — and the largest
 |alpha_ww − alpha_weightspace| (and MP columns) with ``compat="ww"``.
 
     .venv/bin/python bench/analyze_vs_weightwatcher.py            # full run
@@ -128,8 +129,9 @@ def run_case(model, *, mp_fit: bool, n_threads: int, repeat: int) -> dict[str, o
             t_ww = min(t_ww, t)
             t, _ = best_of(lambda: analyze(model, mp_fit=mp_fit), 1)
             t_ws = min(t_ws, t)
-        floor_np, floor_torch = floor_times(model, repeat)
         compat = analyze(model, compat="ww", mp_fit=mp_fit)
+    with threads(1):  # the floor is the one-thread float64 eigendecomposition
+        floor_np, floor_torch = floor_times(model, repeat)
     done = compat[compat.status != "skipped"].set_index("longname")
     ref = ref.set_index("longname")  # type: ignore[union-attr]
     out: dict[str, object] = {
