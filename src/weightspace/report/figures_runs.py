@@ -243,6 +243,7 @@ def synthetic_figure(runs: pd.DataFrame, *, metrics: Sequence[str] = RUN_METRICS
             if not base.empty and base[metric].notna().any():
                 mean = pd.concat([pd.Series({0.0: base[metric].mean()}), mean]).sort_index()
                 sd = sd.reindex(mean.index)
+                sd.loc[0.0] = base[metric].std(ddof=1)  # the baseline's own seed spread
             ax.errorbar(
                 mean.index,
                 mean.to_numpy(),
