@@ -132,7 +132,7 @@ def statistics_section(inputs: ReportInputs) -> Section | None:
         return None
     sec = Section("statistics", "Statistics")
     labels = {
-        "paper": "Paper protocol (layers as samples, one seed, ΔΔ against bs)",
+        "paper": "Paper protocol (the authors' analysis: layers as samples, ΔΔ against bs)",
         "default": "Default protocol (all seeds, noise floor, layer-aware tests)",
     }
     for protocol in sorted(
