@@ -15,8 +15,8 @@ from weightspace.cli._app import app
 
 
 class MixMode(str, Enum):
-    replace = "replace"
-    add = "add"
+    REPLACE = "replace"
+    ADD = "add"
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -55,7 +55,7 @@ def diversity(
     synthetic: Path | None = typer.Option(
         None, help="Synthetic images (.npz with 'image'/'label', or a folder) to mix in."
     ),
-    mode: MixMode = typer.Option(MixMode.replace, help="How --synthetic is mixed in."),
+    mode: MixMode = typer.Option(MixMode.REPLACE, help="How --synthetic is mixed in."),
     fraction: float = typer.Option(0.5, help="Synthetic fraction (replace: of the set; add: x n)."),
     draws: int = typer.Option(5, min=1, help="Independent augmentation draws."),
     n: int = typer.Option(2000, min=0, help="Stratified subset size scored (0 = all)."),

@@ -38,7 +38,7 @@ ZeroRows = Literal["drop", "error"]
 _CHUNK_ROWS = 8192
 
 
-def check_q(q: float) -> float:
+def check_q(q: float | str) -> float:
     """Validate an entropy order: a number in [0, ∞] (``"inf"`` accepted)."""
     try:
         qf = float(q)  # also parses "2", "inf", "Infinity"
@@ -51,7 +51,7 @@ def check_q(q: float) -> float:
     return qf
 
 
-def renyi_entropy(p: ArrayLike, q: float = 1.0) -> float:
+def renyi_entropy(p: ArrayLike, q: float | str = 1.0) -> float:
     """Rényi entropy of order ``q`` (natural log) of a probability vector ``p``.
 
     Zeros are ignored (0·ln 0 = 0). ``q = 0`` gives ln of the support size.
@@ -73,7 +73,9 @@ def renyi_entropy(p: ArrayLike, q: float = 1.0) -> float:
     return float((top + math.log(np.exp(logs - top).sum())) / (1.0 - q))
 
 
-def spectrum_vendi(eigenvalues: ArrayLike, q: float = 1.0, *, size: int | None = None) -> float:
+def spectrum_vendi(
+    eigenvalues: ArrayLike, q: float | str = 1.0, *, size: int | None = None
+) -> float:
     """Vendi score of order ``q`` from the eigenvalues of K/n (or of the dual XᵀX/n).
 
     Negative and round-off eigenvalues (≤ ``size · eps · λ_max``; ``size`` defaults to the
@@ -145,7 +147,9 @@ def dual_gram(features: ArrayLike, *, zero_rows: ZeroRows = "drop") -> tuple[np.
     return gram / n, n
 
 
-def vendi_score(features: ArrayLike, *, q: float = 1.0, zero_rows: ZeroRows = "drop") -> float:
+def vendi_score(
+    features: ArrayLike, *, q: float | str = 1.0, zero_rows: ZeroRows = "drop"
+) -> float:
     """Vendi score of order ``q`` of the rows of ``features`` (n, d) under the cosine kernel.
 
     Rows are L2-normalised (zero rows dropped or refused, see :func:`normalize_rows`). Uses
@@ -166,7 +170,9 @@ def vendi_score(features: ArrayLike, *, q: float = 1.0, zero_rows: ZeroRows = "d
     return spectrum_vendi(w, q, size=size)
 
 
-def vendi_score_kernel(kernel: ArrayLike, *, q: float = 1.0, normalize: bool = False) -> float:
+def vendi_score_kernel(
+    kernel: ArrayLike, *, q: float | str = 1.0, normalize: bool = False
+) -> float:
     """Vendi score of order ``q`` from an n×n positive semi-definite similarity matrix.
 
     The Vendi score assumes k(x, x) = 1. With ``normalize=True`` the kernel is rescaled to
@@ -195,7 +201,7 @@ def vendi_score_kernel(kernel: ArrayLike, *, q: float = 1.0, normalize: bool = F
 
 
 def per_class_vendi(
-    features: ArrayLike, labels: ArrayLike, *, q: float = 1.0, zero_rows: ZeroRows = "drop"
+    features: ArrayLike, labels: ArrayLike, *, q: float | str = 1.0, zero_rows: ZeroRows = "drop"
 ) -> dict[int, float]:
     """Vendi score of each class's rows: ``{label: VS}`` in increasing label order."""
     x = _as_matrix(features, "features")

@@ -44,7 +44,7 @@ class WeightedVendi:
 
 
 def weighted_vendi(
-    real_features: ArrayLike, other_features: ArrayLike, *, q: float = 1.0
+    real_features: ArrayLike, other_features: ArrayLike, *, q: float | str = 1.0
 ) -> WeightedVendi:
     """Vendi score of ``other_features`` weighted by its similarity ρ to ``real_features``.
 
