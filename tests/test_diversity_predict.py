@@ -31,6 +31,7 @@ CONDITIONS = {
     "divNoize50": ("div", "noise50", 0.0, 0.66, 0.58),
     "divAuto": ("div", "auto", 0.0, 0.62, 0.90),
     "dp0.5": ("dp", "none", 0.5, 0.71, 0.60),
+    "gen0.5_add": ("gen", "none", 0.0, 0.60, 1.00),
 }
 
 
@@ -40,10 +41,20 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from weightspace.train import RunConfig, run
 
     root = tmp_path_factory.mktemp("study")
+    rng = np.random.default_rng(0)
+    synth = root / "synth.npz"  # 30 noise images per class
+    np.savez(
+        synth,
+        image=rng.integers(0, 255, (300, 28, 28), dtype=np.uint8),
+        label=np.repeat(np.arange(10), 30),
+    )
     rows = []
     for cond, (cat, aug, dp, acc, loss) in CONDITIONS.items():
+        extra = {}
+        if cat == "gen":
+            extra = {"synthetic": {"source": str(synth), "mode": "add", "fraction": 0.5}}
         cfg = RunConfig.from_dict(
-            {**BASE, "augment": aug, "dropout": dp, "condition": cond, "category": cat}
+            {**BASE, "augment": aug, "dropout": dp, "condition": cond, "category": cat, **extra}
         )
         run_dir = root / "runs" / f"{cond}__s0__{cfg.run_id()}"
         if cond == "bs":
@@ -69,7 +80,8 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     pd.DataFrame(rows).to_parquet(root / "runs.parquet")
     # layers.parquet: 3 layers whose log_norm grows by (layer + 1) · shift(condition)
-    shift = {"bs": 0.0, "divNoize10": 0.1, "divNoize50": 0.2, "divAuto": 0.3, "dp0.5": -0.1}
+    shift = {"bs": 0.0, "divNoize10": 0.1, "divNoize50": 0.2, "divAuto": 0.3, "dp0.5": -0.1,
+             "gen0.5_add": 0.4}  # fmt: skip
     layer_rows = []
     for r in rows:
         for snap in ("before", "after"):
@@ -104,8 +116,13 @@ def test_prediction_check_table_and_correlations(study: Path, tmp_path: Path) ->
     assert t.loc["divAuto", "dd_log_norm"] == pytest.approx(0.6)
     assert t.loc["dp0.5", "dd_alpha"] == pytest.approx(-0.2)
     assert t.loc["bs", "dd_log_norm"] == 0.0
+    # the synthetic "add" condition: its mixed set against its real part
+    assert t.loc["gen0.5_add", "synthetic"] and t.loc["gen0.5_add", "data_condition"]
+    assert np.isnan(t.loc["gen0.5_add", "affinity"])
+    assert t.loc["gen0.5_add", "n"] > 200  # the appended rows paired with chosen real rows
+    assert t.loc["gen0.5_add", "rho"] < t.loc["divNoize10", "rho"]  # noise images
     c = res.correlations.set_index(["score", "target"])
-    assert c.loc[("gl_diversity", "acc_gain"), "n"] == 4
+    assert c.loc[("gl_diversity", "acc_gain"), "n"] == 5
     # accuracy falls as the training loss rises: a perfect negative rank correlation
     assert c.loc[("gl_diversity", "acc_gain"), "spearman"] == pytest.approx(-1.0)
     assert c.loc[("gl_diversity", "acc_gain"), "kendall"] == pytest.approx(-1.0)
