@@ -71,54 +71,85 @@ def linear_kde(data: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarr
     return np.maximum(total, 0.0) / (n * bandwidth)
 
 
-def mp_density(x: np.ndarray, q: float, sigma: float) -> np.ndarray:
+def mp_density(x: np.ndarray, q: float, sigma: float | np.ndarray) -> np.ndarray:
     """Marchenko–Pastur density with aspect ratio Q and variance sigma² (0 outside)."""
     y = 1.0 / q
-    b = (sigma * (1 + math.sqrt(y))) ** 2
-    a = (sigma * (1 - math.sqrt(y))) ** 2
+    b = (sigma * (1 + np.sqrt(y))) ** 2
+    a = (sigma * (1 - np.sqrt(y))) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         val = (1 / (2 * np.pi * sigma * sigma * x * y)) * np.sqrt((b - x) * (x - a))
     return np.nan_to_num(val)
 
 
-def quarter_circle_density(x: np.ndarray, sigma: float) -> np.ndarray:
+def quarter_circle_density(x: np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
     """Quarter-circle density of singular values (Q = 1), as WeightWatcher evaluates it."""
     with np.errstate(invalid="ignore"):
         return np.nan_to_num((1 / (np.pi * sigma * sigma)) * np.sqrt(4 - x**2))
 
 
-def _residual_fn(to_fit: np.ndarray, q: float):  # type: ignore[no-untyped-def]
-    grid = np.linspace(0, np.max(to_fit) + 0.5, KDE_GRID)
-    dens = linear_kde(to_fit, grid, KDE_BANDWIDTH)
-    good = dens > DENSITY_THRESH
-    n_bad = int(np.count_nonzero(dens < DENSITY_THRESH))
-    xg, yg = grid[good], dens[good]
-    if xg.size == 0:
-        raise ValueError("the density estimate is below 0.01 everywhere")
-    x_peak = xg[np.argmax(yg)]
-    x_top = np.max(xg)
-    zeros = np.zeros(n_bad)
-    penalty = np.concatenate([np.full(xg.size, PENALTY), zeros])
+class _Residual:
+    """Sum of squared differences between the MP (or quarter-circle) density and the KDE.
 
-    def residual(p: np.ndarray) -> float:
-        sigma = float(np.asarray(p).ravel()[0])
-        if q == 1:
-            r = quarter_circle_density(xg, sigma) - yg
+    The KDE is computed once. ``__call__`` is WeightWatcher's ``resid_mp`` objective for one
+    sigma; :meth:`grid` evaluates many sigmas at once with the same floating-point
+    operations, element for element, so both give identical values.
+    """
+
+    def __init__(self, to_fit: np.ndarray, q: float) -> None:
+        grid = np.linspace(0, np.max(to_fit) + 0.5, KDE_GRID)
+        dens = linear_kde(to_fit, grid, KDE_BANDWIDTH)
+        good = dens > DENSITY_THRESH
+        self.q = q
+        self.zeros = np.zeros(int(np.count_nonzero(dens < DENSITY_THRESH)))
+        self.x, self.y = grid[good], dens[good]
+        if self.x.size == 0:
+            raise ValueError("the density estimate is below 0.01 everywhere")
+        self.x_peak = self.x[np.argmax(self.y)]
+        self.x_top = np.max(self.x)
+        penalty = np.concatenate([np.full(self.x.size, PENALTY), self.zeros])
+        self.penalty = float(np.sum(penalty**2))
+
+    def _edges(self, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b = (sigma * (1 + np.sqrt(1 / self.q))) ** 2
+        a = (sigma * (1 - np.sqrt(1 / self.q))) ** 2
+        return a, b
+
+    def __call__(self, p: np.ndarray) -> float:
+        return float(self.grid(np.asarray(p, dtype=np.float64).ravel()[:1])[0])
+
+    def grid(self, sigmas: np.ndarray) -> np.ndarray:
+        """Objective for every sigma in ``sigmas`` (1-D): shape ``(len(sigmas),)``."""
+        sig = sigmas[:, None]  # (G, 1)
+        x = self.x[None, :]  # (1, L)
+        if self.q == 1:
+            r = quarter_circle_density(x, sig) - self.y  # (G, L)
+            bad = np.zeros(sigmas.size, dtype=bool)
         else:
-            b = (sigma * (1 + math.sqrt(1 / q))) ** 2
-            a = (sigma * (1 - math.sqrt(1 / q))) ** 2
-            if b < x_peak or b > x_top or a > x_peak:
-                return float(np.sum(penalty**2))
-            r = mp_density(xg, q, sigma) - yg
-        return float(np.sum(np.concatenate([r, zeros]) ** 2))
+            r = mp_density(x, self.q, sig) - self.y  # (G, L)
+            a, b = self._edges(sigmas)
+            bad = (b < self.x_peak) | (b > self.x_top) | (a > self.x_peak)
+        full = np.concatenate([r, np.broadcast_to(self.zeros, (sigmas.size, self.zeros.size))], 1)
+        out = np.sum(full**2, axis=1)
+        out[bad] = self.penalty
+        return out
 
-    return residual
+
+def _brute_fmin(residual: _Residual, sigma_range: slice) -> float:
+    """``scipy.optimize.brute(residual, (sigma_range,))`` with its default Nelder–Mead finish.
+
+    The grid is evaluated in one vectorised call; the first minimum starts ``fmin`` exactly
+    as ``brute`` does.
+    """
+    from scipy import optimize
+
+    grid = np.mgrid[sigma_range]  # the grid brute builds for one slice
+    start = grid[int(np.argmin(residual.grid(grid)))]
+    xopt = optimize.fmin(residual, start, full_output=True, disp=False)[0]
+    return float(np.ravel(xopt)[0])
 
 
 def fit_mp(evals: np.ndarray, *, n: int, m: int) -> MPFit:
     """MP fit of the eigenvalues of an N×M layer (pooled slices); NaN + reason on failure."""
-    from scipy import optimize
-
     ev = np.asarray(evals, dtype=np.float64).ravel()
     total = float(np.sum(ev))
     if ev.size == 0 or not math.isfinite(total) or total <= 0.0:
@@ -130,9 +161,8 @@ def fit_mp(evals: np.ndarray, *, n: int, m: int) -> MPFit:
     s0 = math.sqrt(lmax / (1.0 + 1.0 / math.sqrt(q)) ** 2)
     to_fit = np.sqrt(scaled) if q == 1 else scaled
     try:
-        residual = _residual_fn(to_fit, q)
-        sigma_range = (slice(0.05 * s0, 2.0 * s0, 0.01 * s0),)
-        sigma = float(np.ravel(optimize.brute(residual, sigma_range, full_output=True)[0])[0])
+        residual = _Residual(to_fit, q)
+        sigma = _brute_fmin(residual, slice(0.05 * s0, 2.0 * s0, 0.01 * s0))
     except (ValueError, FloatingPointError) as err:
         return failed_mp(f"MP fit failed: {err}")
     bulk_max = (sigma * (1 + 1 / math.sqrt(q))) ** 2
