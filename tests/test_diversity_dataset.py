@@ -97,6 +97,35 @@ def test_resnet50_from_a_local_file(monkeypatch, tmp_path) -> None:  # type: ign
     assert out.shape == (2, 2048) and np.isfinite(out).all()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("tower_only", [False, True])
+def test_clip_rn50_from_a_local_state_dict(monkeypatch, tmp_path, tower_only) -> None:  # type: ignore[no-untyped-def]
+    open_clip = pytest.importorskip("open_clip")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("RN50", pretrained=None)
+    state = (model.visual if tower_only else model).state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "clip-rn50.safetensors")
+    monkeypatch.setenv("WEIGHTSPACE_WEIGHTS", str(tmp_path))
+    x = torch.rand(2, 1, 28, 28)
+    out = get_encoder("clip-rn50", in_channels=1)(x)
+    with torch.no_grad():
+        ref = model.eval().encode_image(_clip_input(x))
+    np.testing.assert_allclose(out, ref.numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(CheckpointError, match="ViT-B-32"):
+        get_encoder("clip-vit-b32", in_channels=1, weights=tmp_path / "clip-rn50.safetensors")
+
+
+def _clip_input(x: torch.Tensor) -> torch.Tensor:
+    from weightspace.diversity.encoders import CLIP_MEAN, CLIP_STD, resize
+
+    rgb = resize(x, 224).expand(-1, 3, -1, -1)
+    return (rgb - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(
+        1, 3, 1, 1
+    )
+
+
 # ---- cache -------------------------------------------------------------------------------
 
 

@@ -10,7 +10,8 @@ Registry (:data:`ENCODERS`):
 * ``pixels`` — images resized to 32×32 and flattened (the paper's pixel Vendi score).
 * ``random-conv`` — a fixed, seeded random convolutional network: weak but model-free.
 * ``baseline`` — penultimate features of a study's baseline run (``run_dir``).
-* ``clip-rn50``, ``clip-vit-b32`` — open_clip models, weights from a local file only.
+* ``clip-rn50``, ``clip-vit-b32`` — open_clip image towers, weights from a local state-dict
+  file only (built with ``pretrained=None``, then loaded: open_clip never downloads).
 * ``resnet50`` — torchvision ResNet-50 (ImageNet), weights from a local file only.
 
 Nothing is ever downloaded: missing weights are an error that says where to put them.
@@ -236,9 +237,24 @@ def _clip_encoder(arch: str, name: str, files: tuple[str, ...]) -> Callable[...,
                 f"encoder {name!r} needs open_clip: pip install open-clip-torch "
                 f"(or 'weightspace[clip]'), then put the {arch} weights file in {weights_dir()}"
             ) from err
-        path = _find_weights(weights, files, name, " Use the OpenAI checkpoint open_clip loads.")
-        model = open_clip.create_model(arch, pretrained=str(path), device=device)
-        model.eval()
+        path = _find_weights(
+            weights, files, name, f" It must be a state dict of open_clip's {arch} (full CLIP or"
+            " image tower), as .safetensors or a .pt/.pth/.bin read with weights_only=True.",
+        )  # fmt: skip
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)  # its "initialized randomly" note: we load below
+        try:
+            model = open_clip.create_model(arch, pretrained=None)  # never fetches anything
+        finally:
+            logging.disable(previous)
+        state = _load_state_dict(path)
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        target = model if any(k.startswith("visual.") for k in state) else model.visual
+        try:
+            target.load_state_dict(state)
+        except RuntimeError as err:
+            raise CheckpointError(f"{path} is not an open_clip {arch} state dict: {err}") from err
+        model.eval().to(device)
         size = getattr(model.visual, "image_size", 224)
         size = int(size[0] if isinstance(size, (tuple, list)) else size)
         return Encoder(
