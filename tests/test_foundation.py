@@ -59,3 +59,6 @@ def test_set_threads_sets_torch() -> None:
 
     assert set_threads(1) == 1
     assert torch.get_num_threads() == 1
+    import os
+
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"  # for BLAS copies loaded later

@@ -13,6 +13,7 @@ import os
 log = logging.getLogger(__name__)
 
 ENV_VAR = "WEIGHTSPACE_THREADS"
+_BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
 def default_threads() -> int:
@@ -41,6 +42,10 @@ def set_threads(n: int | None = None) -> int:
     n = default_threads() if n is None else int(n)
     if n < 1:
         raise ValueError(f"thread count must be >= 1, got {n}")
+    # Libraries loaded later (SciPy's and scikit-learn's own BLAS/OpenMP copies) read these
+    # at load time; threadpoolctl below limits the ones already loaded.
+    for var in _BLAS_ENV:
+        os.environ[var] = str(n)
     try:
         from threadpoolctl import threadpool_limits
 
