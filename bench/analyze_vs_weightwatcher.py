@@ -15,6 +15,7 @@ faster) — and the largest
 
     .venv/bin/python bench/analyze_vs_weightwatcher.py            # full run
     .venv/bin/python bench/analyze_vs_weightwatcher.py --quick    # smoke run, ~1 min
+    .venv/bin/python bench/analyze_vs_weightwatcher.py --threads 1 --options default --repeat 3
 """
 
 from __future__ import annotations
@@ -159,6 +160,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--repeat", type=int, default=2, help="best of this many runs")
     parser.add_argument("--bert-layers", type=int, default=4)
+    parser.add_argument("--threads", choices=["1", "oob", "both"], default="both")
+    parser.add_argument("--options", choices=["default", "mp_fit", "both"], default="both")
+    parser.add_argument("--weights", choices=["random", "heavy", "both"], default="both")
     args = parser.parse_args()
 
     warnings.simplefilter("ignore")
@@ -173,10 +177,13 @@ def main() -> None:
         repeat = 1
     else:
         repeat = args.repeat
+        thread_set = {"1": (1,), "oob": (oob,), "both": (1, oob)}[args.threads]
+        mp_set = {"default": (False,), "mp_fit": (True,), "both": (False, True)}[args.options]
+        weight_set = ("random", "heavy") if args.weights == "both" else (args.weights,)
         for name in ("resnet18", f"bert{args.bert_layers}"):
-            for weights in ("random", "heavy"):
-                for mp_fit in (False, True):
-                    for n_threads in (1, oob):
+            for weights in weight_set:
+                for mp_fit in mp_set:
+                    for n_threads in thread_set:
                         cases.append((name, weights, mp_fit, n_threads))
     header = (
         f"{'model':9} {'weights':7} {'options':8} {'thr':>3} {'ww_s':>8} {'ws_s':>7} "
