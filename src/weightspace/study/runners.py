@@ -179,7 +179,7 @@ def run_ray(
         for plan in plans:
             gpus = 1 if str(plan.config.device).startswith("cuda") else 0
             ref = task.options(num_cpus=threads, num_gpus=gpus, max_retries=1).remote(
-                plan, str(runs_dir), threads, run_fn
+                plan, str(runs_dir.resolve()), threads, run_fn
             )
             refs[ref] = plan
         results = []
