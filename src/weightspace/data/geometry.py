@@ -7,8 +7,6 @@ field per sample and warps the whole batch with a single ``grid_sample``.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 
@@ -25,25 +23,27 @@ def odd_kernel_size(sigma: float) -> int:
     return k + 1 if k % 2 == 0 else k
 
 
-@functools.lru_cache(maxsize=32)
-def _blur_matrix(n: int, k: int, sigma: float) -> torch.Tensor:
-    """``(n, n)`` matrix M with ``M @ v`` = 1-D Gaussian blur of ``v`` under reflect padding."""
-    kern = gaussian_kernel1d(k, sigma).to(torch.float64)
-    pad = k // 2
-    m = torch.zeros(n, n, dtype=torch.float64)
-    for i in range(n):
-        for t in range(k):
-            j = i + t - pad
-            j = -j if j < 0 else (2 * (n - 1) - j if j >= n else j)  # reflect, edge not repeated
-            m[i, j] += kern[t]
-    return m.to(torch.float32)
+def _blur_axis(x: torch.Tensor, kern: torch.Tensor, dim: int) -> torch.Tensor:
+    """1-D blur of float ``(B, C, H, W)`` along ``dim`` (-2 or -1), reflect padding.
+
+    A fixed-order sum of shifted copies: elementwise arithmetic only, so the result is
+    bit-identical from run to run (a BLAS matrix product may change its last bits with
+    memory alignment or thread count, which flips roundings of warped uint8 pixels).
+    """
+    r = kern.numel() // 2
+    pad = (0, 0, r, r) if dim == -2 else (r, r, 0, 0)
+    xp = F.pad(x, pad, mode="reflect")  # reflect: the edge pixel is not repeated
+    n = x.shape[dim]
+    out = xp.narrow(dim, 0, n) * kern[0]
+    for t in range(1, kern.numel()):
+        out = out + xp.narrow(dim, t, n) * kern[t]
+    return out
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: int | None = None) -> torch.Tensor:
     """Separable Gaussian blur of float ``(B, C, H, W)`` with reflect padding.
 
-    Computed as ``M_h @ x @ M_wᵀ`` with the padding folded into the matrices (faster than
-    a convolution for the large kernels of elastic fields on small images). The kernel is
+    A fixed-order sum of shifted copies per axis (deterministic to the bit). The kernel is
     shortened to fit the image when reflect padding would exceed it (torchvision would
     raise for such small images).
     """
@@ -52,7 +52,8 @@ def gaussian_blur(x: torch.Tensor, sigma: float, kernel_size: int | None = None)
     k = min(k, 2 * (min(h, w) - 1) + 1)
     if k <= 1 or sigma <= 0:
         return x
-    return _blur_matrix(h, k, float(sigma)).to(x) @ x @ _blur_matrix(w, k, float(sigma)).to(x).T
+    kern = gaussian_kernel1d(k, float(sigma)).to(x)
+    return _blur_axis(_blur_axis(x, kern, -2), kern, -1)
 
 
 def identity_grid(h: int, w: int) -> torch.Tensor:
