@@ -34,9 +34,10 @@ def _blur_axis(x: torch.Tensor, kern: torch.Tensor, dim: int) -> torch.Tensor:
     pad = (0, 0, r, r) if dim == -2 else (r, r, 0, 0)
     xp = F.pad(x, pad, mode="reflect")  # reflect: the edge pixel is not repeated
     n = x.shape[dim]
-    out = xp.narrow(dim, 0, n) * kern[0]
-    for t in range(1, kern.numel()):
-        out = out + xp.narrow(dim, t, n) * kern[t]
+    weights = kern.tolist()
+    out = xp.narrow(dim, 0, n) * weights[0]
+    for t in range(1, len(weights)):
+        out.add_(xp.narrow(dim, t, n), alpha=weights[t])
     return out
 
 
