@@ -34,7 +34,7 @@ def train(
     train_size: int | None = typer.Option(None, help="Stratified training subset size."),
     test_size: int | None = typer.Option(None, help="Stratified test subset size."),
     model: str | None = typer.Option(None, help="Model name (default cnn-small)."),
-    width: int | None = typer.Option(None, help="Model width (model-specific)."),
+    width: float | None = typer.Option(None, help="Width multiplier of the model (e.g. 0.5, 2)."),
     pretrained: str | None = typer.Option(None, help="Local file with pretrained weights."),
     augment: str | None = typer.Option(None, help="Augmentation policy (default none)."),
     dropout: float | None = typer.Option(None, help="Dropout probability."),
