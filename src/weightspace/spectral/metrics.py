@@ -45,7 +45,8 @@ def norm_metrics(evals: np.ndarray, alpha: float) -> dict[str, float]:
     log_spec = math.log10(lmax)
     if math.isfinite(alpha):
         alpha_weighted = alpha * log_spec
-        log_alpha_norm = math.log10(float(np.sum(evals**alpha)))
+        # log10 Σλ^α = α·log10 λmax + log10 Σ(λ/λmax)^α: no overflow for large λ or α
+        log_alpha_norm = alpha * log_spec + math.log10(float(np.sum((evals / lmax) ** alpha)))
     else:
         alpha_weighted = log_alpha_norm = math.nan
     return {
