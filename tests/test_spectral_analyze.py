@@ -228,3 +228,16 @@ def test_cuda_path_matches_cpu_in_float64() -> None:
     cpu = analyze_matrices(mats, conv_slices=True, mp_fit=True)
     gpu = analyze_matrices(mats, conv_slices=True, mp_fit=True, device="cuda")
     pd.testing.assert_frame_equal(cpu, gpu, rtol=1e-8)
+
+
+def test_float32_eigensolver_is_close_to_float64() -> None:
+    rng = np.random.default_rng(9)
+    mats = {f"w{i}": rng.standard_t(3.0, (400, 200 + 50 * i)) for i in range(3)}
+    mats["conv"] = rng.standard_t(3.0, (9, 128, 64))
+    a = analyze_matrices(mats, conv_slices=True)
+    b = analyze_matrices(mats, conv_slices=True, precision="float32")
+    np.testing.assert_allclose(b.alpha, a.alpha, rtol=1e-3)
+    np.testing.assert_allclose(b.log_norm, a.log_norm, rtol=1e-6)
+    np.testing.assert_allclose(b.log_spectral_norm, a.log_spectral_norm, rtol=1e-5)
+    with pytest.raises(ConfigError, match="precision"):
+        analyze_matrices(mats, precision="float16")

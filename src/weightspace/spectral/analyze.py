@@ -59,6 +59,7 @@ def analyze_specs(
     seed: int = 0,
     progress: Progress | None = None,
     workers: int = 1,
+    precision: str = "float64",
 ) -> pd.DataFrame:
     """Analyse :class:`LayerSpec` objects, one row each, in their order.
 
@@ -67,7 +68,14 @@ def analyze_specs(
     threads, independent layers scale well. Weights are loaded in the calling thread, at
     most ``workers + 1`` layers ahead.
     """
-    opts = Options(compat=compat, mp_fit=mp_fit, randomize=randomize, device=device, seed=seed)
+    opts = Options(
+        compat=compat,
+        mp_fit=mp_fit,
+        randomize=randomize,
+        device=device,
+        seed=seed,
+        precision=precision,
+    )
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
     spec_list = list(specs)
@@ -152,6 +160,7 @@ def analyze_matrices(
     randomize: bool = False,
     device: str = "cpu",
     seed: int = 0,
+    precision: str = "float64",
 ) -> pd.DataFrame:
     """Analyse plain arrays: each ``(N, M)`` or ``(S, N, M)`` (slices of one layer).
 
@@ -176,7 +185,13 @@ def analyze_matrices(
             )
         )
     return analyze_specs(
-        specs, compat=compat, mp_fit=mp_fit, randomize=randomize, device=device, seed=seed
+        specs,
+        compat=compat,
+        mp_fit=mp_fit,
+        randomize=randomize,
+        device=device,
+        seed=seed,
+        precision=precision,
     )
 
 
@@ -192,6 +207,7 @@ def analyze(
     seed: int = 0,
     progress: Progress | None = None,
     threads: int | None = None,
+    precision: str = "float64",
 ) -> pd.DataFrame:
     """Per-layer spectral analysis of a ``torch.nn.Module`` or a weights file/directory.
 
@@ -201,10 +217,19 @@ def analyze(
     control (seeded by ``seed``). ``progress(done, total, longname)`` is called after each
     layer. ``threads``: how many layers to analyse at once (each single-threaded); default
     the current torch thread count (``weightspace.threads.set_threads`` sets it).
+    ``precision="float32"`` runs the eigensolver in float32 (opt-in, faster; see
+    ``docs/spectral.md`` for its measured error); the default and compat parity are float64.
     """
     from weightspace.spectral.extract import iter_layers
 
-    opts = Options(compat=compat, mp_fit=mp_fit, randomize=randomize, device=device, seed=seed)
+    opts = Options(
+        compat=compat,
+        mp_fit=mp_fit,
+        randomize=randomize,
+        device=device,
+        seed=seed,
+        precision=precision,
+    )
     if threads is None:
         import torch
 
@@ -223,4 +248,5 @@ def analyze(
         seed=seed,
         progress=progress,
         workers=workers,
+        precision=precision,
     )

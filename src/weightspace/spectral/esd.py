@@ -32,35 +32,45 @@ def as_slices(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def slice_eigenvalues(slices: np.ndarray, *, device: str = "cpu") -> np.ndarray:
+PRECISIONS = ("float64", "float32")
+
+
+def slice_eigenvalues(
+    slices: np.ndarray, *, device: str = "cpu", precision: str = "float64"
+) -> np.ndarray:
     """Eigenvalues of WᵀW per slice, ascending, clipped at 0: float64 ``(S, M)``.
 
     ``slices``: ``(S, N, M)`` with N >= M (see :func:`as_slices`). On CPU the Gram matrix
     comes from numpy (``W.T @ W`` is a symmetric rank-k update there, half a GEMM) and the
     eigenvalues from LAPACK ``syevd`` through scipy; on CUDA both run batched in torch.
+    ``precision="float32"`` (opt-in) forms the Gram matrix in float64 and runs only the
+    eigensolver in float32 (2–4× faster; absolute error ≈ M·1e-7·lambda_max).
     """
     s, _, m = slices.shape
     if s == 0 or m == 0:
         return np.zeros((s, m))
     if str(device).startswith("cuda"):
-        return _cuda_eigenvalues(slices, device)
+        return _cuda_eigenvalues(slices, device, precision)
     from scipy.linalg import eigvalsh
 
     w = np.asarray(slices, dtype=np.float64)  # up-cast only
+    solve_dtype = np.float32 if precision == "float32" else np.float64
     out = np.empty((s, m))
     for k in range(s):
-        gram = w[k].T @ w[k]  # (M, M)
+        gram = (w[k].T @ w[k]).astype(solve_dtype, copy=False)  # (M, M)
         out[k] = eigvalsh(gram, driver="evd", overwrite_a=True, check_finite=False)
     return np.clip(out, 0.0, None)
 
 
-def _cuda_eigenvalues(slices: np.ndarray, device: str) -> np.ndarray:
+def _cuda_eigenvalues(slices: np.ndarray, device: str, precision: str) -> np.ndarray:
     import torch
 
     w = torch.as_tensor(np.asarray(slices, dtype=np.float64)).to(device)  # float64 on device
     gram = w.transpose(-1, -2) @ w  # (S, M, M)
+    if precision == "float32":
+        gram = gram.to(torch.float32)
     evals = torch.linalg.eigvalsh(gram)  # (S, M), ascending
-    return np.clip(evals.cpu().numpy(), 0.0, None)
+    return np.clip(evals.to(torch.float64).cpu().numpy(), 0.0, None)
 
 
 def svd_eigenvalues(slices: np.ndarray) -> np.ndarray:

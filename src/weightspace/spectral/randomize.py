@@ -59,13 +59,14 @@ def randomized_evals(
     replicas: int,
     rng: np.random.Generator,
     device: str = "cpu",
+    precision: str = "float64",
 ) -> np.ndarray:
     """Pooled, sorted eigenvalues of ``replicas`` independently shuffled copies of the slices.
 
     ``scale`` multiplies the eigenvalues (0.5 for WeightWatcher's conv normalisation).
     """
     parts = [
-        slice_eigenvalues(shuffle_slices(slices, rng), device=device).ravel()
+        slice_eigenvalues(shuffle_slices(slices, rng), device=device, precision=precision).ravel()
         for _ in range(replicas)
     ]
     return np.sort(np.concatenate(parts)) * scale

@@ -70,8 +70,11 @@ class Options:
     randomize: bool = False
     device: str = "cpu"
     seed: int = 0
+    precision: str = "float64"
 
     def __post_init__(self) -> None:
+        if self.precision not in esd_mod.PRECISIONS:
+            raise unknown_choice("precision", self.precision, esd_mod.PRECISIONS)
         if self.compat is not None and self.compat not in COMPAT_MODES:
             raise unknown_choice("compat mode", self.compat, COMPAT_MODES, "Use None or 'ww'.")
         if not str(self.device).startswith(("cpu", "cuda")):
@@ -167,7 +170,9 @@ def analyze_layer(
         return row
 
     scale = WW_CONV_SCALE if (opts.ww and spec.conv_slices) else 1.0
-    slice_evals = esd_mod.slice_eigenvalues(slices, device=opts.device)  # (S, M)
+    slice_evals = esd_mod.slice_eigenvalues(
+        slices, device=opts.device, precision=opts.precision
+    )  # (S, M)
     if opts.ww:
         slice_evals = esd_mod.resolve_small(slices, slice_evals)
     slice_evals = slice_evals * scale
@@ -222,10 +227,10 @@ def _randomized(
     rng = _layer_rng(opts.seed, spec)
     s = slices.shape[0]
     n_comp = m * s
-    rand = rnd.randomized_evals(
-        slices, scale=scale, replicas=rnd.replicas_for(n_comp), rng=rng, device=opts.device
-    )
-    single = rnd.randomized_evals(slices, scale=scale, replicas=1, rng=rng, device=opts.device)
+    kw: dict[str, Any] = {"scale": scale, "rng": rng, "device": opts.device}
+    kw.update(precision=opts.precision)
+    rand = rnd.randomized_evals(slices, replicas=rnd.replicas_for(n_comp), **kw)
+    single = rnd.randomized_evals(slices, replicas=1, **kw)
     lmax, rmax = float(evals[-1]), float(rand[-1])
     if rmax > 0:
         floor = WW_EVALS_THRESH if opts.ww else met.zero_floor(rmax, m)
