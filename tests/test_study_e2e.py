@@ -87,3 +87,23 @@ def test_tiny_real_study_with_comparison_and_report(tmp_path):
     assert result.report is not None and result.report.is_file()
     assert (tmp_path / "s" / "compare" / "default" / "compare.json").is_file()
     assert (tmp_path / "s" / "compare" / "paper" / "compare.json").is_file()
+
+
+@pytest.mark.slow
+def test_tiny_study_with_the_diversity_check(tmp_path):
+    spec = StudySpec.from_dict(
+        {
+            "study": {"name": "tiny-div", "seeds": [0]},
+            "data": {"dataset": "fashion-mnist", "train_size": 200, "test_size": 100, "ood": False},
+            "model": {"name": "mlp"},
+            "train": {"epochs": 1, "batch_size": 32},
+            "conditions": {"baseline": True, "augment": ["noise50", "auto", "trivial"]},
+        }
+    )
+    result = run_study(spec, tmp_path / "s", workers=2, threads=1, progress=False, diversity=True)
+    assert result.done == 4 and not result.notes, result.notes
+    div = pd.read_parquet(tmp_path / "s" / "diversity.parquet").set_index("condition")
+    assert set(div.index) == {"bs", "divNoize50", "divAuto", "divTrAu"}
+    assert (div["vs_emb"] > 0).all() and div.loc["bs", "rho"] == pytest.approx(1.0)
+    assert div.loc["divAuto", "rho"] < 1.0
+    assert "diversity" in result.report.read_text().lower()
