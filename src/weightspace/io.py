@@ -130,7 +130,7 @@ def atomic_dir(final: str | os.PathLike[str], *, overwrite: bool = False) -> Ite
 
 def clean_incomplete(parent: str | os.PathLike[str]) -> list[Path]:
     """Remove leftover temporary run directories (from killed runs) under ``parent``."""
-    removed = []
+    removed: list[Path] = []
     parent = Path(parent)
     if not parent.is_dir():
         return removed

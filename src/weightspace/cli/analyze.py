@@ -71,9 +71,8 @@ def demo_model() -> Any:
                 continue
             w = torch.randn(p.shape, generator=gen, dtype=torch.float64)
             if name == "fc1.weight":  # Student-t(2): normal / sqrt(chi²₂ / 2)
-                chi2 = sum(
-                    torch.randn(p.shape, generator=gen, dtype=torch.float64) ** 2 for _ in range(2)
-                )
+                chi2 = torch.randn(p.shape, generator=gen, dtype=torch.float64) ** 2
+                chi2 = chi2 + torch.randn(p.shape, generator=gen, dtype=torch.float64) ** 2
                 w = w / torch.sqrt(chi2 / 2)
             p.copy_(w / math.sqrt(p[0].numel()))
     return model

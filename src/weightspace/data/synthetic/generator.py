@@ -75,6 +75,8 @@ class CVAE(nn.Module):
         self.to_stats = nn.Linear(flat + num_classes, 2 * latent)
         self.from_z = nn.Linear(latent + num_classes, flat)
         # per-class latent Gaussians fitted after training: means (K, Z), Cholesky factors (K, Z, Z)
+        self.class_mean: torch.Tensor
+        self.class_chol: torch.Tensor
         self.register_buffer("class_mean", torch.zeros(num_classes, latent))
         self.register_buffer("class_chol", torch.eye(latent).repeat(num_classes, 1, 1))
         self.dec = nn.Sequential(
@@ -163,7 +165,8 @@ def sample(
     labels = torch.arange(k).repeat_interleave(per_class)  # (K·per_class,)
     out = []
     for chunk in labels.split(1024):
-        eps = torch.randn(len(chunk), model.class_mean.shape[1], 1, generator=gen) * temperature
+        latent = int(model.class_mean.shape[1])
+        eps = torch.randn(len(chunk), latent, 1, generator=gen) * temperature  # (B, Z, 1)
         z = model.class_mean[chunk] + (model.class_chol[chunk] @ eps).squeeze(-1)  # (B, Z)
         out.append((torch.sigmoid(model.decode(z, chunk)) * 255).round().to(torch.uint8))
     return ImageSet(images=torch.cat(out), labels=labels, classes=classes, name="synthetic:builtin")

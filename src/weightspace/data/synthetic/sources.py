@@ -123,9 +123,9 @@ def _read_png_csv(root: Path, like: ImageSet | None) -> ImageSet:
                     f"{root / LABELS_CSV}:{lineno}: label {raw!r} is neither a class index nor a "
                     f"class name ({', '.join(names) or 'no class names known'})"
                 )
-            with Image.open(f) as im:
-                im = im.convert("L") if im.mode in ("L", "1", "I;16", "I") else im.convert("RGB")
-                a = np.asarray(im, dtype=np.uint8)
+            with Image.open(f) as raw_image:
+                mode = "L" if raw_image.mode in ("L", "1", "I;16", "I") else "RGB"
+                a = np.asarray(raw_image.convert(mode), dtype=np.uint8)
             arrays.append(a[..., None] if a.ndim == 2 else a)
             labels.append(label)
     if not arrays:
