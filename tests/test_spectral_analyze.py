@@ -241,3 +241,27 @@ def test_float32_eigensolver_is_close_to_float64() -> None:
     np.testing.assert_allclose(b.log_spectral_norm, a.log_spectral_norm, rtol=1e-5)
     with pytest.raises(ConfigError, match="precision"):
         analyze_matrices(mats, precision="float16")
+
+
+def test_analyze_torch_model_end_to_end() -> None:
+    torch = pytest.importorskip("torch")
+    from weightspace.spectral import analyze
+
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 32),
+                          nn.LayerNorm(32), nn.Linear(32, 4))  # fmt: skip
+    seen: list[tuple[int, int, str]] = []
+    df = analyze(model, progress=lambda d, t, n: seen.append((d, t, n)), threads=2)
+    ww = analyze(model, compat="ww")
+    assert [s[0] for s in seen] == list(range(1, len(df) + 1))
+    assert list(df.layer_id) == sorted(df.layer_id)  # named_modules() order
+    conv = df[df.name == "Conv2d"].iloc[0]
+    assert (conv.rf, conv.N, conv.M, conv.num_evals) == (9, 16, 3, 27)
+    w = model[0].weight.detach().double().numpy()
+    lmax = max(np.linalg.norm(w[:, :, i, j], 2) ** 2 for i in range(3) for j in range(3))
+    assert conv.lambda_max == pytest.approx(lmax, rel=1e-10)
+    assert ww[ww.name == "Conv2d"].iloc[0].lambda_max == pytest.approx(lmax / 2, rel=1e-10)
+    small = df[df.longname == "5"].iloc[0]  # 4 eigenvalues < min_evals = 8
+    assert small.status == "skipped" and small.reason
+    assert set(df.status) <= {"success", "failed", "skipped"}
