@@ -101,7 +101,7 @@ def test_evaluate_normalises_and_restores_mode() -> None:
 
 def test_channel_stats_and_normalizer() -> None:
     images = torch.randint(0, 256, (10, 3, 5, 5), dtype=torch.uint8)
-    mean, std = channel_stats(images, chunk=3)
+    mean, std = channel_stats(images)
     x = images.double() / 255
     assert torch.allclose(mean.double(), x.mean(dim=(0, 2, 3)), atol=1e-6)
     assert torch.allclose(std.double(), x.std(dim=(0, 2, 3), unbiased=False), atol=1e-6)

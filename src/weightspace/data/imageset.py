@@ -67,11 +67,11 @@ class ImageSet:
 
     def mean(self) -> tuple[float, ...]:
         """Per-channel mean of the pixels scaled to [0, 1]."""
-        return tuple(float(m) for m in _channel_moments(self.images)[0])
+        return tuple(float(m) for m in channel_moments(self.images)[0])
 
     def std(self) -> tuple[float, ...]:
         """Per-channel standard deviation of the pixels scaled to [0, 1] (population)."""
-        return tuple(float(s) for s in _channel_moments(self.images)[1])
+        return tuple(float(s) for s in channel_moments(self.images)[1])
 
     def select(self, indices: torch.Tensor | np.ndarray, *, name: str | None = None) -> ImageSet:
         """The subset at ``indices`` (order kept)."""
@@ -81,7 +81,8 @@ class ImageSet:
         )
 
 
-def _channel_moments(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def channel_moments(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mean, population std) of uint8 ``images`` on [0, 1], float64, chunked."""
     """Per-channel mean and std of ``images / 255`` from exact 256-bin histograms."""
     c = images.shape[1]
     if images.numel() == 0:

@@ -31,26 +31,18 @@ def to_input(
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def channel_stats(images: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and standard deviation of uint8 ``images`` (N, C, H, W) on [0, 1].
+def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation (float32) of uint8 ``images`` (N, C, H, W) on [0, 1].
 
-    Accumulated in float64 over chunks, so a large set is never copied to float at once.
-    A channel with zero variance gets std 1 (normalisation then only centres it).
+    The moments are :func:`weightspace.data.imageset.channel_moments` (float64, chunked);
+    a channel with zero variance gets std 1 (normalisation then only centres it).
     """
+    from weightspace.data.imageset import channel_moments
+
     if images.ndim != 4 or images.shape[0] == 0:
         raise ValueError(
             f"expected a non-empty (N, C, H, W) batch; got shape {tuple(images.shape)}"
         )
-    c = images.shape[1]
-    total = torch.zeros(c, dtype=torch.float64)
-    total_sq = torch.zeros(c, dtype=torch.float64)
-    for start in range(0, images.shape[0], chunk):
-        x = images[start : start + chunk].double().div_(255.0)  # (b, C, H, W)
-        total += x.sum(dim=(0, 2, 3))
-        total_sq += x.square().sum(dim=(0, 2, 3))
-    count = images.shape[0] * images.shape[2] * images.shape[3]
-    mean = total / count
-    var = (total_sq / count - mean.square()).clamp_min(0.0)
-    std = var.sqrt()
+    mean, std = channel_moments(images)
     std[std == 0] = 1.0
-    return mean.float(), std.float()
+    return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
