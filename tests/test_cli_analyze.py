@@ -37,7 +37,7 @@ def test_demo_prints_table_and_summary() -> None:
     out = result.stdout
     for token in ("layer_id", "longname", "alpha", "stable_rank", "conv1", "fc1", "fc2"):
         assert token in out
-    assert "layers_success" in out and "median" in out
+    assert "layers: 4 success, 0 failed, 0 skipped" in out and "median" in out
     # the heavy-tailed fc1 has the smallest alpha of the demo's layers
     table = {line.split()[1]: line.split() for line in out.splitlines()[1:5]}
     alphas = {name: float(cols[2]) for name, cols in table.items()}

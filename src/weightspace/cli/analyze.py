@@ -257,7 +257,15 @@ def _analyze(path: str, *, out: Path | None, compat: str | None, mp_fit: bool, r
         write_table(out, df)
     typer.echo(format_table(df))
     typer.echo("")
-    typer.echo(summarize(df).to_string(float_format=lambda v: f"{v:.4g}"))
+    summary = summarize(df)
+    metrics = summary[~summary.index.astype(str).str.startswith("layers_")]
+    typer.echo(metrics.to_string(float_format=lambda v: f"{v:.4g}"))
+    counts = summary.attrs.get("counts", {})
+    typer.echo(
+        "layers: "
+        + ", ".join(f"{n} {status}" for status, n in counts.items())
+        + " (the summary covers successful fits only)"
+    )
     if plot is not None:
         n = _write_plots(source, df, plot, compat=compat, layers=layers, min_evals=min_evals)
         typer.echo(f"\nwrote {n} ESD plots to {plot}")
