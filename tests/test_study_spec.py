@@ -99,7 +99,7 @@ def test_paper_presets_follow_the_paper_settings():
     assert paper.device == "cuda"
     finetune = expand(StudySpec.from_preset("paper-finetune"))[0].config
     assert finetune.lr == 1e-5 and finetune.pretrained
-    assert set(preset_names()) == {"quick", "paper", "paper-finetune"}
+    assert set(preset_names()) == {"quick", "paper", "paper-finetune", "synthetic"}
 
 
 def test_categories_strengths_and_overrides():
@@ -244,3 +244,14 @@ def test_synthetic_conditions_go_through_the_data_hook(monkeypatch):
     monkeypatch.setitem(sys.modules, "weightspace.data.synthetic", types.ModuleType("stub"))
     with pytest.raises(ConfigError, match="synthetic conditions need"):
         expand_conditions({"synthetic": {"fractions": [0.1]}})
+
+
+def test_synthetic_preset_expands_gen_conditions_next_to_references():
+    spec = StudySpec.from_preset("synthetic")
+    conds = {c.name: c for c in spec.condition_list()}
+    gen = [n for n, c in conds.items() if c.category == "gen"]
+    assert gen == ["gen0.3", "gen0.5", "gen1.0", "gen0.3_add", "gen0.5_add", "gen1.0_add"]
+    assert {c.category for c in conds.values()} == {"bs", "dp", "wd", "div", "gen"}
+    assert conds["gen0.5_add"].overrides["synthetic"]["mode"] == "add"
+    assert conds["gen1.0"].strength == 1.0
+    assert len(expand(spec)) == 2 * len(conds)

@@ -33,7 +33,7 @@ def study_command(
         None, help="Study spec (TOML). Default: the 'quick' preset.", show_default=False
     ),
     preset: str | None = typer.Option(
-        None, "--preset", help="A shipped preset: quick, paper, paper-finetune."
+        None, "--preset", help="A shipped preset: quick, paper, paper-finetune, synthetic."
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Study directory [default: studies/<name>]."
