@@ -33,11 +33,17 @@ def test_tiny_study_with_a_gen_condition(tmp_path: Path, monkeypatch: pytest.Mon
             },
         },
     )
-    result = run_study(spec, tmp_path / "study", workers=0, progress=False, analyze=False)
+    result = run_study(spec, tmp_path / "study", workers=0, progress=False)
     assert (result.total, result.done, result.failed) == (2, 2, 0)
+    assert not result.notes, result.notes
     runs = result.runs.set_index("condition")
     assert runs.loc["gen0.5", "category"] == "gen"
     assert runs.loc["gen0.5", "strength"] == 0.5
     assert 0.0 < runs.loc["gen0.5", "test_acc"] <= 1.0
     cached = list((tmp_path / "cache" / "synthetic").glob("*/samples.npz"))
     assert len(cached) == 1  # generated once, for the one real subset
+    # the generator's quality reaches the study directory and the report
+    quality = tmp_path / "study" / "synthetic" / "s0"
+    assert {p.name for p in quality.iterdir()} == {"grid.png", "quality.csv", "provenance.json"}
+    html = result.report.read_text()
+    assert "Synthetic vs traditional diversity" in html and "generator quality, seed 0" in html

@@ -195,6 +195,26 @@ def _build_sections(
                 "fraction 0 is the baseline.",
             )
         )
+        from weightspace.io import read_table
+
+        for seed_dir in sorted((inputs.root / "synthetic").glob("s*")):
+            grid_png, quality_csv = seed_dir / "grid.png", seed_dir / "quality.csv"
+            if grid_png.is_file():
+                sec.add(
+                    FigureBlock(
+                        f"synthetic_grid_{seed_dir.name}",
+                        grid_png.read_bytes(),
+                        f"Built-in generator samples, one row per class (seed {seed_dir.name[1:]}).",
+                    )
+                )
+            if quality_csv.is_file():
+                sec.add(
+                    TableBlock(
+                        read_table(quality_csv),
+                        title=f"generator quality, seed {seed_dir.name[1:]}: fidelity "
+                        "(precision, density), coverage (recall, coverage), Vendi scores",
+                    )
+                )
         if div is not None and {"gen", "div"} & set(div["category"]) and "wvs" in div.columns:
             sub = div[div["category"].isin(["gen", "div"])]
             sec.add(

@@ -102,6 +102,38 @@ def check_plans(plans: list[RunPlan]) -> None:
             ) from err
 
 
+def _synthetic_quality(study_dir: Path, plans: list[RunPlan]) -> None:
+    """Copy the built-in generator's quality table, sample grid and provenance of every seed
+    into ``<study>/synthetic/s<seed>/`` (the report shows them). The samples are cached, so
+    this only looks them up."""
+    import shutil
+
+    from weightspace.data.synthetic import GeneratorConfig, SyntheticSettings, prepare_builtin
+    from weightspace.train.data import prepare_data
+
+    done: set[int] = set()
+    for plan in plans:
+        syn = plan.config.synthetic
+        if (
+            syn is None
+            or plan.seed in done
+            or not io.is_complete(study_dir / RUNS_DIR / plan.dir_name)
+        ):
+            continue
+        settings = SyntheticSettings.from_mapping(syn)
+        if settings.source != "builtin":
+            continue
+        real = prepare_data(plan.config.replace(synthetic=None, ood=False)).train
+        path = prepare_builtin(
+            real, config=GeneratorConfig(**settings.generator), oversample=settings.oversample
+        )
+        dest = study_dir / "synthetic" / f"s{plan.seed}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("grid.png", "quality.csv", "provenance.json"):
+            shutil.copy2(path / name, dest / name)
+        done.add(plan.seed)
+
+
 def _diversity(study_dir: Path, notes: list[str]) -> None:
     """The diversity prediction check (``<study>/diversity.parquet``) for the report."""
     try:
@@ -217,6 +249,11 @@ def run_study(
         finally:
             bar.close()
         runs, layers = collect(study_dir, plans=plans)
+        if run_fn is None and any(p.config.synthetic is not None for p in plans):
+            try:
+                _synthetic_quality(study_dir, plans)
+            except WeightspaceError as err:
+                log.warning("synthetic-data quality not collected: %s", err)
     compare_dir, report, notes = (
         _compare_and_report(study_dir, diversity=diversity) if analyze else (None, None, [])
     )
