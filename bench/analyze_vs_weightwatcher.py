@@ -117,7 +117,9 @@ def floor_times(model, repeat: int) -> tuple[float, float]:  # type: ignore[no-u
     return best_of(numpy_floor, repeat)[0], best_of(torch_floor, repeat)[0]
 
 
-def run_case(model, *, mp_fit: bool, n_threads: int, repeat: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def run_case(
+    model, *, mp_fit: bool, n_threads: int, repeat: int, precision: str = "float64"
+) -> dict[str, object]:  # type: ignore[no-untyped-def]
     import weightwatcher as ww
 
     from weightspace.spectral import analyze
@@ -128,7 +130,7 @@ def run_case(model, *, mp_fit: bool, n_threads: int, repeat: int) -> dict[str, o
         for _ in range(repeat):  # interleaved: both tools see the same load
             t, ref = best_of(lambda: ww.WeightWatcher(model=model).analyze(mp_fit=mp_fit), 1)
             t_ww = min(t_ww, t)
-            t, _ = best_of(lambda: analyze(model, mp_fit=mp_fit), 1)
+            t, _ = best_of(lambda: analyze(model, mp_fit=mp_fit, precision=precision), 1)
             t_ws = min(t_ws, t)
         compat = analyze(model, compat="ww", mp_fit=mp_fit)
     with threads(1):  # the floor is the one-thread float64 eigendecomposition
@@ -163,6 +165,12 @@ def main() -> None:
     parser.add_argument("--threads", choices=["1", "oob", "both"], default="both")
     parser.add_argument("--options", choices=["default", "mp_fit", "both"], default="both")
     parser.add_argument("--weights", choices=["random", "heavy", "both"], default="both")
+    parser.add_argument(
+        "--precision",
+        choices=["float64", "float32"],
+        default="float64",
+        help="weightspace's eigensolver precision (the floor and compat parity stay float64)",
+    )
     args = parser.parse_args()
 
     warnings.simplefilter("ignore")
@@ -189,14 +197,16 @@ def main() -> None:
         f"{'model':9} {'weights':7} {'options':8} {'thr':>3} {'ww_s':>8} {'ws_s':>7} "
         f"{'speedup':>7} {'floor_s':>8} {'ws/floor':>8} {'max|dα|':>9} {'mp check':>18}"
     )
-    print(f"# threads out-of-the-box = {oob}; best of {repeat}")
+    print(f"# threads out-of-the-box = {oob}; best of {repeat}; precision {args.precision}")
     print(header)
     for name, weights, mp_fit, n_threads in cases:
         if name == "resnet18":
             model = resnet18(weights, 0)
         else:
             model = bert_stack(weights, 0, layers=int(name[4:]))
-        r = run_case(model, mp_fit=mp_fit, n_threads=n_threads, repeat=repeat)
+        r = run_case(
+            model, mp_fit=mp_fit, n_threads=n_threads, repeat=repeat, precision=args.precision
+        )
         floor = min(r["floor_np_s"], r["floor_torch_s"])  # type: ignore[type-var]
         mp_check = (
             f"dσ={r['max_dsigma_mp']:.1e} spikes={'=' if r['num_spikes_equal'] else '≠'}"
