@@ -222,6 +222,8 @@ def analyze(
     """
     from weightspace.spectral.extract import iter_layers
 
+    # Validate every option before any weights are read, so that a typo fails at once rather
+    # than after a large model's first layers (analyze_specs builds the same Options again).
     opts = Options(
         compat=compat,
         mp_fit=mp_fit,
