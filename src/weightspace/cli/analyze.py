@@ -251,7 +251,7 @@ def _analyze(path: str, *, out: Path | None, compat: str | None, mp_fit: bool, r
             progress.close()
 
     if out is not None:
-        from weightspace.io import write_table
+        from weightspace.store import write_table
 
         out.parent.mkdir(parents=True, exist_ok=True)
         write_table(out, df)

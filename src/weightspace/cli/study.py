@@ -52,6 +52,12 @@ def study_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the runs and the time estimate; run nothing."
     ),
+    collect_only: bool = typer.Option(
+        False,
+        "--collect",
+        help="Rebuild runs.parquet and layers.parquet from the run directories of --out; "
+        "train nothing (repairs a damaged table).",
+    ),
     seeds: str | None = typer.Option(None, "--seeds", help="Override the seeds, e.g. 0,1,2."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
     dataset: str | None = typer.Option(None, "--dataset", help="Override [data] dataset."),
@@ -83,8 +89,8 @@ def study_command(
     import time
 
     from weightspace.cli import configure_logging
+    from weightspace.store import RUNS_TABLE, StudyPaths
     from weightspace.study import StudySpec, estimate_seconds, expand, plan_table, run_study
-    from weightspace.study.collect import RUNS_TABLE
     from weightspace.study.summary import format_seconds, measured_times
     from weightspace.threads import default_threads, set_threads
 
@@ -109,16 +115,31 @@ def study_command(
     threads = threads or max(1, default_threads() // max(1, workers))
     set_threads(threads)
 
+    if collect_only:
+        from weightspace.study.collect import collect
+
+        if not StudyPaths(study_dir).runs_dir.is_dir():
+            raise ConfigError(
+                f"{study_dir} has no runs/ folder; give the study directory with --out"
+            )
+        runs, layers = collect(study_dir, plans=expand(spec) if spec_file or preset else None)
+        counts = runs["status"].value_counts().to_dict() if len(runs) else {}
+        typer.echo(
+            f"collected {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) "
+            f"and {len(layers)} layer rows into {study_dir}"
+        )
+        return
+
     if dry_run:
         import pandas as pd
 
-        from weightspace import io
+        from weightspace import store
 
         plans = expand(spec)
         table = plan_table(plans, study_dir)
         measured = {}
         if (study_dir / RUNS_TABLE).is_file():
-            measured = measured_times(io.read_table(study_dir / RUNS_TABLE))
+            measured = measured_times(store.read_table(study_dir / RUNS_TABLE))
         pending = [p for p, s in zip(plans, table.status, strict=True) if s != "done"]
         est = estimate_seconds(pending, workers=max(1, workers), measured=measured)
         with pd.option_context("display.max_rows", None, "display.width", 120):
@@ -159,6 +180,8 @@ def study_command(
         typer.echo(f"  compare: {result.compare_dir}/")
     if result.report is not None:
         typer.echo(f"  report:  {result.report}")
+    for line in result.damaged:
+        typer.echo(f"  damaged and run again: {line}")
     for note in result.notes:
         typer.echo(f"  note: {note}")
     if result.failed:
@@ -171,5 +194,12 @@ def study_command(
         typer.echo("")
         for line in lines:
             typer.echo(line)
-    if result.failed:
+    if result.analysis_failed:
+        typer.echo(
+            "  the comparison or report failed (see the notes above); every finished run and "
+            f"the tables are kept: fix the cause and rerun `weightspace report {study_dir}` "
+            "or the same study command",
+            err=True,
+        )
+    if result.failed or result.analysis_failed:
         raise typer.Exit(code=1)

@@ -100,7 +100,7 @@ def _train(
     no_ood: bool,
     options: dict[str, Any],
 ) -> None:
-    from weightspace import io
+    from weightspace import store
     from weightspace.config import load_toml
     from weightspace.train import RunConfig
 
@@ -115,7 +115,7 @@ def _train(
         values["ood"] = False
     cfg = RunConfig.from_dict(values, where=where)
     cfg.check_names()
-    if io.is_complete(out) and not overwrite:
+    if store.is_complete(out) and not overwrite:
         raise ConfigError(
             f"{out} already holds a complete run; choose another --out or pass --overwrite"
         )

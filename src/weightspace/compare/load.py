@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from weightspace import store
 from weightspace.compare.categories import BASELINE, DEFAULT_RULES, CategoryRules, parse_strength
 from weightspace.errors import DataError
 
@@ -42,7 +43,6 @@ RUN_METRIC_FILES = {
     "embedding": "vendi_embedding",
     "pixel": "vendi_pixel",
 }
-_FAILED_RUN = {"failed", "error", "incomplete", "crashed", "pending"}
 
 PathLike = str | os.PathLike[str]
 
@@ -104,24 +104,18 @@ def _study_dataset(table: pd.DataFrame, study: Path) -> None:
 
 
 def _read_study(study: Path) -> pd.DataFrame:
-    table = pd.read_parquet(study / "layers.parquet")
+    paths = store.StudyPaths(study)
+    table = store.read_study_table(paths.layers_table, required=store.REQUIRED_LAYERS)
     if table.empty:
         raise DataError(
-            f"{study / 'layers.parquet'} holds no layer rows: no run of this study has "
-            "finished (see runs.parquet for their status and errors)"
-        )
-    missing = {"run_id", "condition", "snapshot", "layer_id"} - set(table.columns)
-    if missing:
-        raise DataError(
-            f"{study / 'layers.parquet'} lacks columns {sorted(missing)}; it must follow the "
-            "study contract in docs/architecture.md"
+            f"{paths.layers_table} holds no layer rows: no run of this study has "
+            f"finished (see {store.RUNS_TABLE} for their status and errors)"
         )
     table = table[table["snapshot"].isin(["before", "after"])].copy()
-    runs_path = study / "runs.parquet"
-    if runs_path.is_file():
-        runs = pd.read_parquet(runs_path)
+    if paths.runs_table.is_file():
+        runs = store.read_study_table(paths.runs_table)
         if "status" in runs.columns:
-            bad = runs.loc[runs["status"].astype(str).str.lower().isin(_FAILED_RUN), "run_id"]
+            bad = runs.loc[~store.usable(runs), "run_id"]
             if len(bad):
                 log.warning("%s: leaving out %d failed runs", study, len(bad))
                 table = table[~table["run_id"].isin(set(bad))]
@@ -150,7 +144,7 @@ def _read_path(path: Path) -> list[pd.DataFrame]:
             f"{path} is a file; give the study directory that holds layers.parquet or the "
             "folder that holds the <cond>.csv / ft_<cond>.csv tables"
         )
-    if (path / "layers.parquet").is_file():
+    if store.StudyPaths(path).layers_table.is_file():
         return [_read_study(path)]
     if _csv_pairs(path):
         return [_read_csv_folder(path, path.name)]
@@ -315,11 +309,11 @@ def load_runs(
     """
     frames = []
     for path in _as_paths(paths):
-        if (path / "runs.parquet").is_file():
-            runs = pd.read_parquet(path / "runs.parquet")
+        paths = store.StudyPaths(path)
+        if paths.runs_table.is_file():
+            runs = store.read_study_table(paths.runs_table)
             _study_dataset(runs, path)
-            if "status" in runs.columns:
-                runs = runs[~runs["status"].astype(str).str.lower().isin(_FAILED_RUN)]
+            runs = runs[store.usable(runs)]
             frames.append(runs)
             continue
         folders = [path, *sorted(p for p in path.iterdir() if p.is_dir())] if path.is_dir() else []

@@ -30,7 +30,7 @@ class CompareResult:
     def to_dir(self, path: str | os.PathLike[str]) -> Path:
         """Write ``<name>.csv`` per table plus ``compare.json`` (settings, conclusions and
         every table as records). A path ending in ``.json`` writes only that one file."""
-        from weightspace.io import write_json, write_table
+        from weightspace.store import write_json, write_table
 
         path = Path(path)
         payload = {

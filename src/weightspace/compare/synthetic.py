@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from weightspace import store
 from weightspace.compare.categories import DEFAULT_RULES, parse_strength
 from weightspace.compare.delta import DEFAULT_METRICS
 from weightspace.errors import ConfigError
@@ -131,6 +132,7 @@ def write_synthetic_study(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     layers, runs, signatures = synthetic_tables(spec, rng=rng)
-    layers.drop(columns="dataset").to_parquet(path / "layers.parquet", index=False)
-    runs.drop(columns="dataset").to_parquet(path / "runs.parquet", index=False)
+    paths = store.StudyPaths(path)
+    store.write_table(paths.layers_table, layers.drop(columns="dataset"))
+    store.write_table(paths.runs_table, runs.drop(columns="dataset"))
     return signatures

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from weightspace import store
 from weightspace.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -54,20 +55,19 @@ def load_run(run_dir: str | Path, *, device: str = "cpu") -> LoadedRun:
     from safetensors.torch import load_file
 
     from weightspace.diversity.encoders import file_digest
-    from weightspace.io import read_json
     from weightspace.models import create_model
     from weightspace.train import RunConfig
     from weightspace.train.data import prepare_data
 
     run_dir = Path(run_dir)
-    cfg_path, w_path = run_dir / "config.json", run_dir / "weights.safetensors"
+    cfg_path, w_path = run_dir / store.CONFIG_FILE, run_dir / store.WEIGHTS_FILE
     for p in (cfg_path, w_path):
         if not p.is_file():
             raise CheckpointError(
                 f"{run_dir} is not a finished run directory: {p.name} is missing; pass the "
                 "directory of a completed `weightspace train` run"
             )
-    config = RunConfig.from_dict(read_json(cfg_path), where=str(cfg_path))
+    config = RunConfig.from_dict(store.read_json(cfg_path), where=str(cfg_path))
     data = prepare_data(config)
     model = create_model(
         config.model,

@@ -34,12 +34,13 @@ from typing import Any
 
 import pandas as pd
 
+from weightspace import store
 from weightspace.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-DIVERSITY_TABLE = "diversity.parquet"
-CORRELATIONS_TABLE = "diversity_correlations.parquet"
+DIVERSITY_TABLE = store.DIVERSITY_TABLE
+CORRELATIONS_TABLE = store.CORRELATIONS_TABLE
 SCORES = (
     "vs_emb", "vs_pixel", "rho", "wvs", "rho_unpaired", "wvs_unpaired", "mmd_sim",
     "affinity", "gl_diversity",
@@ -74,18 +75,17 @@ class PredictionCheck:
 
 
 def _read_runs(study: Path) -> pd.DataFrame:
-    path = study / "runs.parquet"
+    path = store.StudyPaths(study).runs_table
     if not path.is_file():
         raise DataError(
             f"{study} has no runs.parquet; run `weightspace study run` (or collect) first, "
             "or pass the folder of a finished study"
         )
-    runs = pd.read_parquet(path)
+    runs = store.read_study_table(path)
     missing = {"condition", "category", "seed", "test_acc"} - set(runs.columns)
     if missing:
         raise DataError(f"{path} lacks columns {sorted(missing)}; is it a weightspace study?")
-    if "status" in runs:
-        runs = runs[runs["status"] == "done"]
+    runs = runs[store.usable(runs)]
     if runs.empty:
         raise DataError(f"{path} holds no finished runs; nothing to check")
     return runs
@@ -94,18 +94,21 @@ def _read_runs(study: Path) -> pd.DataFrame:
 def _run_dir(study: Path, row: pd.Series) -> Path:
     if isinstance(row.get("run_dir"), str) and row["run_dir"]:
         return study / row["run_dir"]
-    hits = sorted((study / "runs").glob(f"{row['condition']}__s{int(row['seed'])}__*"))
+    hits = [
+        run.path
+        for run in store.iter_runs(store.StudyPaths(study).runs_dir)
+        if run.condition == row["condition"] and run.seed == int(row["seed"]) and run.path.is_dir()
+    ]
     if not hits:
         raise DataError(f"no run directory for {row['condition']} seed {row['seed']} in {study}")
     return hits[0]
 
 
 def _condition_config(study: Path, rows: pd.DataFrame) -> Any:
-    from weightspace.io import read_json
     from weightspace.train import RunConfig
 
     first = rows.sort_values("seed").iloc[0]
-    return RunConfig.from_dict(read_json(_run_dir(study, first) / "config.json"))
+    return RunConfig.from_dict(store.read_json(_run_dir(study, first) / store.CONFIG_FILE))
 
 
 def spectral_dd(study: Path) -> pd.DataFrame:
@@ -116,7 +119,7 @@ def spectral_dd(study: Path) -> pd.DataFrame:
     """
     from weightspace.errors import WeightspaceError
 
-    if not (study / "layers.parquet").is_file():
+    if not store.StudyPaths(study).layers_table.is_file():
         return pd.DataFrame()
     try:
         from weightspace.compare.categories import BASELINE
@@ -262,10 +265,9 @@ def prediction_check(
         ignore_index=True,
     )
     if write:
-        from weightspace.io import write_table
-
-        write_table(study / DIVERSITY_TABLE, table)
-        write_table(study / CORRELATIONS_TABLE, corrs)
+        paths = store.StudyPaths(study)
+        store.write_table(paths.diversity_table, table)
+        store.write_table(paths.correlations_table, corrs)
     return PredictionCheck(conditions=table, correlations=corrs, baseline_run=str(bs_dir))
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from weightspace import store
+from weightspace.compare.load import load_layers, load_runs
 from weightspace.errors import DataError
 from weightspace.report._data import BASELINE, category_of, delta_delta
 from weightspace.report._style import category_color
@@ -41,7 +43,7 @@ class ReportInputs:
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
-    return pd.read_parquet(path) if path.is_file() else None
+    return store.read_study_table(path) if path.is_file() else None
 
 
 def _with_category(table: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -61,22 +63,17 @@ def load_inputs(path: str | Path) -> ReportInputs:
             f"report input {str(root)!r} is not a directory; give a study directory (with "
             "runs.parquet / layers.parquet) or a folder of WeightWatcher CSV tables"
         )
-    if (root / "layers.parquet").is_file() or (root / "runs.parquet").is_file():
+    paths = store.StudyPaths(root)
+    if paths.is_study():
         inputs = ReportInputs(
             root=root,
             kind="study",
-            runs=_with_category(_read_optional(root / "runs.parquet")),
-            layers=_with_category(_read_optional(root / "layers.parquet")),
-            diversity=_with_category(_read_optional(root / "diversity.parquet")),
-            diversity_correlations=_read_optional(root / "diversity_correlations.parquet"),
+            runs=_with_category(_read_optional(paths.runs_table)),
+            layers=_with_category(_read_optional(paths.layers_table)),
+            diversity=_with_category(_read_optional(paths.diversity_table)),
+            diversity_correlations=_read_optional(paths.correlations_table),
         )
     elif any(root.glob("*.csv")) or any(root.glob("*/*.csv")):
-        try:
-            from weightspace.compare.load import load_layers
-        except ImportError as err:
-            raise DataError(
-                f"{root} holds CSV tables, but reading them needs weightspace.compare ({err})"
-            ) from err
         inputs = ReportInputs(root=root, kind="tables", layers=load_layers(root))
         inputs.runs, inputs.diversity = _table_outcomes(root)
     else:
@@ -88,7 +85,7 @@ def load_inputs(path: str | Path) -> ReportInputs:
     if inputs.layers is not None and not inputs.layers.empty:
         layers = inputs.layers
         if inputs.runs is not None and "status" in inputs.runs.columns:
-            bad = inputs.runs.loc[~inputs.runs["status"].astype(str).str.lower().isin(_OK)]
+            bad = inputs.runs.loc[~store.usable(inputs.runs)]
             layers = layers[~layers["run_id"].isin(set(bad["run_id"]))]
         inputs.dd = delta_delta(layers)
     return inputs
@@ -96,10 +93,6 @@ def load_inputs(path: str | Path) -> ReportInputs:
 
 def _table_outcomes(root: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """Outcomes and Vendi scores from the paper's ``run-metrics/`` folders, when present."""
-    try:
-        from weightspace.compare.load import load_runs
-    except ImportError:
-        return None, None
     runs = load_runs(root)
     if runs is None or runs.empty:
         return None, None
@@ -166,9 +159,17 @@ def _run_dir(root: Path, runs: pd.DataFrame | None, run_id: str) -> Path | None:
         if len(hit) and isinstance(hit.iloc[0], str):
             p = Path(hit.iloc[0])
             return p if p.is_absolute() else root / p
-    for cand in (root / "runs" / run_id, root / run_id):
-        if cand.is_dir():
-            return cand
+    if runs is not None and {"condition", "seed"} <= set(runs.columns):
+        hit = runs.loc[runs["run_id"] == run_id, ["condition", "seed"]]
+        if len(hit):
+            cand = store.StudyPaths(root).run_dir(
+                str(hit.iloc[0]["condition"]), int(hit.iloc[0]["seed"]), run_id
+            )
+            if cand.is_dir():
+                return cand
+    for run in store.iter_runs(store.StudyPaths(root).runs_dir):
+        if run.run_id == run_id:
+            return run.path
     return None
 
 
@@ -201,7 +202,7 @@ def esd_panels(
     if runs is None:
         runs = table.drop_duplicates("run_id")[["run_id", "condition", "category", "seed"]]
     if "status" in runs.columns:
-        runs = runs[runs["status"].astype(str).str.lower().isin(_OK)]
+        runs = runs[store.usable(runs)]
     base = runs[runs["condition"] == BASELINE]
     if base.empty:
         return [], ["no baseline run: ESD panels need one"]
@@ -212,8 +213,8 @@ def esd_panels(
         else str(base["run_id"].iloc[0])
     )
     columns: list[tuple[str, str, str, str]] = [  # (run_id, snapshot, file, title)
-        (base_id, "before", "weights_init.safetensors", "bs · init"),
-        (base_id, "after", "weights.safetensors", "bs · after"),
+        (base_id, "before", store.INIT_WEIGHTS_FILE, "bs · init"),
+        (base_id, "after", store.WEIGHTS_FILE, "bs · after"),
     ]
     same_seed = runs[runs["seed"] == seed] if "seed" in runs else runs
     for cat in sorted(set(same_seed["category"]) - {BASELINE}):
@@ -226,7 +227,7 @@ def esd_panels(
             sub = sub.sort_values("_s", ascending=False, na_position="last")
         row = sub.iloc[0]
         columns.append(
-            (str(row["run_id"]), "after", "weights.safetensors", f"{row['condition']} · after")
+            (str(row["run_id"]), "after", store.WEIGHTS_FILE, f"{row['condition']} · after")
         )
     names = layers or _pick_layers(
         table[(table["run_id"] == base_id) & (table["snapshot"] == "after")], max_layers

@@ -195,7 +195,7 @@ def _build_sections(
                 "fraction 0 is the baseline.",
             )
         )
-        from weightspace.io import read_table
+        from weightspace.store import read_table
 
         for seed_dir in sorted((inputs.root / "synthetic").glob("s*")):
             grid_png, quality_csv = seed_dir / "grid.png", seed_dir / "quality.csv"

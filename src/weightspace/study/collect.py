@@ -1,7 +1,8 @@
 """Collect a study's run directories into two flat tables anyone can read.
 
+The file names and column schemas are the store's (:mod:`weightspace.store`).
 ``runs.parquet``: one row per planned run — ``run_id, condition, category, seed, status``
-(``done`` / ``failed`` / ``pending``), ``error, strength, dataset, model, run_dir`` (relative
+(``done`` / ``failed`` / ``pending`` / ``damaged``), ``error, strength, dataset, model, run_dir`` (relative
 to the study), ``augment, dropout, weight_decay``,
 ``synthetic_*``, then every metric of ``metrics.json`` flattened (nested tables become
 ``<key>_<subkey>`` columns, e.g. ``ood_gaussian_noise_3``).
@@ -26,19 +27,22 @@ from typing import Any
 
 import pandas as pd
 
-from weightspace import io
+from weightspace import store
+from weightspace.store import (
+    ID_COLUMNS,
+    LAYERS_TABLE,
+    RUNS_DIR,
+    RUNS_TABLE,
+    SPEC_FILE,
+    RunStatus,
+)
 from weightspace.study.conditions import AUGMENT_STRENGTH
-from weightspace.study.execute import failed_path
-from weightspace.study.plan import RunPlan, parse_run_dir_name
+from weightspace.study.plan import RunPlan, expand
+from weightspace.study.spec import StudySpec
 
 log = logging.getLogger(__name__)
 
-RUNS_TABLE = "runs.parquet"
-LAYERS_TABLE = "layers.parquet"
-SPEC_FILE = "study.toml"
-RUNS_DIR = "runs"
-ID_COLUMNS = ("run_id", "condition", "category", "seed")
-SNAPSHOT_PREFIX = "spectra_"
+__all__ = ["LAYERS_TABLE", "RUNS_DIR", "RUNS_TABLE", "SPEC_FILE", "collect", "flatten"]
 
 
 @dataclass(frozen=True)
@@ -69,19 +73,21 @@ def _entries_from_plans(plans: list[RunPlan], runs_dir: Path) -> list[_Entry]:
 
 def _entries_from_dirs(runs_dir: Path) -> list[_Entry]:
     """Every run directory (complete or failed) found on disk, without a spec."""
-    names = set()
-    if runs_dir.is_dir():
-        for p in runs_dir.iterdir():
-            name = p.name.removesuffix(".failed.json") if p.is_file() else p.name
-            if parse_run_dir_name(name):
-                names.add(name)
     out = []
-    for name in sorted(names):
-        condition, seed, run_id = parse_run_dir_name(name)  # type: ignore[misc]
-        path = runs_dir / name
-        cfg = io.read_json(path / "config.json") if (path / "config.json").is_file() else {}
+    for run in store.iter_runs(runs_dir):
+        cfg = run.config
         category = cfg.get("category") or ""
-        out.append(_Entry(run_id, condition, category, seed, _strength(category, cfg), path, cfg))
+        out.append(
+            _Entry(
+                run.run_id,
+                run.condition,
+                category,
+                run.seed,
+                _strength(category, cfg),
+                run.path,
+                cfg,
+            )
+        )
     return out
 
 
@@ -141,8 +147,8 @@ def _run_row(entry: _Entry) -> dict[str, Any]:
         "error": "",
         "strength": entry.strength,
     }
-    cfg_path = entry.path / "config.json"
-    cfg = io.read_json(cfg_path) if cfg_path.is_file() else entry.config
+    run = store.load_run(entry.path)
+    cfg = store.tables.config_of(run, entry.config)
     row["dataset"] = cfg.get("dataset", "")
     row["model"] = cfg.get("model", "")
     row["run_dir"] = f"{RUNS_DIR}/{entry.path.name}"
@@ -151,25 +157,23 @@ def _run_row(entry: _Entry) -> dict[str, Any]:
     row["weight_decay"] = _scalar(cfg.get("weight_decay", math.nan))
     if isinstance(cfg.get("synthetic"), Mapping):
         row.update(flatten(cfg["synthetic"], "synthetic_"))
-    if io.is_complete(entry.path):
-        row["status"] = "done"
-        metrics_path = entry.path / "metrics.json"
-        if metrics_path.is_file():
-            for key, value in flatten(io.read_json(metrics_path)):
-                row.setdefault(key, value)
-    elif failed_path(entry.path).is_file():
-        row["status"] = "failed"
-        row["error"] = io.read_json(failed_path(entry.path)).get("error", "unknown error")
+    row["status"] = run.status.value
+    row["error"] = run.error
+    if run.status is RunStatus.DONE:
+        for key, value in flatten(run.metrics):
+            row.setdefault(key, value)
+    elif run.status is RunStatus.DAMAGED:
+        log.warning("run %s is damaged (%s); left out of the tables", run.name, run.error)
     return row
 
 
 def _layer_rows(entry: _Entry) -> list[pd.DataFrame]:
-    if not io.is_complete(entry.path):
+    run = store.load_run(entry.path)
+    if run.status is not RunStatus.DONE:
         return []
     frames = []
-    for path in sorted(entry.path.glob(f"{SNAPSHOT_PREFIX}*.parquet")):
-        df = io.read_table(path)
-        snapshot = path.stem[len(SNAPSHOT_PREFIX) :]
+    for snapshot in run.snapshots():
+        df = run.spectra(snapshot)
         ids = {
             "run_id": entry.run_id,
             "condition": entry.condition,
@@ -195,9 +199,6 @@ def collect(
     study_dir = Path(study_dir)
     runs_dir = study_dir / RUNS_DIR
     if plans is None and (study_dir / SPEC_FILE).is_file():
-        from weightspace.study.plan import expand
-        from weightspace.study.spec import StudySpec
-
         plans = expand(StudySpec.from_toml(study_dir / SPEC_FILE))
     entries = (
         _entries_from_plans(plans, runs_dir) if plans is not None else _entries_from_dirs(runs_dir)
@@ -212,7 +213,7 @@ def collect(
         else pd.DataFrame(columns=[*ID_COLUMNS, "snapshot"])
     )
     study_dir.mkdir(parents=True, exist_ok=True)
-    io.write_table(study_dir / RUNS_TABLE, runs)
-    io.write_table(study_dir / LAYERS_TABLE, layers)
+    store.write_table(study_dir / RUNS_TABLE, runs)
+    store.write_table(study_dir / LAYERS_TABLE, layers)
     log.info("collected %d runs, %d layer rows into %s", len(runs), len(layers), study_dir)
     return runs, layers

@@ -1,6 +1,6 @@
 """Run one planned run inside a worker (a pool process or a Ray task) and record the outcome.
 
-The run function writes its directory atomically (:func:`weightspace.io.atomic_dir`), so a
+The run function writes its directory atomically (:func:`weightspace.store.atomic_dir`), so a
 worker killed at any moment leaves either a complete run directory or a ``.incomplete-*``
 leftover that the next study start removes. A run that raises is recorded next to where
 its directory would be, in ``<run_dir>.failed.json`` (error, traceback, time); the study
@@ -19,17 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weightspace import io
+from weightspace import store
+from weightspace.store import failed_path
 from weightspace.study.plan import RunPlan, with_threads
 
 log = logging.getLogger(__name__)
 
-FAILED_SUFFIX = ".failed.json"
 RunFn = Callable[..., dict[str, Any]]
-
-
-def failed_path(run_dir: Path) -> Path:
-    return run_dir.with_name(run_dir.name + FAILED_SUFFIX)
 
 
 def default_run_fn() -> RunFn:
@@ -72,7 +68,7 @@ def execute(
     """
     run_dir = Path(runs_dir) / plan.dir_name
     out: dict[str, Any] = {"run_id": plan.run_id, "error": "", "wall_time_s": 0.0}
-    if io.is_complete(run_dir):
+    if store.is_complete(run_dir):
         return {**out, "status": "skipped"}
     fn = run_fn if run_fn is not None else default_run_fn()
     start = time.time()
@@ -82,7 +78,7 @@ def execute(
         wall = time.time() - start
         error = f"{type(err).__name__}: {err}"
         log.warning("run %s failed: %s", plan.dir_name, error)
-        io.write_json(
+        store.write_json(
             failed_path(run_dir),
             {
                 "run_id": plan.run_id,

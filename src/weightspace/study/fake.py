@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weightspace import io
+from weightspace import store
 
 LAYERS = ("conv1", "conv2", "fc1", "classifier")
 
@@ -69,19 +69,21 @@ class FakeRun:
             "images_per_s": 1000.0,
             "ood": {"gaussian_noise": {"1": 0.7, "3": 0.6, "5": 0.5}},
         }
-        with io.atomic_dir(out_dir) as tmp:
-            io.write_json(tmp / "config.json", config.to_dict())
+        with store.atomic_dir(out_dir) as tmp:
+            store.write_json(tmp / store.CONFIG_FILE, config.to_dict())
             before = _spectra(rng, 0.0, 0.0, 0.0)
             after = _spectra(rng, 1.0, wd, dp)
-            io.write_table(tmp / "spectra_before.parquet", before)
-            io.write_table(tmp / "spectra_after.parquet", after)
-            io.write_table(
-                tmp / "history.parquet",
+            store.write_table(tmp / store.snapshot_file("before"), before)
+            store.write_table(tmp / store.snapshot_file("after"), after)
+            store.write_table(
+                tmp / store.HISTORY_FILE,
                 pd.DataFrame({"epoch": [1], "train_loss": [0.3], "val_acc": [0.84]}),
             )
             metrics["wall_time_s"] = time.time() - start
-            io.write_json(tmp / "metrics.json", metrics)
-            io.write_json(tmp / "provenance.json", {"pid": os.getpid(), "finished": time.time()})
+            store.write_json(tmp / store.METRICS_FILE, metrics)
+            store.write_json(
+                tmp / store.PROVENANCE_FILE, {"pid": os.getpid(), "finished": time.time()}
+            )
         return metrics
 
 

@@ -1,8 +1,10 @@
 """Run a whole study: plan, lock, resume, execute, collect, compare, report.
 
-Resume semantics: a run is finished when its directory holds the ``COMPLETE`` marker. A
-rerun of the same spec into the same directory skips finished runs, retries failed ones and
-removes the ``.incomplete-*`` leftovers of runs that were killed. Run directories appear by
+Resume semantics: a run is finished when its directory holds the ``COMPLETE`` marker and
+every file its ``MANIFEST.json`` lists, with the same size and SHA-256. A rerun of the same
+spec into the same directory skips finished runs, retries failed ones, moves finished runs
+whose files are missing or changed to ``runs/.damaged/`` (never deleted) and runs them
+again, and removes the ``.incomplete-*`` leftovers of runs that were killed. Run directories appear by
 an atomic rename, so a study killed with SIGKILL at any moment loses no finished run and,
 rerun, duplicates none.
 """
@@ -18,11 +20,15 @@ from typing import Any
 
 import pandas as pd
 
-from weightspace import io
+from weightspace import store
+from weightspace.compare import PROTOCOLS, compare
+from weightspace.diversity import prediction_check
 from weightspace.errors import ConfigError, WeightspaceError, unknown_choice
+from weightspace.report import build_report
+from weightspace.store import RUNS_DIR, SPEC_FILE, StudyPaths
 from weightspace.study import runners
-from weightspace.study.collect import RUNS_DIR, SPEC_FILE, collect
-from weightspace.study.execute import RunFn, failed_path
+from weightspace.study.collect import collect
+from weightspace.study.execute import RunFn
 from weightspace.study.lock import StudyLock
 from weightspace.study.plan import RunPlan, expand
 from weightspace.study.spec import StudySpec
@@ -47,18 +53,17 @@ class StudyResult:
     compare_dir: Path | None = None
     report: Path | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    damaged: tuple[str, ...] = field(default_factory=tuple)  # runs moved aside and rerun
+    analysis_failed: bool = False  # the comparison, diversity check or report raised
 
     @property
     def runs(self) -> pd.DataFrame:
-        return io.read_table(self.runs_table)
+        return store.read_table(self.runs_table)
 
 
 def run_status(plan: RunPlan, runs_dir: Path) -> str:
-    """``done`` (COMPLETE marker), ``failed`` (a ``.failed.json`` record) or ``pending``."""
-    run_dir = runs_dir / plan.dir_name
-    if io.is_complete(run_dir):
-        return "done"
-    return "failed" if failed_path(run_dir).is_file() else "pending"
+    """The status value of ``plan``'s run (:func:`weightspace.store.run_status`)."""
+    return store.run_status(runs_dir / plan.dir_name).value
 
 
 def plan_table(plans: list[RunPlan], study_dir: str | os.PathLike[str]) -> pd.DataFrame:
@@ -80,13 +85,10 @@ def check_plans(plans: list[RunPlan]) -> None:
     """Catch what would make every run fail before any starts: names, local weight files."""
     first = plans[0].config
     seen: set[str] = set()
-    try:
-        for plan in plans:  # one check per distinct augmentation (dataset, model are shared)
-            if repr(plan.config.augment) not in seen:
-                seen.add(repr(plan.config.augment))
-                plan.config.check_names()
-    except ImportError as err:  # a package of this installation is not there yet
-        log.warning("could not check dataset/model/augmentation names: %s", err)
+    for plan in plans:  # one check per distinct augmentation (dataset, model are shared)
+        if repr(plan.config.augment) not in seen:
+            seen.add(repr(plan.config.augment))
+            plan.config.check_names()
     if first.pretrained:  # load the weights once now rather than fail in every run
         from weightspace.models import create_model
 
@@ -117,7 +119,7 @@ def _synthetic_quality(study_dir: Path, plans: list[RunPlan]) -> None:
         if (
             syn is None
             or plan.seed in done
-            or not io.is_complete(study_dir / RUNS_DIR / plan.dir_name)
+            or not store.is_complete(study_dir / RUNS_DIR / plan.dir_name)
         ):
             continue
         settings = SyntheticSettings.from_mapping(syn)
@@ -137,8 +139,6 @@ def _synthetic_quality(study_dir: Path, plans: list[RunPlan]) -> None:
 def _diversity(study_dir: Path, notes: list[str]) -> None:
     """The diversity prediction check (``<study>/diversity.parquet``) for the report."""
     try:
-        from weightspace.diversity import prediction_check
-
         prediction_check(study_dir, draws=2, n=1000)
     except Exception as err:  # the tables are written; a scoring failure must not lose them
         log.debug("diversity check failed", exc_info=True)
@@ -151,42 +151,29 @@ def _compare_and_report(
     """Both comparison protocols into ``<study>/compare/<protocol>/``, then (optionally) the
     diversity prediction check, then the HTML report.
 
-    Called only when those packages are installed; a failure there is logged and noted, never
-    raised: the study's own tables are already written.
+    A failure there is logged and noted, not raised, so that the other steps still run and
+    the study's runs and tables are kept; the caller reports it (the CLI exits non-zero).
     """
     notes: list[str] = []
     compare_dir: Path | None = None
     report: Path | None = None
     results: dict[str, Any] = {}
-    try:
-        from weightspace.compare import PROTOCOLS, compare
-    except ImportError:
-        notes.append("comparison skipped: weightspace.compare.compare is not available")
-    else:
-        compare_dir = study_dir / "compare"
-        for protocol in PROTOCOLS:
-            try:
-                results[protocol] = compare(study_dir, protocol=protocol)
-                results[protocol].to_dir(compare_dir / protocol)
-            except Exception as err:  # the tables are written; a comparison bug must not lose them
-                log.debug("comparison %s failed", protocol, exc_info=True)
-                notes.append(f"comparison ({protocol}) failed: {type(err).__name__}: {err}")
+    paths = StudyPaths(study_dir)
+    compare_dir = paths.compare_dir
+    for protocol in PROTOCOLS:
+        try:
+            results[protocol] = compare(study_dir, protocol=protocol)
+            results[protocol].to_dir(compare_dir / protocol)
+        except Exception as err:  # the tables are written; a comparison bug must not lose them
+            log.debug("comparison %s failed", protocol, exc_info=True)
+            notes.append(f"comparison ({protocol}) failed: {type(err).__name__}: {err}")
     if diversity:
         _diversity(study_dir, notes)
     try:
-        from weightspace.report import build_report
-    except ImportError:
-        notes.append("report skipped: weightspace.report.build_report is not available")
-    else:
-        try:
-            report = Path(
-                build_report(
-                    study_dir, out=study_dir / "report.html", compare_result=results or None
-                )
-            )
-        except Exception as err:
-            log.debug("report failed", exc_info=True)
-            notes.append(f"report failed: {type(err).__name__}: {err}")
+        report = Path(build_report(study_dir, out=paths.report, compare_result=results or None))
+    except Exception as err:
+        log.debug("report failed", exc_info=True)
+        notes.append(f"report failed: {type(err).__name__}: {err}")
     for note in notes:
         log.warning(note)
     return compare_dir, report, notes
@@ -228,13 +215,14 @@ def run_study(
     start = time.time()
     with StudyLock(study_dir):
         runs_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in io.clean_incomplete(runs_dir):
+        for leftover in store.clean_incomplete(runs_dir):
             log.info("removed the leftover of an interrupted run: %s", leftover.name)
         spec_path = study_dir / SPEC_FILE
         if spec_path.is_file() and StudySpec.from_toml(spec_path) != spec:
             log.warning("%s changes the spec; runs of the old spec stay in %s", spec_path, runs_dir)
         spec_path.write_text(spec.to_toml())
-        todo = [p for p in plans if not io.is_complete(runs_dir / p.dir_name)]
+        damaged = store.quarantine_damaged([runs_dir / p.dir_name for p in plans])
+        todo = [p for p in plans if not store.is_complete(runs_dir / p.dir_name)]
         skipped = len(plans) - len(todo)
         log.info("%d runs planned, %d already finished, %d to run", len(plans), skipped, len(todo))
         bar = runners.ProgressBar(len(todo), desc=spec.name, enabled=progress and bool(todo))
@@ -260,8 +248,8 @@ def run_study(
     failed = sum(r["status"] == "failed" for r in results)
     return StudyResult(
         study_dir=study_dir,
-        runs_table=study_dir / "runs.parquet",
-        layers_table=study_dir / "layers.parquet",
+        runs_table=StudyPaths(study_dir).runs_table,
+        layers_table=StudyPaths(study_dir).layers_table,
         total=len(plans),
         done=int((runs.status == "done").sum()),
         failed=failed,
@@ -271,4 +259,8 @@ def run_study(
         compare_dir=compare_dir,
         report=report,
         notes=tuple(notes),
+        damaged=tuple(
+            f"{src.name}: {'; '.join(why)} (moved to {dest})" for src, dest, why in damaged
+        ),
+        analysis_failed=bool(notes),
     )

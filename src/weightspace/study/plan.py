@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightspace.errors import ConfigError
+from weightspace.store import run_dir_name
 from weightspace.study.conditions import Condition
 from weightspace.study.spec import StudySpec
 from weightspace.train import RunConfig
-
-SEP = "__"
 
 
 @dataclass(frozen=True)
@@ -37,18 +36,6 @@ class RunPlan:
     @property
     def dir_name(self) -> str:
         return run_dir_name(self.condition, self.seed, self.run_id)
-
-
-def run_dir_name(condition: str, seed: int, run_id: str) -> str:
-    return f"{condition}{SEP}s{seed}{SEP}{run_id}"
-
-
-def parse_run_dir_name(name: str) -> tuple[str, int, str] | None:
-    """``"divAuto__s1__ab12"`` -> ``("divAuto", 1, "ab12")``; ``None`` for other names."""
-    parts = name.split(SEP)
-    if len(parts) != 3 or not parts[1].startswith("s") or not parts[1][1:].isdigit():
-        return None
-    return parts[0], int(parts[1][1:]), parts[2]
 
 
 def resolve_config(base: Mapping[str, Any], condition: Condition, seed: int) -> RunConfig:

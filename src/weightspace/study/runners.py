@@ -27,9 +27,10 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from weightspace import io
+from weightspace import store
 from weightspace.errors import ConfigError
-from weightspace.study.execute import RunFn, execute, failed_path, init_worker
+from weightspace.store import failed_path
+from weightspace.study.execute import RunFn, execute, init_worker
 from weightspace.study.plan import RunPlan
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class ProgressBar:
 
 
 def _record_crash(plan: RunPlan, runs_dir: Path, error: str) -> dict[str, Any]:
-    io.write_json(
+    store.write_json(
         failed_path(runs_dir / plan.dir_name),
         {"run_id": plan.run_id, "condition": plan.condition, "seed": plan.seed, "error": error},
     )

@@ -1,5 +1,5 @@
 """One training run, end to end: data → model → spectra before → train → evaluate → spectra
-after → run directory (written atomically; see :mod:`weightspace.io`)."""
+after → run directory (written atomically; see :mod:`weightspace.store`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from weightspace import io
+from weightspace import store
 from weightspace.errors import ConfigError
 from weightspace.threads import set_threads
 from weightspace.train.config import RunConfig
@@ -64,11 +64,11 @@ def run(
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     threads = set_threads(config.threads)
-    with io.atomic_dir(out_dir, overwrite=overwrite) as tmp:
+    with store.atomic_dir(out_dir, overwrite=overwrite) as tmp:
         data = prepare_data(config)
         model = _build_model(config, data)
         before = _spectra(model, config)
-        _save_weights(tmp / "weights_init.safetensors", model, config)
+        _save_weights(tmp / store.INIT_WEIGHTS_FILE, model, config)
         model.to(device)
         augment = _build_augment(config, data.in_channels)
         rows: list[dict[str, Any]] = []
@@ -89,7 +89,9 @@ def run(
             rows.append(row)
             k = config.snapshot_every
             if k is not None and stats.epoch % k == 0 and stats.epoch < config.epochs:
-                io.write_table(tmp / f"spectra_epoch{stats.epoch}.parquet", _spectra(model, config))
+                store.write_table(
+                    tmp / store.snapshot_file(f"epoch{stats.epoch}"), _spectra(model, config)
+                )
 
         history = fit(
             model,
@@ -109,14 +111,14 @@ def run(
         metrics["wall_time_s"] = time.perf_counter() - t0
         ended = datetime.now(timezone.utc)
 
-        io.write_table(tmp / "spectra_before.parquet", before)
-        io.write_table(tmp / "spectra_after.parquet", after)
-        io.write_table(tmp / "history.parquet", _history_frame(rows))
-        _save_weights(tmp / "weights.safetensors", model, config)
-        io.write_json(tmp / "config.json", {**config.to_dict(), "run_id": config.run_id()})
-        io.write_json(tmp / "metrics.json", metrics)
-        io.write_json(
-            tmp / "provenance.json",
+        store.write_table(tmp / store.snapshot_file("before"), before)
+        store.write_table(tmp / store.snapshot_file("after"), after)
+        store.write_table(tmp / store.HISTORY_FILE, _history_frame(rows))
+        _save_weights(tmp / store.WEIGHTS_FILE, model, config)
+        store.write_json(tmp / store.CONFIG_FILE, {**config.to_dict(), "run_id": config.run_id()})
+        store.write_json(tmp / store.METRICS_FILE, metrics)
+        store.write_json(
+            tmp / store.PROVENANCE_FILE,
             provenance(
                 config=config,
                 device=device,
