@@ -25,7 +25,9 @@ SPEC = StudySpec(
 
 
 def _run_dirs(study: Path) -> list[Path]:
-    return sorted(p for p in (study / "runs").iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(
+        p for p in (study / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
 
 
 def _study(tmp_path: Path) -> Path:
@@ -146,7 +148,7 @@ def test_a_truncated_layers_table_names_the_file_and_the_rebuild(tmp_path, capsy
     study = _study(tmp_path)
     table = StudyPaths(study).layers_table
     table.write_bytes(table.read_bytes()[:200])
-    with pytest.raises(DataError, match="layers.parquet cannot be read") as err:
+    with pytest.raises(DataError, match=r"layers\.parquet cannot be read") as err:
         store.read_study_table(table)
     assert "weightspace study --collect --out" in str(err.value)
     with pytest.raises(SystemExit) as code:
@@ -166,3 +168,44 @@ def test_usable_keeps_only_runs_whose_status_allows_it():
     runs = pd.DataFrame({"status": ["done", "failed", "pending", "damaged", "ok", "DONE"]})
     assert store.usable(runs).tolist() == [True, False, False, False, True, True]
     assert store.usable(pd.DataFrame({"x": [1]})).tolist() == [True]
+
+
+def test_a_study_whose_comparison_fails_exits_non_zero_and_keeps_its_runs(
+    tmp_path, monkeypatch
+):
+    from weightspace.study import orchestrate
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("comparison bug")
+
+    monkeypatch.setattr(orchestrate, "compare", broken)
+    monkeypatch.setattr(orchestrate, "run_study", _fake_run_study(orchestrate.run_study))
+    monkeypatch.setattr("weightspace.study.run_study", orchestrate.run_study)
+    study = tmp_path / "study"
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.to_toml())
+    res = CliRunner().invoke(app, ["study", str(spec), "--out", str(study), "--workers", "0"])
+    assert res.exit_code == 1, res.output
+    assert "comparison (paper) failed: RuntimeError: comparison bug" in res.output
+    assert "every finished run" in res.output
+    assert len(_run_dirs(study)) == 6
+    assert all(store.run_status(p) is RunStatus.DONE for p in _run_dirs(study))
+    assert (pd.read_parquet(study / "runs.parquet").status == "done").all()
+
+
+def _fake_run_study(real):
+    def run(*args, **kwargs):
+        return real(*args, **{**kwargs, "run_fn": FakeRun()})
+
+    return run
+
+
+def test_a_bad_thread_count_is_a_config_error(monkeypatch):
+    from weightspace.errors import ConfigError
+    from weightspace.threads import default_threads, set_threads
+
+    monkeypatch.setenv("WEIGHTSPACE_THREADS", "two")
+    with pytest.raises(ConfigError, match="not an integer"):
+        default_threads()
+    with pytest.raises(ConfigError, match=">= 1"):
+        set_threads(0)

@@ -9,9 +9,9 @@ import types
 import pytest
 
 from weightspace.errors import ConfigError
+from weightspace.store import parse_run_dir_name
 from weightspace.study import AUGMENT_SUFFIX, StudySpec, expand, preset_names
 from weightspace.study.conditions import combination_condition, expand_conditions
-from weightspace.store import parse_run_dir_name
 
 # The 21 condition names of the paper's published tables, in its order.
 PAPER_NAMES = [

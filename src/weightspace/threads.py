@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 
+from weightspace.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 ENV_VAR = "WEIGHTSPACE_THREADS"
@@ -23,9 +25,11 @@ def default_threads() -> int:
         try:
             n = int(env)
         except ValueError as err:
-            raise ValueError(f"{ENV_VAR}={env!r} is not an integer; set it to e.g. 1 or 2") from err
+            raise ConfigError(
+                f"{ENV_VAR}={env!r} is not an integer; set it to a thread count, e.g. 1 or 2"
+            ) from err
         if n < 1:
-            raise ValueError(f"{ENV_VAR}={env!r} must be >= 1")
+            raise ConfigError(f"{ENV_VAR}={env!r} must be >= 1; set it to e.g. 1 or 2")
         return n
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -41,7 +45,7 @@ def set_threads(n: int | None = None) -> int:
     """
     n = default_threads() if n is None else int(n)
     if n < 1:
-        raise ValueError(f"thread count must be >= 1, got {n}")
+        raise ConfigError(f"thread count must be >= 1, got {n}; pass e.g. --threads 1")
     # Libraries loaded later (SciPy's and scikit-learn's own BLAS/OpenMP copies) read these
     # at load time; threadpoolctl below limits the ones already loaded.
     for var in _BLAS_ENV:

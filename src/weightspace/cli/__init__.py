@@ -7,6 +7,7 @@ become a clear message on stderr and exit code 2.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -19,14 +20,8 @@ _COMMANDS = ("analyze", "train", "study", "compare", "report", "diversity", "syn
 
 
 def _register() -> None:
-    import importlib
-
     for name in _COMMANDS:
-        try:
-            importlib.import_module(f"weightspace.cli.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"weightspace.cli.{name}":
-                raise
+        importlib.import_module(f"weightspace.cli.{name}")
 
 
 def configure_logging(verbose: int = 0) -> None:

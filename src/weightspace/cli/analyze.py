@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from weightspace.cli._app import app
+from weightspace.report.esd import eigenvalues_from_slices, plot_esd_row
 
 DEMO = "demo"
 TABLE_COLUMNS = [
@@ -153,13 +154,12 @@ def _write_plots(source: Any, df: Any, plot_dir: Path, *, compat: str | None, la
     from weightspace.errors import ConfigError
 
     try:
-        from weightspace.report.esd import eigenvalues_from_slices, plot_esd_row
+        import matplotlib.pyplot as plt
     except ImportError as err:
         raise ConfigError(
-            f"--plot needs weightspace.report.esd and matplotlib ({err}); install the plot "
-            "extra (pip install 'weightspace[plot]') or drop --plot"
+            f"--plot needs matplotlib ({err}); install the plot extra "
+            "(pip install 'weightspace[plot]') or drop --plot"
         ) from None
-    import matplotlib.pyplot as plt
 
     from weightspace.spectral.extract import iter_layers
 

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from weightspace import store
+from weightspace.compare import compare
 from weightspace.compare.load import load_layers, load_runs
 from weightspace.errors import DataError
 from weightspace.report._data import BASELINE, category_of, delta_delta
@@ -115,11 +116,6 @@ def run_compare(inputs: ReportInputs, protocols: tuple[str, ...], given: Any = N
             inputs.results.update(given)
         else:
             inputs.results[str(getattr(given, "protocol", "default"))] = given
-        return
-    try:
-        from weightspace.compare import compare
-    except ImportError as err:
-        inputs.problems.append(f"statistics not computed: weightspace.compare unavailable ({err})")
         return
     for protocol in protocols:
         try:

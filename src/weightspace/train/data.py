@@ -100,13 +100,8 @@ def prepare_data(config: RunConfig) -> RunData:
 
 
 def _with_synthetic(config: RunConfig, real_train: Any) -> Any:
-    try:
-        from weightspace.data.synthetic import build_training_set
-    except ImportError as err:
-        raise ConfigError(
-            "synthetic settings were given but weightspace.data.synthetic.build_training_set "
-            "is not available in this installation; remove the synthetic table"
-        ) from err
+    from weightspace.data.synthetic import build_training_set  # imports train: a cycle
+
     return build_training_set(config, real_train)
 
 
