@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import save_file
 
+from weightspace.store import run_dir_name
+
 CONDITIONS = {  # condition -> (category, strength)
     "bs": ("bs", 0.0),
     "divAuto": ("div", 1.0),
@@ -45,8 +47,8 @@ def make_study(root: Path, *, seeds: tuple[int, ...] = (0, 1), gen: bool = True)
         if category == "gen" and not gen:
             continue
         for seed in seeds:
-            run_id = f"{condition}__s{seed}__abc{seed}"
-            run_dir = root / "runs" / run_id
+            run_id = f"{condition}-s{seed}-abc"  # the layout of a real study, without run_dir
+            run_dir = root / "runs" / run_dir_name(condition, seed, run_id)
             run_dir.mkdir(parents=True)
             init = _weights(np.random.default_rng(seed), 1.0)
             save_file(init, str(run_dir / "weights_init.safetensors"))

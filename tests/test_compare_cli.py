@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import typer
 from typer.testing import CliRunner
 
-TABLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper-tables"
-RN18 = TABLES / "rn18-cifar10-scratch"
+RN18 = Path(__file__).resolve().parent / "data" / "paper-tables" / "rn18-cifar10-scratch"
 
 
 def invoke(args: list[str]):
@@ -38,7 +36,6 @@ def test_folder_without_tables_exits_2(tmp_path):
     assert "no layers.parquet" in result.output
 
 
-@pytest.mark.skipif(not RN18.is_dir(), reason=f"published tables not found at {TABLES}")
 def test_paper_protocol_prints_and_writes(tmp_path):
     out = tmp_path / "cmp"
     result = invoke(["compare", str(RN18), "--protocol", "paper", "--out", str(out)])
@@ -51,14 +48,12 @@ def test_paper_protocol_prints_and_writes(tmp_path):
     assert round(f["log_norm"], 4) == 6.9424
 
 
-@pytest.mark.skipif(not RN18.is_dir(), reason=f"published tables not found at {TABLES}")
 def test_bad_metric_exits_2():
     result = invoke(["compare", str(RN18), "--protocol", "paper", "--metrics", "alpha,nope"])
     assert result.exit_code == 2
     assert "nope" in result.output and "available" in result.output
 
 
-@pytest.mark.skipif(not RN18.is_dir(), reason=f"published tables not found at {TABLES}")
 def test_json_file_output(tmp_path):
     out = tmp_path / "res.json"
     result = invoke(
@@ -105,7 +100,6 @@ def test_default_protocol_on_a_study_directory(tmp_path):
     assert json.loads((out / "compare.json").read_text())["settings"]["seed"] == 1
 
 
-@pytest.mark.skipif(not RN18.is_dir(), reason=f"published tables not found at {TABLES}")
 def test_category_rules_from_the_command_line(tmp_path):
     out = tmp_path / "res.json"
     result = invoke(["compare", str(RN18), "--protocol", "paper", "--metrics", "alpha",

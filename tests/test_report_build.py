@@ -16,8 +16,7 @@ from report_fixtures import make_study
 from weightspace.errors import ConfigError, DataError
 from weightspace.report import build_report
 
-TABLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper-tables"
-RN18 = TABLES / "rn18-cifar10-scratch"
+RN18 = Path(__file__).resolve().parent / "data" / "paper-tables" / "rn18-cifar10-scratch"
 
 
 @dataclass
@@ -170,7 +169,6 @@ def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not RN18.is_dir(), reason=f"published tables not found at {RN18}")
 def test_cli_on_published_tables(tmp_path: Path) -> None:
     out = tmp_path / "rn18.html"
     result = _invoke(["report", str(RN18), "--out", str(out), "--protocol", "paper",

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from report_fixtures import make_study
+from weightspace.compare.delta import study_delta_delta
+from weightspace.compare.load import normalize_layers
 from weightspace.report import (
     category_means_figure,
     diversity_figure,
@@ -21,7 +23,7 @@ from weightspace.report import (
     run_metrics_figure,
     synthetic_figure,
 )
-from weightspace.report._data import category_summary, delta_delta, mean_ci
+from weightspace.report._data import category_summary, mean_ci
 from weightspace.report.esd import eigenvalues_from_slices, layer_eigenvalues, mp_density
 
 
@@ -32,7 +34,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dd(study: Path) -> pd.DataFrame:
-    return delta_delta(pd.read_parquet(study / "layers.parquet"))
+    return study_delta_delta(normalize_layers(pd.read_parquet(study / "layers.parquet")))
 
 
 @pytest.fixture(autouse=True)

@@ -170,9 +170,7 @@ def test_usable_keeps_only_runs_whose_status_allows_it():
     assert store.usable(pd.DataFrame({"x": [1]})).tolist() == [True]
 
 
-def test_a_study_whose_comparison_fails_exits_non_zero_and_keeps_its_runs(
-    tmp_path, monkeypatch
-):
+def test_a_study_whose_comparison_fails_exits_non_zero_and_keeps_its_runs(tmp_path, monkeypatch):
     from weightspace.study import orchestrate
 
     def broken(*args, **kwargs):

@@ -40,6 +40,22 @@ def check_keys(given: Mapping[str, Any], valid: list[str] | tuple[str, ...], whe
         )
 
 
+def check_int(
+    name: str, value: Any, *, minimum: int | None = None, allow_none: bool = False
+) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a Python ``int`` (not a bool) ``>=
+    minimum``, or None when ``allow_none``. The message names the setting, what is allowed
+    and what was given."""
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok or (minimum is not None and value < minimum):
+        allowed = "an integer" + (f" >= {minimum}" if minimum is not None else "")
+        raise ConfigError(
+            f"{name} must be {allowed}{' or None' if allow_none else ''}; got {value!r}"
+        )
+
+
 def from_mapping(cls: type[T], data: Mapping[str, Any], where: str | None = None) -> T:
     """Build dataclass ``cls`` from ``data``, refusing unknown keys."""
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]

@@ -1,9 +1,14 @@
 """Condition names → categories, and numeric strengths parsed from condition names.
 
-The paper's rule (EXPECTED.md): a condition whose name contains ``"div"`` is ``div``;
+The paper's rule (as in the authors' published analysis): a condition whose name contains ``"div"`` is ``div``;
 otherwise its prefix decides (``dp`` dropout, ``wd`` weight decay, ``bs`` baseline). We add
-``gen`` (our synthetic-data conditions, e.g. ``gen0.5_add``) and ``combo`` (combinations).
-The rules are an ordered list of (kind, pattern, category): the first that matches wins.
+``gen`` (our synthetic-data conditions, e.g. ``gen0.5_add``) and ``combo`` (combinations,
+named with ``+`` as in ``divAuto+dp0.3``, or ``combo...``). The rules are an ordered list of
+(kind, pattern, category): the first that matches wins.
+
+This is the only place a category is derived from a name: a weightspace study's tables carry
+the category its ``Condition`` set, and these rules serve tables from elsewhere (WeightWatcher
+CSV folders, tables built in memory) that have none.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ BASELINE = "bs"
 _KINDS = ("contains", "prefix", "regex")
 _DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
     ("prefix", "bs", "bs"),
+    ("contains", "+", "combo"),
     ("contains", "div", "div"),
     ("prefix", "combo", "combo"),
     ("prefix", "gen", "gen"),

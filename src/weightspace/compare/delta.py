@@ -136,6 +136,29 @@ def delta_delta(
     return out[has_base].reset_index(drop=True)
 
 
+def study_delta_delta(layers: pd.DataFrame) -> pd.DataFrame:
+    """The ΔΔ table of a study's long layer table as the comparisons compute it (Δ aligned on
+    ``layer_id``, frozen layers dropped, ΔΔ against the same seed's baseline) with the layer
+    label and order the figures use (:func:`with_layer_labels`)."""
+    delta = delta_table(layers, metrics=None, align="layer_id", drop_frozen=True)
+    return with_layer_labels(delta_delta(delta, key="layer_id", match_seed=True))
+
+
+def with_layer_labels(dd: pd.DataFrame) -> pd.DataFrame:
+    """``dd`` plus ``layer`` (the long name where every row has one, else the layer id as
+    text) and ``layer_order`` (the layer id, as float)."""
+    dd = dd.copy()
+    if dd.empty:
+        return dd
+    if "longname" in dd.columns and dd["longname"].notna().all():
+        dd["layer"] = dd["longname"].astype(str)
+    else:
+        dd["layer"] = dd["layer_id"].astype(str)
+    order = dd["layer_id"] if "layer_id" in dd.columns else dd.groupby("layer").ngroup()
+    dd["layer_order"] = pd.to_numeric(order, errors="coerce").astype(float)
+    return dd
+
+
 def baseline_pairs(delta: pd.DataFrame, *, baseline: str = BASELINE, key: str = "layer_id"):
     """ΔΔ between baseline seeds: Δ(bs, seed i) − Δ(bs, seed j) for every i < j.
 

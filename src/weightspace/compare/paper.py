@@ -1,4 +1,9 @@
-"""The authors' protocol (EXPECTED.md), step by step, with layers as samples.
+"""The authors' protocol, step by step, with layers as samples.
+
+As in the analysis the authors published with their tables (repository
+``YangBa78/Data-Diversity-as-Implicit-Regularization``); ``tests/test_compare_paper.py``
+checks that it reproduces their published numbers from the tables shipped under
+``tests/data/paper-tables/``.
 
 1. Δ after − before, rows aligned by position, frozen layers dropped (:func:`delta_table`);
 2. ΔΔ against ``bs`` matched on ``layer_id`` (:func:`delta_delta`);

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from weightspace.config import check_int
 from weightspace.data.batch_ops import apply_ops
 from weightspace.errors import ConfigError, unknown_choice
 
@@ -28,9 +29,8 @@ Space = dict[str, tuple[torch.Tensor, bool]]
 
 def _int_param(op: str, params: dict[str, Any], key: str, lo: int) -> int:
     v = params[key]
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ConfigError(f"op {op!r}: {key} must be an integer >= {lo}, got {v!r}")
-    return v
+    check_int(f"op {op!r}: {key}", v, minimum=lo)
+    return int(v)
 
 
 def torchvision_transform(op: str, params: dict[str, Any]) -> Any:

@@ -117,12 +117,19 @@ def spectral_dd(study: Path) -> pd.DataFrame:
     Index: condition; columns ``dd_<metric>``; the baseline's row is 0. Empty when the study
     has no ``layers.parquet`` or it cannot be compared (logged).
     """
+    from weightspace.compare.categories import BASELINE
     from weightspace.errors import WeightspaceError
 
-    if not store.StudyPaths(study).layers_table.is_file():
+    paths = store.StudyPaths(study)
+    if paths.dd_table.is_file():  # saved by the study's comparison
+        dd = store.read_study_table(paths.dd_table)
+        metrics = [m for m in DD_METRICS if m in dd.columns]
+        out = dd.groupby("condition")[metrics].mean()
+        out.loc[BASELINE] = 0.0
+        return out.rename(columns={m: f"dd_{m}" for m in metrics})
+    if not paths.layers_table.is_file():
         return pd.DataFrame()
     try:
-        from weightspace.compare.categories import BASELINE
         from weightspace.compare.delta import delta_delta, delta_table
         from weightspace.compare.load import load_layers
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from weightspace.config import check_int
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.models import pretrained as pt
 from weightspace.models import resnet, small
@@ -70,16 +71,13 @@ def create_model(
     key = name.lower()
     if key not in MODELS:
         raise unknown_choice("model", name, MODELS)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-        raise ConfigError(f"in_channels must be a positive integer, got {in_channels!r}")
+    check_int("num_classes", num_classes, minimum=1)
+    check_int("in_channels", in_channels, minimum=1)
     if not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
     if width is not None and (not isinstance(width, (int, float)) or width <= 0):
         raise ConfigError(f"width must be a positive number, got {width!r}")
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
-        raise ConfigError(f"image_size must be a positive integer, got {image_size!r}")
+    check_int("image_size", image_size, minimum=1, allow_none=True)
     info = MODELS[key]
     if info.pretrained_backbone:
         if in_channels not in (1, 3):

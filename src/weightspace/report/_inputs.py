@@ -17,9 +17,11 @@ import pandas as pd
 
 from weightspace import store
 from weightspace.compare import compare
-from weightspace.compare.load import load_layers, load_runs
+from weightspace.compare.categories import DEFAULT_RULES
+from weightspace.compare.delta import study_delta_delta, with_layer_labels
+from weightspace.compare.load import load_layers, load_runs, normalize_layers
 from weightspace.errors import DataError
-from weightspace.report._data import BASELINE, category_of, delta_delta
+from weightspace.report._data import BASELINE
 from weightspace.report._style import category_color
 from weightspace.report.esd import EsdPanel, layer_eigenvalues
 
@@ -39,12 +41,17 @@ class ReportInputs:
     dd: pd.DataFrame = field(default_factory=pd.DataFrame)
     results: dict[str, Any] = field(default_factory=dict)  # protocol -> CompareResult
     problems: list[str] = field(default_factory=list)  # shown in the report
-    dd_source: str = "report"  # which computation the ΔΔ figures rest on
+    dd_source: str = "layers"  # where the ΔΔ of the figures comes from: study, layers, protocol
     diversity_correlations: pd.DataFrame | None = None
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
     return store.read_study_table(path) if path.is_file() else None
+
+
+def category_of(condition: object) -> str:
+    """The category of a condition name without one of its own (compare's naming rules)."""
+    return DEFAULT_RULES.category(str(condition).split("/")[-1])
 
 
 def _with_category(table: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -83,12 +90,18 @@ def load_inputs(path: str | Path) -> ReportInputs:
             "WeightWatcher CSV tables (<cond>.csv + ft_<cond>.csv); run `weightspace study` "
             "first or point at the folder with the CSV tables"
         )
-    if inputs.layers is not None and not inputs.layers.empty:
+    if inputs.kind == "study" and paths.dd_table.is_file():
+        inputs.dd = with_layer_labels(store.read_study_table(paths.dd_table))
+        inputs.dd_source = "study"
+    elif inputs.layers is not None and not inputs.layers.empty:
         layers = inputs.layers
         if inputs.runs is not None and "status" in inputs.runs.columns:
             bad = inputs.runs.loc[~store.usable(inputs.runs)]
             layers = layers[~layers["run_id"].isin(set(bad["run_id"]))]
-        inputs.dd = delta_delta(layers)
+        try:
+            inputs.dd = study_delta_delta(normalize_layers(layers))
+        except DataError as err:  # no baseline, no before/after pair: figures without ΔΔ
+            inputs.problems.append(f"no ΔΔ: {err}")
     return inputs
 
 
@@ -135,16 +148,9 @@ def adopt_compare_deltas(inputs: ReportInputs) -> None:
         dd = tables.get("delta_delta")
         if not isinstance(dd, pd.DataFrame) or dd.empty or "category" not in dd.columns:
             continue
-        dd = dd.copy()
-        if "longname" in dd.columns and dd["longname"].notna().all():
-            dd["layer"] = dd["longname"].astype(str)
-        elif "layer_id" in dd.columns:
-            dd["layer"] = dd["layer_id"].astype(str)
-        else:
+        if "longname" not in dd.columns and "layer_id" not in dd.columns:
             continue
-        order = dd["layer_id"] if "layer_id" in dd.columns else dd.groupby("layer").ngroup()
-        dd["layer_order"] = pd.to_numeric(order, errors="coerce").astype(float)
-        inputs.dd = dd
+        inputs.dd = with_layer_labels(dd)
         inputs.dd_source = protocol
         return
 

@@ -1,7 +1,7 @@
 """Figures of the spectral changes: category means, layer profiles, fingerprints.
 
 Each function takes a table and returns a :class:`matplotlib.figure.Figure` (no pyplot).
-The ΔΔ input is the long per-layer table of :func:`weightspace.report._data.delta_delta`
+The ΔΔ input is the long per-layer table of :func:`weightspace.compare.delta.study_delta_delta`
 (columns ``category, layer, layer_order`` and one column per metric).
 """
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weightspace.errors import ConfigError
+from weightspace.config import check_int
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.row import (
     COMPAT_MODES,
@@ -76,8 +76,7 @@ def analyze_specs(
         seed=seed,
         precision=precision,
     )
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    check_int("workers", workers, minimum=1)
     spec_list = list(specs)
     total = len(spec_list)
     rows: list[dict[str, Any]] = []
@@ -236,9 +235,8 @@ def analyze(
         import torch
 
         workers = max(1, torch.get_num_threads())
-    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ConfigError(f"threads must be an integer >= 1 or None, got {threads!r}")
     else:
+        check_int("threads", threads, minimum=1)
         workers = threads
     specs = iter_layers(model_or_path, layers=layers, min_evals=min_evals, compat=opts.compat)
     return analyze_specs(

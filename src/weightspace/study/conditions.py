@@ -42,11 +42,6 @@ AUGMENT_SUFFIX: dict[str, str] = {
 # (auto1..3 add noise on top of AutoAugment) have no single dose and get NaN.
 AUGMENT_STRENGTH: dict[str, float] = {"noise10": 0.01, "noise30": 0.03, "noise50": 0.05}
 
-# The grids of the paper (Ba, Mancenido & Pan), used by the presets.
-PAPER_DROPOUT = (0.1, 0.3, 0.5, 0.7)
-PAPER_WEIGHT_DECAY = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3)
-PAPER_AUGMENT = tuple(AUGMENT_SUFFIX)
-
 CONDITION_KEYS = ("baseline", "dropout", "weight_decay", "augment", "synthetic", "combinations")
 COMBINATION_KEYS = ("augment", "dropout", "weight_decay", "name")
 CUSTOM_AUGMENT_KEYS = ("name", "ops")

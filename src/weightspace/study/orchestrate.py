@@ -22,6 +22,7 @@ import pandas as pd
 
 from weightspace import store
 from weightspace.compare import PROTOCOLS, compare
+from weightspace.config import check_int
 from weightspace.diversity import prediction_check
 from weightspace.errors import ConfigError, WeightspaceError, unknown_choice
 from weightspace.report import build_report
@@ -145,6 +146,17 @@ def _diversity(study_dir: Path, notes: list[str]) -> None:
         notes.append(f"diversity check failed: {type(err).__name__}: {err}")
 
 
+def _save_delta_delta(paths: StudyPaths, results: dict[str, Any]) -> None:
+    """The comparison's ΔΔ table (default protocol, else the paper's) saved with the study as
+    ``dd.parquet``, which the report and the diversity check read."""
+    for protocol in ("default", "paper"):
+        dd = getattr(results.get(protocol), "tables", {}).get("delta_delta")
+        if isinstance(dd, pd.DataFrame):
+            store.write_table(paths.dd_table, dd)
+            return
+    paths.dd_table.unlink(missing_ok=True)  # never leave the ΔΔ of an older comparison
+
+
 def _compare_and_report(
     study_dir: Path, *, diversity: bool = False
 ) -> tuple[Path | None, Path | None, list[str]]:
@@ -167,6 +179,7 @@ def _compare_and_report(
         except Exception as err:  # the tables are written; a comparison bug must not lose them
             log.debug("comparison %s failed", protocol, exc_info=True)
             notes.append(f"comparison ({protocol}) failed: {type(err).__name__}: {err}")
+    _save_delta_delta(paths, results)
     if diversity:
         _diversity(study_dir, notes)
     try:
@@ -203,10 +216,8 @@ def run_study(
     """
     if runner not in runners.RUNNERS:
         raise unknown_choice("runner", runner, runners.RUNNERS)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ConfigError(f"workers must be an integer >= 0 (0 = in this process); got {workers!r}")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ConfigError(f"threads must be an integer >= 1; got {threads!r}")
+    check_int("workers (0 = in this process)", workers, minimum=0)
+    check_int("threads", threads, minimum=1)
     plans = expand(spec)
     if run_fn is None:
         check_plans(plans)

@@ -40,7 +40,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from weightspace.config import check_keys, load_toml
+from weightspace.config import check_int, check_keys, load_toml
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.study.conditions import Condition, expand_conditions
 
@@ -109,8 +109,7 @@ class StudySpec:
         if not isinstance(seeds, (list, tuple)) or not seeds:
             raise ConfigError(f"[study] seeds must be a non-empty list of integers, got {seeds!r}")
         for s in seeds:
-            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-                raise ConfigError(f"[study] seeds must be integers >= 0, got {s!r}")
+            check_int("[study] seeds", s, minimum=0)
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"[study] seeds must not repeat, got {list(seeds)}")
         object.__setattr__(self, "seeds", tuple(seeds))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from weightspace.compare.delta import delta_table
 from weightspace.study.plan import RunPlan
 
 HEADLINE_METRICS = ("log_norm", "alpha")
@@ -48,15 +49,14 @@ class Headline:
 
 def run_deltas(layers: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
     """One row per run: mean over layers of after − before, for each of ``metrics``."""
-    if layers.empty or "snapshot" not in layers:
-        return pd.DataFrame(columns=["run_id", "category", *metrics])
-    key = "layer_id" if "layer_id" in layers else "name"
     cols = [m for m in metrics if m in layers]
-    idx = ["run_id", "category", key]
-    before = layers[layers.snapshot == "before"].set_index(idx)[cols]
-    after = layers[layers.snapshot == "after"].set_index(idx)[cols]
-    delta = (after - before.reindex(after.index)).astype(float)  # (runs × layers, metrics)
-    out = delta.groupby(level=["run_id", "category"]).mean().reset_index()
+    if layers.empty or "snapshot" not in layers or "layer_id" not in layers or not cols:
+        return pd.DataFrame(columns=["run_id", "category", *metrics])
+    missing = {c: "" for c in ("dataset", "name", "longname") if c not in layers}
+    table = layers.assign(**missing) if missing else layers
+    delta = delta_table(table, metrics=cols, align="layer_id", drop_frozen=False)
+    delta[cols] = delta[cols].astype(float)
+    out = delta.groupby(["run_id", "category"])[cols].mean().reset_index()
     for m in metrics:
         if m not in out:
             out[m] = np.nan

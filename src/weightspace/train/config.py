@@ -7,8 +7,9 @@ the same experiment (up to floating-point summation order when the thread count 
 Fields left out of the id, because they change speed and not results:
 ``threads``, ``num_workers`` and ``eval_batch_size``. ``device`` stays in: CUDA runs use
 bf16 autocast and therefore give different numbers. Of the two study labels, ``condition``
-stays in (two conditions of a study are two rows even when their settings coincide, e.g.
-``bs`` and ``dp0``) and ``category`` is left out (it is derived from the condition name).
+stays in (two conditions of a study are two runs even when their settings coincide, e.g.
+``dp0.1`` and a combination ``{dropout = 0.1, name = "dp0.1-again"}``) and ``category`` is
+left out (a label the study's condition sets, which changes nothing in training).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from weightspace.config import check_keys, config_hash, from_mapping, to_dict
+from weightspace.config import check_int, check_keys, config_hash, from_mapping, to_dict
 from weightspace.errors import ConfigError, unknown_choice
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -29,14 +30,6 @@ SCHEDULES = ("constant", "cosine", "step")
 NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category")
 
 Augment = str | tuple[dict[str, Any], ...]
-
-
-def _positive_int(name: str, value: Any, *, allow_none: bool = False, minimum: int = 1) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        allowed = f"an integer >= {minimum}" + (" or None" if allow_none else "")
-        raise ConfigError(f"{name} must be {allowed}; got {value!r}")
 
 
 def _nonneg_float(name: str, value: Any, *, upper: float | None = None) -> float:
@@ -131,21 +124,21 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 set_(self, name, str(value))
-        _positive_int("train_size", self.train_size, allow_none=True)
-        _positive_int("test_size", self.test_size, allow_none=True)
+        check_int("train_size", self.train_size, minimum=1, allow_none=True)
+        check_int("test_size", self.test_size, minimum=1, allow_none=True)
         if self.width is not None:
             if isinstance(self.width, bool) or not isinstance(self.width, (int, float)):
                 raise ConfigError(f"width must be a positive number or None; got {self.width!r}")
             if not (math.isfinite(self.width) and self.width > 0):
                 raise ConfigError(f"width must be a positive number or None; got {self.width!r}")
             set_(self, "width", float(self.width))
-        _positive_int("epochs", self.epochs, minimum=0)
-        _positive_int("batch_size", self.batch_size)
-        _positive_int("eval_batch_size", self.eval_batch_size)
-        _positive_int("threads", self.threads)
-        _positive_int("num_workers", self.num_workers, minimum=0)
-        _positive_int("snapshot_every", self.snapshot_every, allow_none=True)
-        _positive_int("seed", self.seed, minimum=0)
+        check_int("epochs", self.epochs, minimum=0)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("eval_batch_size", self.eval_batch_size, minimum=1)
+        check_int("threads", self.threads, minimum=1)
+        check_int("num_workers", self.num_workers, minimum=0)
+        check_int("snapshot_every", self.snapshot_every, minimum=1, allow_none=True)
+        check_int("seed", self.seed, minimum=0)
         set_(self, "val_fraction", _nonneg_float("val_fraction", self.val_fraction, upper=1.0))
         set_(self, "dropout", _nonneg_float("dropout", self.dropout, upper=1.0))
         set_(self, "weight_decay", _nonneg_float("weight_decay", self.weight_decay))
