@@ -49,7 +49,9 @@ def test_paper_protocol_prints_and_writes(tmp_path):
 
 
 def test_bad_metric_exits_2():
-    result = invoke(["compare", str(RN18), "--protocol", "paper", "--metrics", "alpha,nope"])
+    result = invoke(
+        ["compare", str(RN18), "--protocol", "paper", "--metrics", "alpha", "--metrics", "nope"]
+    )
     assert result.exit_code == 2
     assert "nope" in result.output and "available" in result.output
 
@@ -63,7 +65,9 @@ def test_json_file_output(tmp_path):
             "--protocol",
             "paper",
             "--metrics",
-            "alpha,log_norm",
+            "alpha",
+            "--metrics",
+            "log_norm",
             "--out",
             str(out),
         ]

@@ -31,7 +31,21 @@ def test_dry_run_of_the_default_preset_lists_42_pending_runs(tmp_path):
 def test_dry_run_with_a_spec_file_and_overrides(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text('[study]\nname = "mine"\n[conditions]\ndropout = [0.1]\nbaseline = true\n')
-    result = invoke(["study", str(spec), "--seeds", "0,1,2", "--epochs", "1", "--dry-run"])
+    result = invoke(
+        [
+            "study",
+            str(spec),
+            "--seeds",
+            "0",
+            "--seeds",
+            "1",
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+            "--dry-run",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "6 runs (6 pending) in studies/mine" in result.output
 
@@ -45,7 +59,6 @@ def test_errors_exit_2_with_the_reason(tmp_path, capsys):
         (["study", str(spec), "--dry-run"], "did you mean 'epochs'?"),
         (["study", "--preset", "quik", "--dry-run"], "did you mean 'quick'?"),
         (["study", str(spec), "--preset", "quick"], "not both"),
-        (["study", "--seeds", "0,x", "--dry-run"], "--seeds takes integers"),
     ]:
         try:
             main(args)

@@ -176,7 +176,7 @@ def test_toml_round_trip(tmp_path):
         ("[conditions]\ncombinations = [{dropout = 0.1}]", "at least two"),
         ("[conditions]\nbaseline = false", "no condition"),
         ("[study]\nseeds = [0, 0]", "must not repeat"),
-        ("[study]\nseeds = [-1]", "integers >= 0"),
+        ("[study]\nseeds = [-1]", "seeds must be an integer >= 0"),
     ],
 )
 def test_strict_keys_and_values(tmp_path, text, fragment):

@@ -88,10 +88,10 @@ def compare_command(
     protocol: Protocol = typer.Option(
         Protocol.default, "--protocol", help="paper: the authors' exact protocol; default: ours."
     ),
-    metrics: str = typer.Option(
-        "",
+    metrics: list[str] | None = typer.Option(
+        None,
         "--metrics",
-        help="Comma-separated metric columns (default: alpha, entropy, "
+        help="A metric column to compare; repeat for several (default: alpha, entropy, "
         "log_norm, log_spectral_norm, stable_rank where present).",
     ),
     out: Path | None = typer.Option(
@@ -104,8 +104,10 @@ def compare_command(
         help="Extra category rule PREFIX=CATEGORY (repeatable), tried before "
         "the defaults (bs; 'div' anywhere; combo, gen, dp, wd prefixes).",
     ),
-    reference: str = typer.Option(
-        "dp,wd", "--reference", help="Categories a condition's fingerprint is compared with."
+    reference: list[str] = typer.Option(
+        ["dp", "wd"],
+        "--reference",
+        help="A category a condition's fingerprint is compared with; repeat for several.",
     ),
     n_perm: int = typer.Option(2000, "--n-perm", help="Permutations per test."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples per interval."),
@@ -119,7 +121,7 @@ def compare_command(
 
     if threads is not None:
         set_threads(threads)
-    chosen = [m.strip() for m in metrics.split(",") if m.strip()] or None
+    chosen = list(metrics) if metrics else None
     try:
         rules = _rules(category)
         result = compare(
@@ -129,7 +131,7 @@ def compare_command(
             seed=seed,
             n_perm=n_perm,
             n_boot=n_boot,
-            references=[r.strip() for r in reference.split(",") if r.strip()],
+            references=list(reference),
             category_rules=rules,
         )
     except WeightspaceError as err:

@@ -27,11 +27,14 @@ def report_command(
     protocol: ReportProtocol = typer.Option(
         ReportProtocol.both, "--protocol", help="Which statistics to show: paper, default or both."
     ),
-    formats: str = typer.Option(
-        "png,svg", "--formats", help="Figure files written beside the HTML (png, svg; '' for none)."
+    formats: list[str] = typer.Option(
+        ["png", "svg"],
+        "--formats",
+        help="A figure file format written beside the HTML (png or svg); repeat for both, "
+        "'' for none.",
     ),
-    layers: str = typer.Option(
-        "", "--layers", help="Comma-separated layer names for the ESD panels (default: 3 picked)."
+    layers: list[str] | None = typer.Option(
+        None, "--layers", help="A layer name for the ESD panels; repeat (default: 3 picked)."
     ),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for numerics."),
 ) -> None:
@@ -43,8 +46,8 @@ def report_command(
     if threads is not None:
         set_threads(threads)
     protocols = ("paper", "default") if protocol is ReportProtocol.both else (protocol.value,)
-    fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
-    chosen = [name.strip() for name in layers.split(",") if name.strip()] or None
+    fmts = tuple(f.lower() for f in formats if f)
+    chosen = list(layers) if layers else None
     try:
         path = build_report(study_dir, out=out, formats=fmts, protocols=protocols,
                             esd_layers=chosen)  # fmt: skip

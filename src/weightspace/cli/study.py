@@ -16,17 +16,6 @@ class Runner(str, Enum):
     ray = "ray"
 
 
-def _seeds(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError as err:
-        raise ConfigError(
-            f"--seeds takes integers separated by commas (e.g. 0,1,2); got {text!r}"
-        ) from err
-
-
 @app.command("study")
 def study_command(
     spec_file: Path | None = typer.Argument(
@@ -58,7 +47,9 @@ def study_command(
         help="Rebuild runs.parquet and layers.parquet from the run directories of --out; "
         "train nothing (repairs a damaged table).",
     ),
-    seeds: str | None = typer.Option(None, "--seeds", help="Override the seeds, e.g. 0,1,2."),
+    seeds: list[int] | None = typer.Option(
+        None, "--seeds", help="A seed; repeat to override the seeds (--seeds 0 --seeds 1)."
+    ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
     dataset: str | None = typer.Option(None, "--dataset", help="Override [data] dataset."),
     data_dir: str | None = typer.Option(None, "--data-dir", help="Override [data] data_dir."),
@@ -100,7 +91,7 @@ def study_command(
         raise ConfigError("give a spec file or --preset, not both")
     spec = StudySpec.from_toml(spec_file) if spec_file else StudySpec.from_preset(preset or "quick")
     spec = spec.with_overrides(
-        seeds=_seeds(seeds),
+        seeds=tuple(seeds) if seeds else None,
         device=device,
         dataset=dataset,
         data_dir=data_dir,

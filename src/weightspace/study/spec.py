@@ -33,12 +33,13 @@ validated when the runs are expanded (:func:`weightspace.study.expand`).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from weightspace.config import check_int, check_keys, load_toml
 from weightspace.errors import ConfigError, unknown_choice
@@ -207,33 +208,18 @@ class StudySpec:
 
     def to_toml(self) -> str:
         """The spec as TOML text that :meth:`from_toml` reads back to an equal spec."""
-        lines: list[str] = []
-        for section, table in self.to_dict().items():
-            lines.append(f"[{section}]")
-            lines += [f"{key} = {_toml_value(v)}" for key, v in table.items() if v is not None]
-            lines.append("")
-        return "\n".join(lines)
+        try:
+            return tomli_w.dumps(_plain(self.to_dict()))
+        except TypeError as err:
+            raise ConfigError(f"cannot write the spec as TOML: {err}") from err
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        escaped = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(v, Path):
-        return _toml_value(str(v))
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+def _plain(v: Any) -> Any:
+    """TOML-ready values: no None (TOML has no null), tuples as lists, paths as text."""
     if isinstance(v, Mapping):
-        items = ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None)
-        return "{" + items + "}"
-    raise ConfigError(f"cannot write {v!r} ({type(v).__name__}) to TOML")
+        return {str(k): _plain(x) for k, x in v.items() if x is not None}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, Path):
+        return str(v)
+    return v
