@@ -207,3 +207,59 @@ def test_a_bad_thread_count_is_a_config_error(monkeypatch):
         default_threads()
     with pytest.raises(ConfigError, match=">= 1"):
         set_threads(0)
+
+
+def test_categories_come_from_the_condition_and_combo_from_the_name_rules(tmp_path):
+    """A study's tables carry the category its Condition set (a combination named like an
+    augmentation stays ``combo``); only tables without one fall back to the name rules, which
+    call ``divAuto+dp0.3`` a combination too."""
+    from weightspace.compare import DEFAULT_RULES, load_layers, load_runs
+
+    spec = StudySpec(
+        name="combo",
+        seeds=(0,),
+        conditions={
+            "baseline": True,
+            "dropout": [0.3],
+            "combinations": [
+                {"augment": "auto", "dropout": 0.3},
+                {"dropout": 0.1, "weight_decay": 1e-3, "name": "divLike"},
+            ],
+        },
+    )
+    study = tmp_path / "s"
+    run_study(spec, study, workers=0, run_fn=FakeRun(), progress=False, analyze=False)
+    runs = pd.read_parquet(study / "runs.parquet").set_index("condition")
+    assert runs.loc["divAuto+dp0.3", "category"] == "combo"
+    assert runs.loc["divLike", "category"] == "combo"  # the name rules would say "div"
+    assert DEFAULT_RULES.category("divLike") == "div"
+    assert DEFAULT_RULES.category("divAuto+dp0.3") == "combo"
+    layers = load_layers(study)
+    assert set(layers.loc[layers.condition == "divLike", "category"]) == {"combo"}
+    assert load_runs(study).set_index("condition").loc["divLike", "category"] == "combo"
+
+
+def test_compare_tables_script_reports_identical_and_changed_values(tmp_path):
+    import subprocess
+    import sys
+
+    study = _study(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    script = Path(__file__).resolve().parents[1] / "scripts" / "compare_tables.py"
+    runs = pd.read_parquet(study / "runs.parquet")
+    layers = pd.read_parquet(study / "layers.parquet")
+    runs.assign(wall_time_s=1.0, new_column=1).to_parquet(other / "runs.parquet")
+    layers.to_parquet(other / "layers.parquet")
+    same = subprocess.run(
+        [sys.executable, str(script), str(study), str(other)], capture_output=True, text=True
+    )
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "columns only in B: ['new_column']" in same.stdout
+    layers.loc[3, "alpha"] += 1e-12
+    layers.to_parquet(other / "layers.parquet")
+    changed = subprocess.run(
+        [sys.executable, str(script), str(study), str(other)], capture_output=True, text=True
+    )
+    assert changed.returncode == 1
+    assert "column 'alpha': 1 of" in changed.stdout
