@@ -309,9 +309,9 @@ def load_runs(
     """
     frames = []
     for path in _as_paths(paths):
-        paths = store.StudyPaths(path)
-        if paths.runs_table.is_file():
-            runs = store.read_study_table(paths.runs_table)
+        study = store.StudyPaths(path)
+        if study.runs_table.is_file():
+            runs = store.read_study_table(study.runs_table)
             _study_dataset(runs, path)
             runs = runs[store.usable(runs)]
             frames.append(runs)
