@@ -80,7 +80,7 @@ def test_json_file_output(tmp_path):
 def test_default_protocol_on_a_study_directory(tmp_path):
     import numpy as np
 
-    from weightspace.compare import SyntheticStudy, write_synthetic_study
+    from weightspace.compare._synthetic import SyntheticStudy, write_synthetic_study
 
     spec = SyntheticStudy(
         conditions={"dp0.1": 0.1, "dp0.5": 0.2, "wd0.001": 0.1, "wd0.01": 0.2, "divA": 0.15},

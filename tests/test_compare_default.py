@@ -9,14 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from weightspace.compare import (
-    SyntheticStudy,
-    compare,
-    delta_delta,
-    delta_table,
-    normalize_layers,
-    synthetic_tables,
-)
+from weightspace.compare import compare, delta_delta, delta_table, normalize_layers
+from weightspace.compare._synthetic import SyntheticStudy, synthetic_tables
 from weightspace.compare.stats import (
     cohens_d,
     permutation_anova,

@@ -8,15 +8,13 @@ import pytest
 
 from weightspace.compare import (
     CategoryRules,
-    SyntheticStudy,
     delta_delta,
     delta_table,
     load_layers,
     load_runs,
     parse_strength,
-    synthetic_tables,
-    write_synthetic_study,
 )
+from weightspace.compare._synthetic import SyntheticStudy, synthetic_tables, write_synthetic_study
 from weightspace.errors import ConfigError, DataError
 
 COLUMNS = ["layer_id", "name", "longname", "alpha", "entropy", "log_norm", "log_spectral_norm",
@@ -215,7 +213,8 @@ def test_reads_what_the_study_writes(tmp_path):
     """End to end with the study machinery (fake runs): failed runs are left out, the
     dataset key is the study folder, and every default table is filled."""
     from weightspace.compare import compare
-    from weightspace.study import FakeRun, StudySpec, run_study
+    from weightspace.study import StudySpec, run_study
+    from weightspace.study._fake import FakeRun
 
     spec = StudySpec(
         name="fake",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from weightspace.compare import SyntheticStudy, compare, normalize_layers, synthetic_tables
+from weightspace.compare import compare, normalize_layers
+from weightspace.compare._synthetic import SyntheticStudy, synthetic_tables
 
 
 def test_split_layers_are_matched_by_position() -> None:

@@ -15,7 +15,8 @@ from weightspace.cli import main
 from weightspace.cli._app import app
 from weightspace.errors import DataError
 from weightspace.store import RunStatus, StudyPaths
-from weightspace.study import FakeRun, StudySpec, run_study
+from weightspace.study import StudySpec, run_study
+from weightspace.study._fake import FakeRun
 
 SPEC = StudySpec(
     name="fake",

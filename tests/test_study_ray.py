@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from weightspace.study import FakeRun, StudySpec, expand, run_study
+from weightspace.study import StudySpec, expand, run_study
+from weightspace.study._fake import FakeRun
 
 pytestmark = pytest.mark.ray
 

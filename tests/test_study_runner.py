@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from weightspace import io
-from weightspace.study import FakeRun, StudySpec, collect, expand, plan_table, run_study
+from weightspace.study import StudySpec, collect, expand, plan_table, run_study
+from weightspace.study._fake import FakeRun
 from weightspace.study.lock import LOCK_NAME, StudyLock, StudyLockedError
 from weightspace.study.summary import estimate_seconds
 
@@ -63,7 +64,8 @@ def test_a_worker_killed_mid_run_is_retried(tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from weightspace.study import FakeRun, StudySpec, run_study
+from weightspace.study import StudySpec, run_study
+from weightspace.study._fake import FakeRun
 if __name__ == "__main__":  # the spawned workers import this file
     spec = StudySpec(name="fake", seeds=(0, 1),
                      conditions={"baseline": True, "dropout": [0.1, 0.5], "weight_decay": [1e-3]})

@@ -11,7 +11,6 @@ from weightspace.compare.fingerprint import fingerprint_table
 from weightspace.compare.load import load_layers, load_runs, normalize_layers
 from weightspace.compare.paper import paper_tables
 from weightspace.compare.result import PROTOCOLS, CompareResult, compare
-from weightspace.compare.synthetic import SyntheticStudy, synthetic_tables, write_synthetic_study
 
 # The names docs/architecture.md gives the two protocols (tables only, no conclusions).
 paper_protocol = paper_tables
@@ -22,7 +21,6 @@ __all__ = [
     "PROTOCOLS",
     "CategoryRules",
     "CompareResult",
-    "SyntheticStudy",
     "baseline_pairs",
     "compare",
     "default_protocol",
@@ -36,6 +34,4 @@ __all__ = [
     "paper_protocol",
     "paper_tables",
     "parse_strength",
-    "synthetic_tables",
-    "write_synthetic_study",
 ]

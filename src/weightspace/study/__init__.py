@@ -9,7 +9,6 @@ See ``docs/study.md`` for the spec format, the presets and the result layout.
 
 from weightspace.study.collect import collect
 from weightspace.study.conditions import AUGMENT_SUFFIX, CATEGORIES, Condition, expand_conditions
-from weightspace.study.fake import FakeRun
 from weightspace.study.orchestrate import StudyResult, plan_table, run_study
 from weightspace.study.plan import RunPlan, expand
 from weightspace.study.spec import StudySpec, preset_names
@@ -19,7 +18,6 @@ __all__ = [
     "AUGMENT_SUFFIX",
     "CATEGORIES",
     "Condition",
-    "FakeRun",
     "Headline",
     "RunPlan",
     "StudyResult",
