@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from weightspace.diversity.predict import CONDITION_COLUMNS, check_columns, prediction_check
+from weightspace.study.predict import CONDITION_COLUMNS, check_columns, prediction_check
 
 BASE = {
     "dataset": "fashion-mnist",

@@ -148,7 +148,7 @@ def _study(
     study: Path, encoder: str, draws: int, n: int, q: float, seed: int, device: str,
     cache: bool, as_json: bool,
 ) -> None:  # fmt: skip
-    from weightspace.diversity.predict import (
+    from weightspace.study.predict import (
         CORRELATIONS_TABLE,
         DIVERSITY_TABLE,
         prediction_check,

@@ -1,8 +1,9 @@
 """Diversity of a training set: Vendi score, similarity to the real data, weighted Vendi score.
 
 Pure math lives in :mod:`~weightspace.diversity.vendi`, :mod:`~.similarity` and
-:mod:`~.weighted`; encoders, dataset scoring and the study prediction check are imported
-lazily (they need torch and the data package).
+:mod:`~.weighted`; encoders and dataset scoring are imported lazily (they need torch and
+the data package). The prediction check, which joins diversity with a study's outcomes, is
+:func:`weightspace.study.predict.prediction_check`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ _LAZY = {
     "get_encoder": "weightspace.diversity.encoders",
     "DiversityResult": "weightspace.diversity.dataset",
     "score_dataset": "weightspace.diversity.dataset",
-    "prediction_check": "weightspace.diversity.predict",
 }
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
     "pair_rows",
     "paired_similarity",
     "per_class_vendi",
-    "prediction_check",
     "renyi_entropy",
     "score_dataset",
     "spectrum_vendi",

@@ -23,7 +23,6 @@ import pandas as pd
 from weightspace import store
 from weightspace.compare import PROTOCOLS, compare
 from weightspace.config import check_int
-from weightspace.diversity import prediction_check
 from weightspace.errors import ConfigError, WeightspaceError, unknown_choice
 from weightspace.report import build_report
 from weightspace.store import RUNS_DIR, SPEC_FILE, StudyPaths
@@ -32,6 +31,7 @@ from weightspace.study.collect import collect
 from weightspace.study.execute import RunFn
 from weightspace.study.lock import StudyLock
 from weightspace.study.plan import RunPlan, expand
+from weightspace.study.predict import prediction_check
 from weightspace.study.spec import StudySpec
 from weightspace.study.summary import Headline, headline
 

@@ -1,5 +1,10 @@
 """Does a diversity score computed from the training data predict what training then shows?
 
+This joins the diversity scores (:mod:`weightspace.diversity`) with the runs' outcomes and
+spectral ΔΔ (:mod:`weightspace.compare`), and rebuilds each condition's training data and
+the baseline model (:mod:`weightspace.train`), so it sits in the study stage, above all
+three.
+
 :func:`prediction_check` scores every condition of a finished study — VS (pixel and
 embedding), ρ (paired and unpaired) and WVS of the data the condition trained on — and puts
 them next to the condition's test accuracy, OOD accuracy and accuracy gain over the
@@ -35,7 +40,16 @@ from typing import Any
 import pandas as pd
 
 from weightspace import store
-from weightspace.errors import ConfigError, DataError
+from weightspace.compare.categories import BASELINE
+from weightspace.compare.delta import delta_delta, delta_table
+from weightspace.compare.load import load_layers
+from weightspace.diversity.baseline import affinity, load_run
+from weightspace.diversity.correlate import rank_correlations
+from weightspace.diversity.dataset import score_dataset
+from weightspace.diversity.encoders import Encoder, _Features, get_encoder
+from weightspace.errors import ConfigError, DataError, WeightspaceError
+from weightspace.train import RunConfig
+from weightspace.train.data import prepare_data
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +119,6 @@ def _run_dir(study: Path, row: pd.Series) -> Path:
 
 
 def _condition_config(study: Path, rows: pd.DataFrame) -> Any:
-    from weightspace.train import RunConfig
-
     first = rows.sort_values("seed").iloc[0]
     return RunConfig.from_dict(store.read_json(_run_dir(study, first) / store.CONFIG_FILE))
 
@@ -117,9 +129,6 @@ def spectral_dd(study: Path) -> pd.DataFrame:
     Index: condition; columns ``dd_<metric>``; the baseline's row is 0. Empty when the study
     has no ``layers.parquet`` or it cannot be compared (logged).
     """
-    from weightspace.compare.categories import BASELINE
-    from weightspace.errors import WeightspaceError
-
     paths = store.StudyPaths(study)
     if paths.dd_table.is_file():  # saved by the study's comparison
         dd = store.read_study_table(paths.dd_table)
@@ -130,9 +139,6 @@ def spectral_dd(study: Path) -> pd.DataFrame:
     if not paths.layers_table.is_file():
         return pd.DataFrame()
     try:
-        from weightspace.compare.delta import delta_delta, delta_table
-        from weightspace.compare.load import load_layers
-
         layers = load_layers(study)
         metrics = [m for m in DD_METRICS if m in layers.columns]
         dd = delta_delta(delta_table(layers, metrics=metrics))
@@ -171,12 +177,6 @@ def prediction_check(
     ``encoder``: ``baseline`` (default: the penultimate features of the study's baseline
     run with the lowest seed) or any other name of :data:`~weightspace.diversity.ENCODERS`.
     """
-    from weightspace.diversity.baseline import affinity, load_run
-    from weightspace.diversity.correlate import rank_correlations
-    from weightspace.diversity.dataset import score_dataset
-    from weightspace.diversity.encoders import Encoder, _Features, get_encoder
-    from weightspace.train.data import prepare_data
-
     study = Path(study_dir)
     runs = _read_runs(study)
     bs = runs[runs["category"] == "bs"]
