@@ -147,13 +147,14 @@ def test_prediction_check_needs_a_baseline(study: Path, tmp_path: Path) -> None:
 
 def test_baseline_encoder_from_run_dir(study: Path) -> None:
     from weightspace.diversity import get_encoder
+    from weightspace.train import load_run
 
     run_dir = next((study / "runs").glob("bs__*"))
-    enc = get_encoder("baseline", in_channels=1, run_dir=run_dir)
+    enc = get_encoder("baseline", in_channels=1, run=load_run(run_dir))
     import torch
 
     x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    a, b = enc(x), get_encoder("baseline", in_channels=1, run_dir=run_dir)(x)
+    a, b = enc(x), get_encoder("baseline", in_channels=1, run=load_run(run_dir))(x)
     assert a.ndim == 2 and a.shape[0] == 6
     np.testing.assert_array_equal(a, b)
 

@@ -241,7 +241,7 @@ def test_synthetic_conditions_go_through_the_data_hook(monkeypatch):
     assert conds[1].category == "gen" and conds[1].strength == 0.1
     assert conds[1].overrides["synthetic"]["fraction"] == 0.1
 
-    monkeypatch.setitem(sys.modules, "weightspace.data.synthetic", types.ModuleType("stub"))
+    monkeypatch.setitem(sys.modules, "weightspace.synthetic", types.ModuleType("stub"))
     with pytest.raises(ConfigError, match="synthetic conditions need"):
         expand_conditions({"synthetic": {"fractions": [0.1]}})
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from weightspace.data import ImageSet
-from weightspace.data.synthetic import (
+from weightspace.errors import ConfigError, DataError
+from weightspace.synthetic import (
     GeneratorConfig,
     SyntheticSettings,
     build_mix,
@@ -22,9 +23,8 @@ from weightspace.data.synthetic import (
     mix_replace,
     prepare_builtin,
 )
-from weightspace.data.synthetic.generator import sample, train_generator
-from weightspace.data.synthetic.quality import fidelity_coverage
-from weightspace.errors import ConfigError, DataError
+from weightspace.synthetic.generator import sample, train_generator
+from weightspace.synthetic.quality import fidelity_coverage
 
 
 def _real(n_per_class: int = 20, k: int = 3, c: int = 1, hw: int = 8, seed: int = 0) -> ImageSet:
@@ -228,7 +228,7 @@ def test_builtin_is_cached_with_provenance(tmp_path: Path, monkeypatch: pytest.M
         assert (path / name).is_file(), name
     with np.load(path / "samples.npz") as z:
         assert z["image"].shape == (108, 8, 8, 1) and z["label"].shape == (108,)
-    import weightspace.data.synthetic.builtin as builtin
+    import weightspace.synthetic.builtin as builtin
 
     monkeypatch.setattr(builtin, "_build", lambda *a, **k: pytest.fail("rebuilt a cached set"))
     assert prepare_builtin(real, config=cfg, oversample=1.5, root=tmp_path) == path

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import weightspace.data
+import weightspace.train.data
 from weightspace import io
 from weightspace.errors import ConfigError
 from weightspace.train import RunConfig, run
@@ -43,6 +44,7 @@ def _fake_corrupt(images: torch.Tensor, kind: str, severity: int, *, seed: int) 
 def fake_corruptions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(weightspace.data, "CORRUPTIONS", ("dark", "flip"), raising=False)
     monkeypatch.setattr(weightspace.data, "corrupt", _fake_corrupt, raising=False)
+    monkeypatch.setattr(weightspace.train.data, "corrupt", _fake_corrupt)
 
 
 def _metrics_without_times(m: dict[str, Any]) -> dict[str, Any]:

@@ -115,9 +115,12 @@ def _single(**kw: Any) -> None:
             real = stratified_subset(ds, kw["n"], seed=kw["seed"])
         ds = real
         other = mix(real, synth, mode=kw["mode"], fraction=kw["fraction"], seed=kw["seed"]).data
+    from weightspace.train.restore import load_run
+
+    run = None if kw["run_dir"] is None else load_run(kw["run_dir"], device=kw["device"])
     enc = get_encoder(
         kw["encoder"], in_channels=ds.in_channels, image_size=ds.image_size[0],
-        device=kw["device"], seed=kw["seed"], run_dir=kw["run_dir"], weights=kw["weights"],
+        device=kw["device"], seed=kw["seed"], run=run, weights=kw["weights"],
     )  # fmt: skip
     res = score_dataset(
         ds, encoder=enc, augment=kw["augment"], other=other, draws=kw["draws"],

@@ -53,7 +53,8 @@ def _run(
     import pandas as pd
 
     from weightspace.data import load_dataset, stratified_subset
-    from weightspace.data.synthetic import GeneratorConfig, load_synthetic, prepare_builtin
+    from weightspace.data.synthetic import load_synthetic
+    from weightspace.synthetic import GeneratorConfig, prepare_builtin
 
     real = load_dataset(dataset, split="train", data_dir=data_dir)
     if train_size:

@@ -120,9 +120,12 @@ def _train(
             f"{out} already holds a complete run; choose another --out or pass --overwrite"
         )
 
+    from weightspace.synthetic import build_training_set
     from weightspace.train import run
 
-    metrics = run(cfg, out, progress=not quiet, overwrite=overwrite)
+    metrics = run(
+        cfg, out, progress=not quiet, overwrite=overwrite, synthesize=build_training_set
+    )
     typer.echo(f"run {metrics['run_id']} → {out}")
     for key in ("test_acc", "test_loss", "test_ece", "train_acc", "gap", "ood_acc", "ood_ece"):
         typer.echo(f"  {key:<16}{_fmt(metrics[key])}")

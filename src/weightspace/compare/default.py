@@ -18,6 +18,8 @@ import pandas as pd
 
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import baseline_pairs, delta_delta, delta_table, resolve_metrics
+from weightspace.compare.fingerprint import fingerprint_table
+from weightspace.compare.mixed import mixed_model_table
 from weightspace.compare.paper import (
     anova_table,
     category_means,
@@ -29,6 +31,7 @@ from weightspace.compare.paper import (
     require_conditions,
     ttest_table,
 )
+from weightspace.compare.relations import dose_response_table, spectral_vs_outcomes
 from weightspace.compare.stats import MIN_BOOT_GROUP, permutation_anova, two_group_test
 
 log = logging.getLogger(__name__)
@@ -219,8 +222,6 @@ def _fingerprints_by_dataset(
     n_boot: int,
 ) -> pd.DataFrame:
     """The fingerprint of every condition within each dataset (only when several are pooled)."""
-    from weightspace.compare.fingerprint import fingerprint_table
-
     frames = []
     if cond_layers["dataset"].nunique() > 1:
         for dataset, group in cond_layers.groupby("dataset", sort=True):
@@ -244,10 +245,6 @@ def default_tables(
     baseline: str = BASELINE,
 ) -> dict[str, pd.DataFrame]:
     """Every table of the default protocol (see the module docstring and docs/compare.md)."""
-    from weightspace.compare.fingerprint import fingerprint_table
-    from weightspace.compare.mixed import mixed_model_table
-    from weightspace.compare.relations import dose_response_table, spectral_vs_outcomes
-
     metrics = resolve_metrics(layers, metrics)
     streams = np.random.SeedSequence(seed).spawn(7)
     rngs = [np.random.default_rng(s) for s in streams]

@@ -11,7 +11,12 @@ from pathlib import Path
 import pandas as pd
 
 from weightspace.compare.categories import CategoryRules
+from weightspace.compare.conclude import default_conclusions, paper_conclusions
+from weightspace.compare.default import default_tables
+from weightspace.compare.load import load_layers, load_runs, normalize_layers
+from weightspace.compare.paper import paper_tables
 from weightspace.errors import ConfigError
+from weightspace.store import write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,6 @@ class CompareResult:
     def to_dir(self, path: str | os.PathLike[str]) -> Path:
         """Write ``<name>.csv`` per table plus ``compare.json`` (settings, conclusions and
         every table as records). A path ending in ``.json`` writes only that one file."""
-        from weightspace.store import write_json, write_table
-
         path = Path(path)
         payload = {
             "protocol": self.protocol,
@@ -84,8 +87,6 @@ def compare(
     bootstrap; ``n_perm``/``n_boot`` their sizes. ``references``: the categories a condition's
     fingerprint is compared with.
     """
-    from weightspace.compare.load import load_layers, load_runs, normalize_layers
-
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if not list(references):
@@ -108,14 +109,8 @@ def compare(
         "datasets": sorted(layers["dataset"].astype(str).unique()),
     }
     if protocol == "paper":
-        from weightspace.compare.conclude import paper_conclusions
-        from weightspace.compare.paper import paper_tables
-
         tables = paper_tables(layers, metrics=metrics)
         return CompareResult(tables, paper_conclusions(tables), protocol, settings)
-    from weightspace.compare.conclude import default_conclusions
-    from weightspace.compare.default import default_tables
-
     tables = default_tables(
         layers,
         runs=runs,

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from weightspace import __version__
+
 log = logging.getLogger(__name__)
 
 
@@ -42,8 +44,6 @@ CACHE_FORMAT = 1
 
 
 def cache_key(record: Mapping[str, Any]) -> str:
-    from weightspace import __version__
-
     full = {**record, "_format": CACHE_FORMAT, "_version": __version__}
     return hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()[:32]
 

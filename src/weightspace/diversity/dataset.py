@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from weightspace.data import ImageSet, make_augment, stratified_subset
+from weightspace.diversity.baseline import TrainedModel
 from weightspace.diversity.cache import FeatureCache, default_cache_dir, tensor_digest
 from weightspace.diversity.encoders import Encoder, get_encoder
 from weightspace.diversity.similarity import (
@@ -39,8 +41,6 @@ from weightspace.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from weightspace.data import ImageSet
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def score_dataset(
     n: int | None = 2000,
     q: float = 1.0,
     device: str = "cpu",
-    run_dir: str | Path | None = None,
+    run: TrainedModel | None = None,
     cache: bool | str | Path = True,
 ) -> DiversityResult:
     """Diversity scores of ``ds`` as training sees it, over ``draws`` augmentation draws.
@@ -138,8 +138,6 @@ def score_dataset(
     ``other`` rows paired with the chosen real rows follow it. ``cache``: ``True`` for the
     default cache folder, ``False`` to disable, or a folder.
     """
-    from weightspace.data import make_augment
-
     q = check_q(q)
     if draws < 1:
         raise ConfigError(f"draws must be >= 1, got {draws}")
@@ -149,7 +147,7 @@ def score_dataset(
     if isinstance(encoder, str):
         encoder = get_encoder(
             encoder, in_channels=ds.in_channels, image_size=ds.image_size[0], device=device,
-            seed=seed, run_dir=run_dir,
+            seed=seed, run=run,
         )  # fmt: skip
     pixels = get_encoder("pixels", in_channels=ds.in_channels, device=device)
     store = FeatureCache(
@@ -237,8 +235,6 @@ def _subset_indices(ds: ImageSet, n: int | None, *, seed: int) -> np.ndarray:
     """
     if n is None or n >= len(ds):
         return np.arange(len(ds))
-    from weightspace.data import ImageSet, stratified_subset
-
     idx = torch.arange(len(ds), dtype=torch.int64)
     code = torch.stack([(idx >> (8 * b)) & 255 for b in range(4)], dim=1).to(torch.uint8)
     probe = ImageSet(

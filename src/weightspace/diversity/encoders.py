@@ -9,7 +9,8 @@ Registry (:data:`ENCODERS`):
 
 * ``pixels`` — images resized to 32×32 and flattened (the paper's pixel Vendi score).
 * ``random-conv`` — a fixed, seeded random convolutional network: weak but model-free.
-* ``baseline`` — penultimate features of a study's baseline run (``run_dir``).
+* ``baseline`` — penultimate features of a study's baseline run (``run``, a trained model
+  such as ``weightspace.train.load_run(run_dir)`` returns).
 * ``clip-rn50``, ``clip-vit-b32`` — open_clip image towers, weights from a local state-dict
   file only (built with ``pretrained=None``, then loaded: open_clip never downloads).
 * ``resnet50`` — torchvision ResNet-50 (ImageNet), weights from a local file only.
@@ -20,7 +21,6 @@ Nothing is ever downloaded: missing weights are an error that says where to put 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import logging
 import os
@@ -32,6 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from weightspace.checkpoint import file_digest
+from weightspace.diversity.baseline import TrainedModel
 from weightspace.errors import CheckpointError, ConfigError, unknown_choice
 
 log = logging.getLogger(__name__)
@@ -47,14 +49,6 @@ def weights_dir() -> Path:
     """Where local encoder weights are looked for: ``$WEIGHTSPACE_WEIGHTS`` or
     ``~/.cache/weightspace/weights``."""
     return Path(os.environ.get("WEIGHTSPACE_WEIGHTS", "~/.cache/weightspace/weights")).expanduser()
-
-
-def file_digest(path: str | os.PathLike[str], length: int = 16) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:length]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,18 +275,15 @@ class _ClipImage(nn.Module):
 def baseline_encoder(
     *,
     device: str = "cpu",
-    run_dir: str | os.PathLike[str] | None = None,
+    run: TrainedModel | None = None,
     **_: object,
 ) -> Encoder:
-    from weightspace.diversity.baseline import load_run
-
-    if run_dir is None:
+    if run is None:
         raise ConfigError(
             "encoder 'baseline' needs the run directory of a trained baseline model "
             "(--run-dir DIR, holding config.json and weights.safetensors); inside a study "
             "the baseline run is found automatically"
         )
-    run = load_run(Path(run_dir), device=device)
     return Encoder(
         name="baseline",
         ident=f"baseline:{run.digest}",
@@ -328,10 +319,13 @@ def get_encoder(
     image_size: int | tuple[int, int] | None = None,
     device: str = "cpu",
     seed: int = 0,
-    run_dir: str | os.PathLike[str] | None = None,
+    run: TrainedModel | None = None,
     weights: str | os.PathLike[str] | None = None,
 ) -> Encoder:
-    """Build the encoder registered as ``name`` (see :data:`ENCODERS`)."""
+    """Build the encoder registered as ``name`` (see :data:`ENCODERS`).
+
+    ``run``: the trained model of encoder ``baseline`` (``weightspace.train.load_run``).
+    """
     if name not in ENCODERS:
         raise unknown_choice("encoder", name, ENCODERS)
     if in_channels not in (1, 3):
@@ -341,7 +335,7 @@ def get_encoder(
         image_size=image_size,
         device=device,
         seed=seed,
-        run_dir=run_dir,
+        run=run,
         weights=weights,
     )
     log.debug("encoder %s ready (%s)", name, enc.ident)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from weightspace.config import load_toml
 from weightspace.errors import ConfigError
 from weightspace.report import figures_runs as fr
 from weightspace.report import figures_spectral as fs
@@ -44,6 +45,7 @@ from weightspace.report.sections import (
     tables_of,
     with_run_deltas,
 )
+from weightspace.store import read_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -195,8 +197,6 @@ def _build_sections(
                 "fraction 0 is the baseline.",
             )
         )
-        from weightspace.store import read_table
-
         for seed_dir in sorted((inputs.root / "synthetic").glob("s*")):
             grid_png, quality_csv = seed_dir / "grid.png", seed_dir / "quality.csv"
             if grid_png.is_file():
@@ -232,8 +232,6 @@ def _study_name(root: Path) -> str:
     """The ``[study] name`` of ``study.toml`` when there is one, else the folder name."""
     spec = root / "study.toml"
     if spec.is_file():
-        from weightspace.config import load_toml
-
         try:
             section = load_toml(spec).get("study", {})
         except ConfigError:

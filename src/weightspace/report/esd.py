@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from weightspace.report._style import new_figure
+from weightspace.errors import DataError, WeightspaceError
+from weightspace.report._style import empty_figure, new_figure
+from weightspace.spectral import extract
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -107,9 +109,6 @@ def layer_eigenvalues(weights: Any, longname: str, *, compat: bool = True) -> np
     exactly those the fit saw (conv slices pooled, halved in compat mode); otherwise reads
     ``<longname>.weight`` directly and applies the same conventions.
     """
-    from weightspace.errors import DataError, WeightspaceError
-    from weightspace.spectral import extract
-
     try:
         specs = [
             s for s in extract.iter_layers(weights, layers=[longname]) if s.longname == longname
@@ -265,8 +264,6 @@ def esd_grid_figure(panels: Sequence[Sequence[EsdPanel | None]]) -> Figure:
     nrows = len(panels)
     ncols = max((len(r) for r in panels), default=0)
     if nrows == 0 or ncols == 0:
-        from weightspace.report._style import empty_figure
-
         return empty_figure("no ESD panels: no run with weights files")
     fig, axes = new_figure(nrows, ncols, panel_size=(3.4, 2.8))
     for i, row in enumerate(panels):

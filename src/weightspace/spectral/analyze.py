@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from weightspace.config import check_int
+from weightspace.spectral.extract import iter_layers
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.row import (
     COMPAT_MODES,
@@ -219,8 +220,6 @@ def analyze(
     ``precision="float32"`` runs the eigensolver in float32 (opt-in, faster; see
     ``docs/spectral.md`` for its measured error); the default and compat parity are float64.
     """
-    from weightspace.spectral.extract import iter_layers
-
     # Validate every option before any weights are read, so that a typo fails at once rather
     # than after a large model's first layers (analyze_specs builds the same Options again).
     opts = Options(

@@ -16,121 +16,55 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import torch
 
 from weightspace.errors import ConfigError, unknown_choice
+from weightspace.spectral.extract_module import module_specs
 from weightspace.spectral.layers import LayerSpec
+from weightspace.spectral.load import path_specs, state_dict_specs
+from weightspace.spectral.slices import (
+    COMPAT_MODES,
+    DEFAULT_MIN_EVALS,
+    GRU_GATES,
+    LSTM_GATES,
+    QKV,
+    WW_MAX_EVALS,
+    WW_MAX_N,
+    WW_NOT_ANALYSED,
+    make_spec,
+    skipped_spec,
+    slice_dims,
+    tensor_to_numpy,
+    to_slices,
+)
+
+__all__ = [
+    "COMPAT_MODES",
+    "DEFAULT_MIN_EVALS",
+    "GRU_GATES",
+    "LSTM_GATES",
+    "QKV",
+    "WW_MAX_EVALS",
+    "WW_MAX_N",
+    "WW_NOT_ANALYSED",
+    "LayerFilter",
+    "iter_layers",
+    "make_spec",
+    "skipped_spec",
+    "slice_dims",
+    "tensor_to_numpy",
+    "to_slices",
+]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIN_EVALS = 8  # WeightWatcher 0.7.7 DEFAULT_MIN_EVALS
-WW_MAX_EVALS = (
-    15000  # WeightWatcher 0.7.7 DEFAULT_MAX_EVALS: bigger layers are skipped (compat only)
-)
-WW_MAX_N = 50000  # WeightWatcher 0.7.7 DEFAULT_MAX_N: taller layers are skipped (compat only)
-COMPAT_MODES = ("ww",)
-# Layer types WeightWatcher 0.7.7 does not analyse: with compat="ww" they are skipped rows,
-# so that the successful rows are exactly WeightWatcher's (the default mode analyses them).
-WW_NOT_ANALYSED = {
-    "attention": "fused attention q/k/v projections",
-    "rnn": "RNN/LSTM/GRU weight matrices",
-    "conv3d": "Conv3d kernels",
-    "conv_transpose1d": "transposed convolutions",
-    "conv_transpose2d": "transposed convolutions",
-    "conv_transpose3d": "transposed convolutions",
-}
-
-LSTM_GATES = ("i", "f", "g", "o")  # torch stacks LSTM gate rows in this order
-GRU_GATES = ("r", "z", "n")
-QKV = ("q", "k", "v")
-
 LayerFilter = Sequence[int | str] | int | str | None
-
-
-def to_slices(w: np.ndarray) -> np.ndarray:
-    """Weights ``(out, in)`` or ``(out, in, *kernel)`` -> float64 ``(S, N, M)`` with N >= M.
-
-    >>> to_slices(np.zeros((2, 5))).shape
-    (1, 5, 2)
-    >>> to_slices(np.zeros((8, 3, 2, 2))).shape
-    (4, 8, 3)
-    """
-    if w.ndim < 2:
-        raise ValueError(f"need at least 2 dimensions, got shape {w.shape}")
-    if w.ndim == 2:
-        s = w[None]  # (1, out, in)
-    else:
-        flat = w.reshape(w.shape[0], w.shape[1], -1)  # (out, in, K) with K = prod(kernel)
-        s = np.moveaxis(flat, -1, 0)  # (K, out, in); slice k = kernel position, row-major
-    if s.shape[1] < s.shape[2]:
-        s = s.transpose(0, 2, 1)  # (S, N, M) with N >= M
-    # one pass: permute + up-cast; always a fresh array (never a view of live weights)
-    return np.array(s, dtype=np.float64, order="C", copy=True)
-
-
-def slice_dims(shape: Sequence[int]) -> tuple[int, int, int]:
-    """(S, N, M) that :func:`to_slices` produces for a tensor of ``shape``."""
-    out, inp = int(shape[0]), int(shape[1])
-    s = int(np.prod(shape[2:], dtype=np.int64)) if len(shape) > 2 else 1
-    return s, max(out, inp), min(out, inp)
-
-
-def make_spec(
-    *,
-    layer_id: int,
-    name: str,
-    longname: str,
-    layer_type: str,
-    shape: Sequence[int],
-    load: Callable[[], np.ndarray],
-    conv_slices: bool = False,
-    extra: dict[str, object] | None = None,
-) -> LayerSpec:
-    """A pending spec for a weight tensor of ``shape`` (rows already split if it is a part)."""
-    s, n, m = slice_dims(shape)
-    info: dict[str, object] = {
-        "shape": tuple(int(d) for d in shape),
-        "S": s,
-        "N": n,
-        "M": m,
-        "num_evals": s * m,
-        "rf": s,
-    }
-    info.update(extra or {})
-    return LayerSpec(
-        layer_id=layer_id,
-        name=name,
-        longname=longname,
-        layer_type=layer_type,
-        load=load,
-        conv_slices=conv_slices,
-        extra=info,
-    )
-
-
-def skipped_spec(
-    *,
-    layer_id: int,
-    name: str,
-    longname: str,
-    layer_type: str,
-    reason: str,
-    extra: dict[str, object] | None = None,
-) -> LayerSpec:
-    return LayerSpec(
-        layer_id=layer_id,
-        name=name,
-        longname=longname,
-        layer_type=layer_type,
-        load=None,
-        status="skipped",
-        reason=reason,
-        extra=dict(extra or {}),
-    )
 
 
 def iter_layers(
@@ -166,23 +100,11 @@ def iter_layers(
 
 
 def _raw_specs(source: Any) -> Iterable[LayerSpec]:
-    import os
-
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None  # type: ignore[assignment]
-    if torch is not None and isinstance(source, torch.nn.Module):
-        from weightspace.spectral.extract_module import module_specs
-
+    if isinstance(source, torch.nn.Module):
         return module_specs(source)
     if isinstance(source, str | os.PathLike):
-        from weightspace.spectral.load import path_specs
-
         return path_specs(source)
     if isinstance(source, dict):
-        from weightspace.spectral.load import state_dict_specs
-
         return state_dict_specs(source, origin="the state dict")
     raise ConfigError(
         f"cannot analyse an object of type {type(source).__name__}; give a torch.nn.Module, "

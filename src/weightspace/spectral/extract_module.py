@@ -26,32 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from weightspace.spectral.extract import (
+from weightspace.spectral.layers import LayerSpec
+from weightspace.spectral.slices import (
     GRU_GATES,
     LSTM_GATES,
     QKV,
     make_spec,
     skipped_spec,
+    tensor_to_numpy,
     to_slices,
 )
-from weightspace.spectral.layers import LayerSpec
 
 log = logging.getLogger(__name__)
-
-
-def tensor_to_numpy(t: Any) -> np.ndarray:
-    """A torch tensor as a float32/float64 numpy array (a view when it already is one on CPU).
-
-    Half-precision types are widened to float32 exactly; :func:`to_slices` then does the one
-    float64 copy, so no full-size float64 intermediate is made.
-    """
-    import torch
-
-    t = t.detach()
-    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
-        dtype = torch.float64 if t.dtype == torch.float64 else torch.float32
-        t = t.to(device="cpu", dtype=dtype)
-    return t.numpy()
 
 
 def _loader(t: Any, rows: slice | None = None) -> Callable[[], np.ndarray]:

@@ -30,7 +30,8 @@ from typing import Protocol
 
 import numpy as np
 
-from weightspace.spectral.extract import (
+from weightspace.spectral.layers import LayerSpec
+from weightspace.spectral.slices import (
     GRU_GATES,
     LSTM_GATES,
     QKV,
@@ -38,7 +39,6 @@ from weightspace.spectral.extract import (
     skipped_spec,
     to_slices,
 )
-from weightspace.spectral.layers import LayerSpec
 
 log = logging.getLogger(__name__)
 

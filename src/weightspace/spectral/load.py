@@ -28,6 +28,7 @@ from weightspace.errors import CheckpointError
 from weightspace.spectral.infer import TensorStore, store_specs
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.load_safetensors import SafetensorsStore, ShardedStore
+from weightspace.spectral.slices import tensor_to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +201,6 @@ class DictStore:
         v = v if rows is None else v[rows]
         if isinstance(v, np.ndarray):
             return np.asarray(v)
-        from weightspace.spectral.extract_module import tensor_to_numpy
-
         return tensor_to_numpy(v)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from weightspace.errors import CheckpointError
 from weightspace.spectral.infer import TensorStore
+from weightspace.spectral.slices import tensor_to_numpy
 
 _ST_FLOATS = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}
 
@@ -69,8 +70,6 @@ def _check_safetensors(path: Path) -> None:
 def read_safetensors(path: Path, name: str, rows: slice | None = None) -> np.ndarray:
     """One tensor (or a block of its rows) as float32/64; opens the file for this read only."""
     from safetensors import safe_open
-
-    from weightspace.spectral.extract_module import tensor_to_numpy
 
     with safe_open(str(path), framework="pt") as f:
         t = f.get_tensor(name) if rows is None else f.get_slice(name)[rows]

@@ -159,11 +159,11 @@ def _as_list(value: Any, key: str) -> list[Any]:
 def synthetic_conditions(spec: Mapping[str, Any]) -> list[Condition]:
     """Hand a ``synthetic = {...}`` table to the synthetic-data package's expander."""
     try:
-        module = importlib.import_module("weightspace.data.synthetic")
+        module = importlib.import_module("weightspace.synthetic")
         expander = module.expand_conditions
     except (ImportError, AttributeError) as err:
         raise ConfigError(
-            "synthetic conditions need weightspace.data.synthetic.expand_conditions, which this "
+            "synthetic conditions need weightspace.synthetic.expand_conditions, which this "
             "installation does not provide; remove 'synthetic' from [conditions] or update "
             "weightspace"
         ) from err

@@ -9,6 +9,7 @@ goes on with the other runs, and a rerun tries the failed run again.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -29,9 +30,10 @@ RunFn = Callable[..., dict[str, Any]]
 
 
 def default_run_fn() -> RunFn:
+    from weightspace.synthetic import build_training_set
     from weightspace.train import run
 
-    return run
+    return functools.partial(run, synthesize=build_training_set)
 
 
 def init_worker(threads: int, parent_pid: int | None = None) -> None:

@@ -111,7 +111,7 @@ def _synthetic_quality(study_dir: Path, plans: list[RunPlan]) -> None:
     this only looks them up."""
     import shutil
 
-    from weightspace.data.synthetic import GeneratorConfig, SyntheticSettings, prepare_builtin
+    from weightspace.synthetic import GeneratorConfig, SyntheticSettings, prepare_builtin
     from weightspace.train.data import prepare_data
 
     done: set[int] = set()

@@ -43,13 +43,15 @@ from weightspace import store
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import delta_delta, delta_table
 from weightspace.compare.load import load_layers
-from weightspace.diversity.baseline import affinity, load_run
+from weightspace.diversity.baseline import affinity
 from weightspace.diversity.correlate import rank_correlations
 from weightspace.diversity.dataset import score_dataset
 from weightspace.diversity.encoders import Encoder, _Features, get_encoder
 from weightspace.errors import ConfigError, DataError, WeightspaceError
+from weightspace.synthetic import build_training_set
 from weightspace.train import RunConfig
 from weightspace.train.data import prepare_data
+from weightspace.train.restore import load_run
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +215,7 @@ def prediction_check(
         other = None
         cond_real = real
         if is_synth:
-            data = prepare_data(cfg)
+            data = prepare_data(cfg, synthesize=build_training_set)
             cond_real, other = data.train_real, data.train
         log.info("scoring condition %s", condition)
         res = score_dataset(

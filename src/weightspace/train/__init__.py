@@ -16,6 +16,8 @@ _LAZY = {
     "expected_calibration_error": "weightspace.train.metrics",
     "fit": "weightspace.train.loop",
     "EpochStats": "weightspace.train.loop",
+    "LoadedRun": "weightspace.train.restore",
+    "load_run": "weightspace.train.restore",
 }
 
 __all__ = ["RunConfig", *_LAZY]

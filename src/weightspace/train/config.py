@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightspace.config import check_int, check_keys, config_hash, from_mapping, to_dict
+from weightspace.data import DATASETS
+from weightspace.data.augment import normalize_spec
+from weightspace.data.datasets import PATH_PREFIXES
 from weightspace.errors import ConfigError, unknown_choice
+from weightspace.models import MODELS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
@@ -179,11 +183,6 @@ class RunConfig:
         CLI and :func:`weightspace.train.run` call it before any work starts.
         """
         from pathlib import Path
-
-        from weightspace.data import DATASETS
-        from weightspace.data.augment import normalize_spec
-        from weightspace.data.datasets import PATH_PREFIXES
-        from weightspace.models import MODELS
 
         key = self.dataset.lower()
         if not (key in DATASETS or key.startswith(PATH_PREFIXES) or Path(self.dataset).exists()):

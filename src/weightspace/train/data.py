@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
+from weightspace.data import ImageSet, corrupt, load_dataset, stratified_subset, train_val_split
 from weightspace.errors import ConfigError
 from weightspace.train.config import RunConfig
 from weightspace.train.inputs import channel_stats
@@ -23,15 +24,19 @@ log = logging.getLogger(__name__)
 
 EVAL_SEED = 0  # test subset and corruption seed, shared by every run
 
+# (config, real training subset) -> the training set with synthetic samples mixed in;
+# weightspace.synthetic.build_training_set is the one the entry points pass
+TrainingSetBuilder = Callable[[RunConfig, ImageSet], ImageSet]
+
 
 @dataclass(frozen=True)
 class RunData:
     """uint8 images (N, C, H, W) and int64 labels (N,) of each split, plus statistics."""
 
-    train: Any  # weightspace.data.ImageSet (what the model trains on; synthetic mixed in)
-    train_real: Any  # the real training subset (normalisation statistics come from it)
-    val: Any | None  # None when val_fraction == 0
-    test: Any
+    train: ImageSet  # what the model trains on (synthetic mixed in)
+    train_real: ImageSet  # the real training subset (normalisation statistics come from it)
+    val: ImageSet | None  # None when val_fraction == 0
+    test: ImageSet
     mean: torch.Tensor  # (C,) per-channel mean on [0, 1] of train_real
     std: torch.Tensor  # (C,) per-channel std on [0, 1] of train_real
 
@@ -49,27 +54,25 @@ class RunData:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(name: str, split: str, data_dir: str | None) -> Any:
+def _load(name: str, split: str, data_dir: str | None) -> ImageSet:
     """Load a split once per process (datasets are read-only: images are never modified)."""
-    from weightspace.data import load_dataset
-
     return load_dataset(name, split=split, data_dir=data_dir)
 
 
 @functools.lru_cache(maxsize=4)
-def _test_set(name: str, data_dir: str | None, test_size: int | None) -> Any:
-    from weightspace.data import stratified_subset
-
+def _test_set(name: str, data_dir: str | None, test_size: int | None) -> ImageSet:
     test = _load(name, "test", data_dir)
     if test_size is not None and test_size < len(test.labels):
         test = stratified_subset(test, test_size, seed=EVAL_SEED)
     return test
 
 
-def prepare_data(config: RunConfig) -> RunData:
-    """Load, subset and split the data of ``config`` (see the module docstring for seeds)."""
-    from weightspace.data import stratified_subset, train_val_split
+def prepare_data(config: RunConfig, *, synthesize: TrainingSetBuilder | None = None) -> RunData:
+    """Load, subset and split the data of ``config`` (see the module docstring for seeds).
 
+    ``synthesize`` builds the training set of a run with ``config.synthetic`` set
+    (``weightspace.synthetic.build_training_set``, which sits above this stage).
+    """
     full = _load(config.dataset, "train", config.data_dir)
     n_full = len(full.labels)
     if config.train_size is not None and config.train_size > n_full:
@@ -87,7 +90,13 @@ def prepare_data(config: RunConfig) -> RunData:
     mean, std = channel_stats(train.images)
     real = train
     if config.synthetic is not None:
-        train = _with_synthetic(config, train)
+        if synthesize is None:
+            raise ConfigError(
+                "this run has a synthetic table, but no synthetic-data builder was given; "
+                "train it with `weightspace train`, in a study, or pass "
+                "synthesize=weightspace.synthetic.build_training_set"
+            )
+        train = synthesize(config, train)
     test = _test_set(config.dataset, config.data_dir, config.test_size)
     log.info(
         "data %s: train %d, val %d, test %d",
@@ -99,16 +108,10 @@ def prepare_data(config: RunConfig) -> RunData:
     return RunData(train=train, train_real=real, val=val, test=test, mean=mean, std=std)
 
 
-def _with_synthetic(config: RunConfig, real_train: Any) -> Any:
-    from weightspace.data.synthetic import build_training_set  # imports train: a cycle
-
-    return build_training_set(config, real_train)
-
-
 # -- OOD: deterministic corrupted copies of the test set, cached per process ---------------
 
-_OOD_CACHE: dict[tuple[Any, ...], torch.Tensor] = {}
-_OOD_KEY: list[tuple[Any, ...]] = []  # the test set whose corruptions are cached
+_OOD_CACHE: dict[tuple[object, ...], torch.Tensor] = {}
+_OOD_KEY: list[tuple[object, ...]] = []  # the test set whose corruptions are cached
 
 
 def corrupted(config: RunConfig, images: torch.Tensor, kind: str, severity: int) -> torch.Tensor:
@@ -117,8 +120,6 @@ def corrupted(config: RunConfig, images: torch.Tensor, kind: str, severity: int)
     Deterministic (seed :data:`EVAL_SEED`), so the cache key is the test set itself:
     (dataset, data_dir, test_size). Only one test set's corruptions are kept at a time.
     """
-    from weightspace.data import corrupt
-
     base = (config.dataset, config.data_dir, config.test_size)
     if _OOD_KEY != [base]:
         _OOD_CACHE.clear()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from weightspace.data.imageset import channel_moments
+
 
 def normalizer(
     mean: torch.Tensor,
@@ -37,8 +39,6 @@ def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     The moments are :func:`weightspace.data.imageset.channel_moments` (float64, chunked);
     a channel with zero variance gets std 1 (normalisation then only centres it).
     """
-    from weightspace.data.imageset import channel_moments
-
     if images.ndim != 4 or images.shape[0] == 0:
         raise ValueError(
             f"expected a non-empty (N, C, H, W) batch; got shape {tuple(images.shape)}"

@@ -19,7 +19,7 @@ from weightspace import store
 from weightspace.errors import ConfigError
 from weightspace.threads import set_threads
 from weightspace.train.config import RunConfig
-from weightspace.train.data import RunData, corrupted, prepare_data
+from weightspace.train.data import RunData, TrainingSetBuilder, corrupted, prepare_data
 from weightspace.train.loop import EpochStats, fit
 from weightspace.train.metrics import evaluate
 from weightspace.train.provenance import provenance
@@ -50,6 +50,7 @@ def run(
     *,
     progress: bool = True,
     overwrite: bool = False,
+    synthesize: TrainingSetBuilder | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one run and write its directory ``out_dir``; return the metrics.
 
@@ -65,7 +66,7 @@ def run(
     t0 = time.perf_counter()
     threads = set_threads(config.threads)
     with store.atomic_dir(out_dir, overwrite=overwrite) as tmp:
-        data = prepare_data(config)
+        data = prepare_data(config, synthesize=synthesize)
         model = _build_model(config, data)
         before = _spectra(model, config)
         _save_weights(tmp / store.INIT_WEIGHTS_FILE, model, config)

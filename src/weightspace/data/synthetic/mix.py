@@ -134,7 +134,7 @@ def filter_by_confidence(synth: ImageSet, confidence: np.ndarray, tau: float) ->
 
     ``confidence[i]`` is a real-data classifier's softmax probability of sample i's
     intended label *when that label is also the arg-max* (0 otherwise), see
-    :func:`weightspace.data.synthetic.generator.intended_class_confidence`.
+    :func:`weightspace.synthetic.generator.intended_class_confidence`.
     """
     if not 0.0 <= tau <= 1.0:
         raise ConfigError(f"filter threshold tau must be in [0, 1], got {tau}")

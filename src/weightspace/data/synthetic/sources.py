@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from weightspace.data.folder import load_image_folder
 from weightspace.data.imageset import ImageSet
 from weightspace.errors import DataError
 
@@ -49,8 +50,6 @@ def load_synthetic(path: str | Path, *, like: ImageSet | None = None) -> ImageSe
     elif (path / LABELS_CSV).is_file():
         ds = _read_png_csv(path, like)
     else:
-        from weightspace.data.folder import load_image_folder
-
         ds = load_image_folder(path, split="all")
     if like is not None:
         ds = conform(ds, like)

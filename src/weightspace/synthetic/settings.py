@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightspace.config import check_keys
+from weightspace.data.synthetic import MODES
 from weightspace.errors import ConfigError
+from weightspace.synthetic.generator import GeneratorConfig
 
 STUDY_KEYS = ("mode", "fractions", "source", "filtered", "tau", "oversample", "generator")
 RUN_KEYS = ("mode", "fraction", "source", "filtered", "tau", "oversample", "generator")
@@ -39,9 +41,6 @@ class SyntheticSettings:
     generator: Mapping[str, Any] = field(default_factory=dict)  # GeneratorConfig fields
 
     def __post_init__(self) -> None:
-        from weightspace.data.synthetic.generator import GeneratorConfig
-        from weightspace.data.synthetic.mix import MODES
-
         if self.mode not in MODES:
             raise ConfigError(f"unknown synthetic mode {self.mode!r}; valid: {', '.join(MODES)}")
         if isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float)):

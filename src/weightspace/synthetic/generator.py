@@ -33,6 +33,11 @@ from torch.nn import functional as F
 
 from weightspace.data.imageset import ImageSet
 from weightspace.errors import ConfigError, DataError
+from weightspace.models import create_model
+from weightspace.train.config import RunConfig
+from weightspace.train.inputs import channel_stats
+from weightspace.train.loop import fit
+from weightspace.train.metrics import predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +184,6 @@ def train_classifier(
 
     Returns the model and the normalisation mean/std it was trained with.
     """
-    from weightspace.models import create_model
-    from weightspace.train.config import RunConfig
-    from weightspace.train.inputs import channel_stats
-    from weightspace.train.loop import fit
-
     torch.manual_seed(seed)
     h, _w = real.image_size
     model = create_model(
@@ -200,8 +200,6 @@ def intended_class_confidence(
     classifier: nn.Module, synth: ImageSet, *, mean: torch.Tensor, std: torch.Tensor
 ) -> np.ndarray:
     """Softmax probability of each sample's intended class, 0 where it is not the arg-max."""
-    from weightspace.train.metrics import predict_logits
-
     probs = torch.softmax(predict_logits(classifier, synth.images, mean=mean, std=std), 1)  # (N, K)
     p = probs.gather(1, synth.labels[:, None]).squeeze(1)
     agree = probs.argmax(1) == synth.labels

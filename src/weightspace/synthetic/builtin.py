@@ -11,7 +11,7 @@ subset (another seed) gets its own generator. The directory holds::
     grid.png          a sample grid, one row per class
     provenance.json   generator config, data hash, losses, versions, timings
 
-It is built in a temporary directory and renamed into place (weightspace.io.atomic_dir);
+It is built in a temporary directory and renamed into place (weightspace.store.atomic_dir);
 an exclusive file lock makes concurrent workers wait for one builder instead of racing.
 """
 
@@ -30,15 +30,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weightspace import io
+from weightspace import store
 from weightspace.data.imageset import ImageSet
-from weightspace.data.synthetic.generator import (
+from weightspace.data.synthetic import load_synthetic
+from weightspace.synthetic.generator import (
     GeneratorConfig,
     intended_class_confidence,
     sample,
     train_classifier,
     train_generator,
 )
+from weightspace.synthetic.quality import quality_table, sample_grid
 
 log = logging.getLogger(__name__)
 
@@ -100,18 +102,16 @@ def prepare_builtin(
     config = config or GeneratorConfig()
     key = cache_key(real, config, oversample)
     final = (root or cache_root()) / key
-    if io.is_complete(final):
+    if store.is_complete(final):
         return final
     with _locked(final.with_name(f".{key}.lock")):
-        if io.is_complete(final):  # another worker built it while we waited
+        if store.is_complete(final):  # another worker built it while we waited
             return final
         _build(real, config, oversample, final)
     return final
 
 
 def _build(real: ImageSet, config: GeneratorConfig, oversample: float, final: Path) -> None:
-    from weightspace.data.synthetic.quality import quality_table, sample_grid
-
     start = time.perf_counter()
     model, losses = train_generator(real, config)
     per_class = int(np.ceil(oversample * np.bincount(real.labels.numpy()).max()))
@@ -133,17 +133,17 @@ def _build(real: ImageSet, config: GeneratorConfig, oversample: float, final: Pa
         [float((conf[synth.labels.numpy() == c] >= 0.5).mean()) for c in range(real.num_classes)],
         float((conf >= 0.5).mean()),
     )
-    with io.atomic_dir(final, overwrite=True) as tmp:
+    with store.atomic_dir(final, overwrite=True) as tmp:
         np.savez(
             tmp / "samples.npz",
             image=synth.images.numpy().transpose(0, 2, 3, 1),
             label=synth.labels.numpy(),
         )
         np.save(tmp / "confidence.npy", conf)
-        io.write_table(tmp / "quality.csv", quality)
+        store.write_table(tmp / "quality.csv", quality)
         fig = sample_grid(synth.images.numpy(), synth.labels.numpy(), real.classes)
         fig.savefig(tmp / "grid.png", dpi=100)
-        io.write_json(
+        store.write_json(
             tmp / "provenance.json",
             {
                 "generator": config.__dict__,
@@ -162,7 +162,5 @@ def _build(real: ImageSet, config: GeneratorConfig, oversample: float, final: Pa
 
 def load_builtin(path: Path, real: ImageSet) -> tuple[ImageSet, np.ndarray]:
     """Samples and filter confidences from a cache directory."""
-    from weightspace.data.synthetic.sources import load_synthetic
-
     synth = load_synthetic(path / "samples.npz", like=real)
     return synth, np.load(path / "confidence.npy", allow_pickle=False)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from weightspace.diversity import vendi_score
+
 
 def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # squared Euclidean distances (len(a), len(b)), float64
@@ -59,8 +61,6 @@ def quality_table(
     seed: int = 0,
 ) -> pd.DataFrame:
     """One row per class (and an ``all`` row): fidelity, coverage and Vendi scores."""
-    from weightspace.diversity import vendi_score
-
     rng = np.random.default_rng(seed)
 
     def take(x: np.ndarray, n: int) -> np.ndarray:
