@@ -24,7 +24,9 @@ from weightspace.report import (
     synthetic_figure,
 )
 from weightspace.report._data import category_summary, mean_ci
-from weightspace.report.esd import eigenvalues_from_slices, layer_eigenvalues, mp_density
+from weightspace.report.esd import layer_eigenvalues
+from weightspace.spectral.esd import fitted_eigenvalues
+from weightspace.spectral.mp import mp_density
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +53,20 @@ def test_mp_density_integrates_to_one_and_vanishes_outside_bulk() -> None:
     q, sigma = 4.0, 1.3
     lo, hi = sigma**2 * (1 - 0.5) ** 2, sigma**2 * (1 + 0.5) ** 2
     x = np.linspace(lo, hi, 200_001)
-    assert np.trapezoid(mp_density(x, sigma=sigma, Q=q), x) == pytest.approx(1.0, abs=1e-3)
-    assert mp_density(np.array([lo * 0.9, hi * 1.1]), sigma=sigma, Q=q).tolist() == [0.0, 0.0]
+    assert np.trapezoid(mp_density(x, q, sigma), x) == pytest.approx(1.0, abs=1e-3)
+    assert mp_density(np.array([lo * 0.9, hi * 1.1]), q, sigma).tolist() == [0.0, 0.0]
 
 
 def test_eigenvalues_match_squared_singular_values_and_halve_for_conv() -> None:
     rng = np.random.default_rng(1)
     w = rng.standard_normal((4, 20, 6))  # (S, N, M)
     sv = np.linalg.svd(w, compute_uv=False) ** 2
-    np.testing.assert_allclose(eigenvalues_from_slices(w), np.sort(sv.ravel()), rtol=1e-10)
-    np.testing.assert_allclose(eigenvalues_from_slices(w, halve=True), np.sort(sv.ravel()) / 2)
+    ev = np.sort(fitted_eigenvalues(w).ravel())
+    np.testing.assert_allclose(ev, np.sort(sv.ravel()), rtol=1e-10)
+    halved = np.sort(fitted_eigenvalues(w, ww=True, conv_slices=True).ravel())
+    np.testing.assert_allclose(halved, np.sort(sv.ravel()) / 2, rtol=1e-10)
+    dense_ww = np.sort(fitted_eigenvalues(w, ww=True, conv_slices=False).ravel())
+    np.testing.assert_allclose(dense_ww, np.sort(sv.ravel()), rtol=1e-10)
 
 
 def test_layer_eigenvalues_from_weights_file(study: Path) -> None:
@@ -78,7 +84,7 @@ def test_layer_eigenvalues_from_weights_file(study: Path) -> None:
 def test_plot_esd_draws_histogram_power_law_and_mp() -> None:
     rng = np.random.default_rng(0)
     w = rng.standard_normal((400, 100)) / 20
-    ev = eigenvalues_from_slices(w)
+    ev = np.sort(fitted_eigenvalues(w[None]).ravel())
     fig = plot_esd(ev, alpha=3.0, xmin=float(np.quantile(ev, 0.8)), sigma_mp=1.0, Q=4.0, title="fc")
     (ax,) = fig.axes
     assert ax.get_xscale() == ax.get_yscale() == "log"
@@ -232,3 +238,29 @@ def test_layer_eigenvalues_are_those_the_spectral_engine_fits(study: Path, compa
         assert len(ev) == row.num_evals
         assert np.log10(ev.sum()) == pytest.approx(row.log_norm, abs=1e-9)
         assert np.log10(ev.max()) == pytest.approx(row.log_spectral_norm, abs=1e-9)
+
+
+@pytest.mark.parametrize("compat", [None, "ww"])
+def test_report_plots_exactly_the_fitted_eigenvalues(
+    study: Path, compat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the power-law fit's input, captured per layer, equals what the report plots, bit for bit
+    from weightspace.spectral import analyze
+    from weightspace.spectral import row as row_mod
+
+    fitted: list[np.ndarray] = []
+    real_fit = row_mod.fit_power_law
+
+    def spy(evals: np.ndarray, **kw: object):
+        fitted.append(np.array(evals))
+        return real_fit(evals, **kw)
+
+    monkeypatch.setattr(row_mod, "fit_power_law", spy)
+    path = next((study / "runs").glob("dp0.5__s0*")) / "weights.safetensors"
+    table = analyze(path, compat=compat, threads=1)
+    ok = table[table["status"] == "success"]
+    assert len(ok) >= 2 and any("conv" in n for n in ok["longname"])
+    by_max = {float(ev[-1]): ev for ev in fitted}
+    for row in ok.itertuples():
+        ev = layer_eigenvalues(path, row.longname, compat=compat == "ww")
+        np.testing.assert_array_equal(ev, by_max[float(row.lambda_max)])

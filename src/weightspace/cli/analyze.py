@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from weightspace.cli._app import app
-from weightspace.report.esd import eigenvalues_from_slices, plot_esd_row
+from weightspace.report.esd import layer_eigenvalues, plot_esd_row
 
 DEMO = "demo"
 TABLE_COLUMNS = [
@@ -170,7 +170,7 @@ def _write_plots(source: Any, df: Any, plot_dir: Path, *, compat: str | None, la
         row = rows.get((spec.layer_id, spec.longname))
         if spec.load is None or row is None or row["status"] != "success":
             continue
-        evals = eigenvalues_from_slices(spec.load(), halve=compat == "ww" and spec.conv_slices)
+        evals = layer_eigenvalues(source, spec.longname, compat=compat == "ww")
         fig = plot_esd_row(evals, row)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.longname) or "root"
         fig.savefig(plot_dir / f"{spec.layer_id:03d}_{safe}.png", dpi=100)

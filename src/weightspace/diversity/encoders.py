@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from weightspace.checkpoint import file_digest
+from weightspace.checkpoint import file_digest, read_state_dict
 from weightspace.diversity.baseline import TrainedModel
 from weightspace.errors import CheckpointError, ConfigError, unknown_choice
 
@@ -172,22 +172,6 @@ def _find_weights(
     )
 
 
-def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"cannot read {path} safely as a state dict: {err}") from err
-    if isinstance(obj, dict) and "state_dict" in obj:
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} does not hold a state dict")
-    return obj
-
-
 def resnet50_encoder(
     *, device: str = "cpu", weights: str | os.PathLike[str] | None = None, **_: object
 ) -> Encoder:
@@ -205,7 +189,7 @@ def resnet50_encoder(
     )
     net = torchvision.models.resnet50(weights=None)
     try:
-        net.load_state_dict(_load_state_dict(path))
+        net.load_state_dict(read_state_dict(path))
     except RuntimeError as err:
         raise CheckpointError(f"{path} is not a torchvision ResNet-50 state dict: {err}") from err
     net.fc = nn.Identity()  # 2048-d pooled features
@@ -241,7 +225,7 @@ def _clip_encoder(arch: str, name: str, files: tuple[str, ...]) -> Callable[...,
             model = open_clip.create_model(arch, pretrained=None)  # never fetches anything
         finally:
             logging.disable(previous)
-        state = _load_state_dict(path)
+        state = read_state_dict(path)
         state = {k.removeprefix("module."): v for k, v in state.items()}
         target = model if any(k.startswith("visual.") for k in state) else model.visual
         try:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from weightspace.checkpoint import read_state_dict
 from weightspace.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -54,29 +55,6 @@ class PretrainedClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(self.forward_features(x)))
-
-
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from ``.safetensors`` or a torch file (``weights_only=True``)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise CheckpointError(f"pretrained weights file {str(path)!r} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(
-            f"cannot read weights from {path} safely ({err}); give a .safetensors file or a "
-            "plain state_dict saved with torch.save"
-        ) from err
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} does not hold a state_dict of tensors")
-    return obj
 
 
 def _hub_file(name: str) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from weightspace.checkpoint import read_state_dict
 from weightspace.config import check_int
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.models import pretrained as pt
@@ -89,5 +90,5 @@ def create_model(
     model = info.build(num_classes=num_classes, in_channels=in_channels, dropout=float(dropout),
                        width=width, image_size=image_size)  # fmt: skip
     if pretrained not in (None, False):
-        pt._load_backbone(model, pt.read_state_dict(str(pretrained)), str(pretrained))
+        pt._load_backbone(model, read_state_dict(str(pretrained)), str(pretrained))
     return model

@@ -24,6 +24,8 @@ import numpy as np
 from weightspace.errors import DataError, WeightspaceError
 from weightspace.report._style import empty_figure, new_figure
 from weightspace.spectral import extract
+from weightspace.spectral.esd import as_slices, fitted_eigenvalues
+from weightspace.spectral.mp import mp_density, mp_edges
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,92 +43,25 @@ def _finite(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def mp_density(x: np.ndarray, *, sigma: float, Q: float) -> np.ndarray:
-    """Marchenko–Pastur density for eigenvalues of XᵀX/N, X N×M with entry variance σ², Q = N/M ≥ 1.
-
-    ρ(λ) = Q √((λ+ − λ)(λ − λ−)) / (2π σ² λ) on [λ−, λ+], λ± = σ²(1 ± 1/√Q)², zero outside.
-    """
-    lo = sigma**2 * (1 - 1 / math.sqrt(Q)) ** 2
-    hi = sigma**2 * (1 + 1 / math.sqrt(Q)) ** 2
-    x = np.asarray(x, dtype=float)
-    inside = (x > lo) & (x < hi)
-    out = np.zeros_like(x)
-    xi = x[inside]
-    out[inside] = Q * np.sqrt((hi - xi) * (xi - lo)) / (2 * math.pi * sigma**2 * xi)
-    return out
-
-
-def mp_bulk_edge(*, sigma: float, Q: float) -> float:
-    """λ+ = σ²(1 + 1/√Q)² on the mean-1 scale."""
-    return sigma**2 * (1 + 1 / math.sqrt(Q)) ** 2
-
-
-def eigenvalues_from_slices(slices: np.ndarray, *, halve: bool = False) -> np.ndarray:
-    """Pooled eigenvalues of WᵀW over the slices of a layer, sorted ascending.
-
-    ``slices`` is ``(S, N, M)`` with N ≥ M (one slice per conv kernel position); ``halve``
-    applies WeightWatcher's ``conv2d_norm`` (slices × √½, i.e. eigenvalues × ½).
-    """
-    w = np.asarray(slices, dtype=np.float64)
-    if w.ndim == 2:
-        w = w[None]  # (1, N, M)
-    gram = np.einsum("snm,snk->smk", w, w)  # (S, M, M)
-    evals = np.linalg.eigvalsh(gram).ravel()  # (S*M,)
-    evals = np.clip(evals, 0.0, None)
-    if halve:
-        evals = evals * 0.5
-    return np.sort(evals)
-
-
-def _local_slices(weights: Any, longname: str) -> tuple[np.ndarray, bool] | None:
-    """``(slices (S, N, M), is_conv)`` for ``<longname>.weight`` read directly, or None."""
-    if isinstance(weights, (str, Path)):
-        from safetensors.numpy import load_file
-
-        tensors: Mapping[str, Any] = load_file(str(weights))
-    else:
-        tensors = weights
-    w = tensors.get(f"{longname}.weight", tensors.get(longname))
-    if w is None:
-        return None
-    w = np.asarray(w.detach().cpu().numpy() if hasattr(w, "detach") else w, dtype=np.float64)
-    if w.ndim == 2:
-        mats = w[None]  # (1, out, in)
-    elif w.ndim >= 3:
-        out_c, in_c = w.shape[:2]
-        mats = w.reshape(out_c, in_c, -1).transpose(2, 0, 1)  # (kh*kw, out, in)
-    else:
-        return None
-    if mats.shape[1] < mats.shape[2]:
-        mats = mats.transpose(0, 2, 1)  # (S, N, M) with N >= M
-    return mats, w.ndim >= 3
-
-
 def layer_eigenvalues(weights: Any, longname: str, *, compat: bool = True) -> np.ndarray:
-    """Eigenvalues of one layer (by ``longname``) of a state dict or a safetensors file.
-
-    Uses the spectral engine's extraction when it is available so that the eigenvalues are
-    exactly those the fit saw (conv slices pooled, halved in compat mode); otherwise reads
-    ``<longname>.weight`` directly and applies the same conventions.
-    """
+    """The pooled eigenvalues (sorted) of one layer (by ``longname``) of a state dict or a
+    weights file: exactly those the spectral fit used (``compat``: WeightWatcher mode, as
+    ``analyze(..., compat="ww")``)."""
     try:
         specs = [
             s for s in extract.iter_layers(weights, layers=[longname]) if s.longname == longname
         ]
-    except WeightspaceError:  # e.g. a name the layer filter rejects: read the tensor directly
+    except WeightspaceError:  # e.g. a name the layer filter rejects
         specs = []
-    load = specs[0].load if specs else None
-    if load is not None:
-        return eigenvalues_from_slices(load(), halve=compat and specs[0].conv_slices)
-    local = _local_slices(weights, longname)
-    if local is None:
+    spec = specs[0] if specs else None
+    if spec is None or spec.load is None:
         where = weights if isinstance(weights, (str, Path)) else "the given state dict"
         raise DataError(
             f"layer {longname!r} has no weight matrix in {where}; "
             "pick a layer listed as 'success' in the analyze table"
         )
-    mats, is_conv = local
-    return eigenvalues_from_slices(mats, halve=compat and is_conv)
+    evals = fitted_eigenvalues(as_slices(spec.load()), ww=compat, conv_slices=spec.conv_slices)
+    return np.sort(evals.ravel())
 
 
 def plot_esd(
@@ -185,12 +120,14 @@ def plot_esd(
     scale = 1.0 / lam.mean()  # WeightWatcher's W_scale²: raw λ × scale has mean 1
     if sigma_v is not None and q_v is not None and q_v >= 1 and sigma_v > 0:
         x = np.geomspace(lam.min(), lam.max(), 400)
-        y = scale * mp_density(x * scale, sigma=sigma_v, Q=q_v)
+        lo, hi = mp_edges(sigma_v, q_v)
+        xs = x * scale
+        y = np.where((xs > lo) & (xs < hi), scale * mp_density(xs, q_v, sigma_v), 0.0)
         keep = y > 0
         if keep.any():
             ax.plot(x[keep], y[keep], ":", color="black", lw=1.5, label=f"MP σ={sigma_v:.2f}")
         if _finite(bulk_max) is None:  # the fit's own edge wins when it was reported
-            bulk_max = mp_bulk_edge(sigma=sigma_v, Q=q_v) / scale
+            bulk_max = hi / scale
     edge = _finite(bulk_max)
     if edge is not None and edge > 0:
         ax.axvline(edge, color="black", ls=":", lw=0.8)

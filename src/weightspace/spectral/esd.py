@@ -2,9 +2,12 @@
 
 A layer arrives as slices ``(S, N, M)`` with N >= M (S = 1 for a dense matrix, S = number of
 kernel positions for a convolution). The eigenvalues of the Gram matrices WᵀW (M×M) of all
-slices come from a symmetric eigendecomposition in float64 — LAPACK on CPU, or batched on a
-CUDA device when asked (float64 there too: never a float16/float32 down-cast). The pooled ESD is
-the concatenation of the slice spectra.
+slices come from a symmetric eigendecomposition — LAPACK on CPU, or batched on a CUDA device
+when asked. By default everything is float64 on either device; only ``precision="float32"``
+(opt-in) down-casts, and only the Gram matrix handed to the eigensolver (the weights and the
+Gram product stay float64). The pooled ESD is the concatenation of the slice spectra.
+:func:`fitted_eigenvalues` is the one place the eigenvalues a layer's fit uses are made (the
+report plots the same ones).
 
 Gram eigenvalues carry an absolute error of order M·eps·lambda_max; singular values of
 nearly rank-deficient slices are therefore recomputed by SVD where a caller needs them
@@ -14,25 +17,47 @@ resolved below that level (:func:`resolve_small`).
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import eigvalsh
+
+from weightspace.spectral.slices import as_slices
+
+__all__ = [
+    "PRECISIONS",
+    "WW_CONV_SCALE",
+    "as_slices",
+    "fitted_eigenvalues",
+    "resolve_small",
+    "shuffle_slices",
+    "slice_eigenvalues",
+    "svd_eigenvalues",
+]
 
 EPS64 = float(np.finfo(np.float64).eps)
 # Eigenvalues below lambda_max * M * GRAM_NOISE are numerical zeros of a Gram eigensolver.
 GRAM_NOISE = 1e3 * EPS64
-
-
-def as_slices(w: np.ndarray) -> np.ndarray:
-    """A 2-D ``(N, M)`` or 3-D ``(S, N, M)`` array -> float64 ``(S, N, M)`` with N >= M."""
-    a = np.asarray(w)
-    if a.ndim == 2:
-        a = a[None]  # (1, N, M)
-    if a.ndim != 3:
-        raise ValueError(f"weight slices must be 2-D or 3-D (S, N, M), got shape {a.shape}")
-    if a.shape[1] < a.shape[2]:
-        a = a.transpose(0, 2, 1)  # (S, N, M) with N >= M
-    return np.ascontiguousarray(a, dtype=np.float64)
-
+WW_CONV_SCALE = 0.5  # (sqrt(1/2))², WeightWatcher's conv2d_norm on eigenvalues
 
 PRECISIONS = ("float64", "float32")
+
+
+def fitted_eigenvalues(
+    slices: np.ndarray,
+    *,
+    ww: bool = False,
+    conv_slices: bool = False,
+    device: str = "cpu",
+    precision: str = "float64",
+) -> np.ndarray:
+    """Per-slice eigenvalues ``(S, M)`` exactly as a layer's fit uses them.
+
+    ``ww`` (WeightWatcher compat): tiny eigenvalues recomputed by SVD (:func:`resolve_small`)
+    and, for pooled convolution slices (``conv_slices``), every eigenvalue × ½
+    (WeightWatcher's ``conv2d_norm``). The pooled ESD is ``np.sort(out.ravel())``.
+    """
+    slice_evals = slice_eigenvalues(slices, device=device, precision=precision)
+    if ww:
+        slice_evals = resolve_small(slices, slice_evals)
+    return slice_evals * (WW_CONV_SCALE if (ww and conv_slices) else 1.0)
 
 
 def slice_eigenvalues(
@@ -51,8 +76,6 @@ def slice_eigenvalues(
         return np.zeros((s, m))
     if str(device).startswith("cuda"):
         return _cuda_eigenvalues(slices, device, precision)
-    from scipy.linalg import eigvalsh
-
     w = np.asarray(slices, dtype=np.float64)  # up-cast only
     solve_dtype = np.float32 if precision == "float32" else np.float64
     out = np.empty((s, m))
@@ -66,8 +89,8 @@ def _cuda_eigenvalues(slices: np.ndarray, device: str, precision: str) -> np.nda
     import torch
 
     w = torch.as_tensor(np.asarray(slices, dtype=np.float64)).to(device)  # float64 on device
-    gram = w.transpose(-1, -2) @ w  # (S, M, M)
-    if precision == "float32":
+    gram = w.transpose(-1, -2) @ w  # (S, M, M), float64
+    if precision == "float32":  # the opt-in down-cast, of the Gram matrix only
         gram = gram.to(torch.float32)
     evals = torch.linalg.eigvalsh(gram)  # (S, M), ascending
     return np.clip(evals.to(torch.float64).cpu().numpy(), 0.0, None)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from weightspace.checkpoint import torch_load, unwrap_state_dict
 from weightspace.errors import CheckpointError
 from weightspace.spectral.infer import TensorStore, store_specs
 from weightspace.spectral.layers import LayerSpec
@@ -36,7 +37,6 @@ TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 SUFFIXES = (".safetensors", *TORCH_SUFFIXES, ".npz")
 ST_INDEX = "model.safetensors.index.json"
 TORCH_INDEX = "pytorch_model.bin.index.json"
-NESTED_KEYS = ("state_dict", "model", "module", "model_state_dict")
 _ACCEPTED = (
     "a .safetensors, .pt/.pth/.bin/.ckpt (state dict) or .npz file, "
     "or a directory of sharded *.safetensors"
@@ -97,84 +97,10 @@ def _directory_store(root: Path) -> TensorStore:
 
 
 def _torch_store(path: Path) -> TensorStore:
-    return DictStore(unwrap_state_dict(_torch_load(path), origin=str(path)), origin=str(path))
+    return DictStore(unwrap_state_dict(torch_load(path), origin=str(path)), origin=str(path))
 
 
 # --- in-memory state dicts and torch files -------------------------------------------------
-
-
-def _is_array(v: Any) -> bool:
-    if isinstance(v, np.ndarray):
-        return True
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(v, torch.Tensor)
-
-
-def unwrap_state_dict(obj: Any, *, origin: str) -> dict[str, Any]:
-    """The ``name -> tensor`` mapping inside ``obj`` (a state dict or a checkpoint dict)."""
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(
-            f"{origin} holds a {type(obj).__name__}, not a state dict; save "
-            "model.state_dict() (torch.save) or use safetensors.torch.save_file"
-        )
-    for key in NESTED_KEYS:
-        inner = obj.get(key)
-        if isinstance(inner, Mapping) and any(_is_array(v) for v in inner.values()):
-            log.info("%s: using the nested %r entry", origin, key)
-            obj = inner
-            break
-    tensors = {str(k): v for k, v in obj.items() if _is_array(v)}
-    if not tensors:
-        keys = ", ".join(map(repr, list(obj)[:10]))
-        raise CheckpointError(
-            f"{origin} holds no tensors (top-level keys: {keys}); expected a state dict or a "
-            f"checkpoint dict with one of {', '.join(NESTED_KEYS)} holding it"
-        )
-    return tensors
-
-
-def _torch_load(path: Path) -> Any:
-    import pickle
-    import warnings
-
-    import torch
-
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            try:
-                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as err:
-                if "mmap" not in str(err).lower():
-                    raise
-                # legacy (non-zip) serialization cannot be memory-mapped
-                return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "global" in str(err).lower():  # the pickle names a callable: code would run
-            raise CheckpointError(
-                f"refusing to load {str(path)!r}: it is a pickle that needs to run code (it "
-                "references objects other than tensors and plain containers), and unpickling "
-                "untrusted code is unsafe. Fix: in the environment that made it, save the "
-                "weights with safetensors.torch.save_file(model.state_dict(), 'model.safetensors') "
-                "or torch.save(model.state_dict(), 'model.pt')"
-            ) from None
-        raise _unreadable(path, err) from None
-    except Exception as err:  # garbage, truncation, wrong format: any failure is the file's
-        raise _unreadable(path, err) from None
-
-
-def _unreadable(path: Path, err: Exception) -> CheckpointError:
-    lines = [ln for ln in str(err).splitlines() if ln.strip()]
-    detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "")
-    return CheckpointError(
-        f"cannot read {str(path)!r} as a torch checkpoint ({type(err).__name__}: {detail}); "
-        "the file is truncated, not a torch.save file, or a pickle that the safe "
-        "(weights_only) loader rejects (it was not executed). Re-export the weights as "
-        ".safetensors (safetensors.torch.save_file) or with torch.save(model.state_dict())"
-    )
 
 
 class DictStore:

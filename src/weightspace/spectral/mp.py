@@ -71,8 +71,17 @@ def linear_kde(data: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarr
     return np.maximum(total, 0.0) / (n * bandwidth)
 
 
+def mp_edges(sigma: float, q: float) -> tuple[float, float]:
+    """The MP bulk (λ−, λ+) = (σ(1 ∓ 1/√Q))² on the mean-1 scale, Q = N/M >= 1."""
+    return (sigma * (1 - 1 / math.sqrt(q))) ** 2, (sigma * (1 + 1 / math.sqrt(q))) ** 2
+
+
 def mp_density(x: np.ndarray, q: float, sigma: float | np.ndarray) -> np.ndarray:
-    """Marchenko–Pastur density with aspect ratio Q and variance sigma² (0 outside)."""
+    """Marchenko–Pastur density with aspect ratio Q and variance sigma² (0 outside).
+
+    ρ(λ) = Q √((λ+ − λ)(λ − λ−)) / (2π σ² λ) on [λ−, λ+] for the eigenvalues of XᵀX/N,
+    X N×M with entry variance σ²; ``x`` must be > 0.
+    """
     y = 1.0 / q
     b = (sigma * (1 + np.sqrt(y))) ** 2
     a = (sigma * (1 - np.sqrt(y))) ** 2
@@ -165,8 +174,7 @@ def fit_mp(evals: np.ndarray, *, n: int, m: int) -> MPFit:
         sigma = _brute_fmin(residual, slice(0.05 * s0, 2.0 * s0, 0.01 * s0))
     except (ValueError, FloatingPointError) as err:
         return failed_mp(f"MP fit failed: {err}")
-    bulk_max = (sigma * (1 + 1 / math.sqrt(q))) ** 2
-    bulk_min = (sigma * (1 - 1 / math.sqrt(q))) ** 2
+    bulk_min, bulk_max = mp_edges(sigma, q)
     tw = 1 / math.sqrt(q) * bulk_max ** (2 / 3) * m ** (-2 / 3)
     num_spikes = int(np.count_nonzero(scaled > bulk_max + math.sqrt(tw)))
     scale2 = w_scale * w_scale

@@ -29,7 +29,6 @@ DEFAULT_MIN_EVALS = 8  # WeightWatcher 0.7.7's default
 SUCCESS, FAILED, SKIPPED = "success", "failed", "skipped"
 UNDER_TRAINED, OVER_TRAINED = "under-trained", "over-trained"
 ALPHA_UNDER, ALPHA_OVER = 6.0, 2.0
-WW_CONV_SCALE = 0.5  # (sqrt(1/2))², WeightWatcher's conv2d_norm on eigenvalues
 
 Progress = Callable[[int, int, str], None]  # (layers done, layers total, longname)
 
@@ -169,13 +168,14 @@ def analyze_layer(
         row["reason"] = "weights contain NaN/Inf"
         return row
 
-    scale = WW_CONV_SCALE if (opts.ww and spec.conv_slices) else 1.0
-    slice_evals = esd_mod.slice_eigenvalues(
-        slices, device=opts.device, precision=opts.precision
+    scale = esd_mod.WW_CONV_SCALE if (opts.ww and spec.conv_slices) else 1.0
+    slice_evals = esd_mod.fitted_eigenvalues(
+        slices,
+        ww=opts.ww,
+        conv_slices=spec.conv_slices,
+        device=opts.device,
+        precision=opts.precision,
     )  # (S, M)
-    if opts.ww:
-        slice_evals = esd_mod.resolve_small(slices, slice_evals)
-    slice_evals = slice_evals * scale
     evals = np.sort(slice_evals.ravel())
     lmax = float(evals[-1])
     row.update(has_esd=True, lambda_max=lmax)

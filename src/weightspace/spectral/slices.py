@@ -54,10 +54,24 @@ def to_slices(w: np.ndarray) -> np.ndarray:
     else:
         flat = w.reshape(w.shape[0], w.shape[1], -1)  # (out, in, K) with K = prod(kernel)
         s = np.moveaxis(flat, -1, 0)  # (K, out, in); slice k = kernel position, row-major
-    if s.shape[1] < s.shape[2]:
-        s = s.transpose(0, 2, 1)  # (S, N, M) with N >= M
-    # one pass: permute + up-cast; always a fresh array (never a view of live weights)
-    return np.array(s, dtype=np.float64, order="C", copy=True)
+    # always a fresh array (never a view of live weights)
+    return as_slices(s, copy=True)
+
+
+def as_slices(w: np.ndarray, *, copy: bool = False) -> np.ndarray:
+    """A 2-D ``(N, M)`` or 3-D ``(S, N, M)`` stack -> float64 C-contiguous ``(S, N, M)``, N >= M.
+
+    Each slice is transposed when it is wider than tall. One pass: permute + up-cast; with
+    ``copy`` the result is always a fresh array, else only when a conversion needs one.
+    """
+    a = np.asarray(w)
+    if a.ndim == 2:
+        a = a[None]  # (1, N, M)
+    if a.ndim != 3:
+        raise ValueError(f"weight slices must be 2-D or 3-D (S, N, M), got shape {a.shape}")
+    if a.shape[1] < a.shape[2]:
+        a = a.transpose(0, 2, 1)  # (S, N, M) with N >= M
+    return np.array(a, dtype=np.float64, order="C", copy=True if copy else None)
 
 
 def slice_dims(shape: Sequence[int]) -> tuple[int, int, int]:
