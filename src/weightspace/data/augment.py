@@ -17,6 +17,8 @@ Ops (torchvision semantics):
     elastic  ElasticTransform; ``alpha`` 40, ``sigma`` 6, applied with probability ``p`` (1.0)
     noise    additive Gaussian noise of std ``sigma`` on [0, 1] pixels, clamped to [0, 1]
 The policy ops (auto, rand, trivial, augmix) work on uint8 pixels and must come before noise.
+``level`` (0..10) in an op dict sets its strength through the one magnitude knob
+(:mod:`weightspace.data.magnitude`): ``{"op": "noise", "level": 3}`` is sigma 0.03.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 
 from weightspace.config import check_keys
 from weightspace.data import geometry
+from weightspace.data.magnitude import LEVEL_OPS, level_params
 from weightspace.data.policies import POLICY_OPS, make_policy
 from weightspace.errors import ConfigError, unknown_choice
 
@@ -177,8 +180,19 @@ def normalize_spec(
         if op not in OPS:
             raise unknown_choice("augmentation op", item["op"], OPS)
         params = {k: v for k, v in item.items() if k != "op"}
-        check_keys(params, tuple(OPS[op]), f"augmentation op {op!r}")
-        out.append({"op": op, **OPS[op], **params})
+        levels = ("level",) if op in LEVEL_OPS else ()
+        check_keys(params, (*OPS[op], *levels), f"augmentation op {op!r}")
+        full = {**OPS[op], **params}
+        if "level" in params:
+            level = full.pop("level")
+            derived = level_params(op, level, full)
+            clash = sorted(k for k in derived if k in params)
+            if clash:
+                raise ConfigError(
+                    f"augmentation op {op!r}: give either level or {', '.join(clash)}, not both"
+                )
+            full.update(derived)
+        out.append({"op": op, **full})
     return out
 
 

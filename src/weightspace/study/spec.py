@@ -69,6 +69,7 @@ TRAIN_FIELDS = {
         "batch_size",
         "optimizer",
         "momentum",
+        "weight_decay_params",
         "schedule",
         "snapshot_every",
         "compat",

@@ -10,6 +10,8 @@ bf16 autocast and therefore give different numbers. Of the two study labels, ``c
 stays in (two conditions of a study are two runs even when their settings coincide, e.g.
 ``dp0.1`` and a combination ``{dropout = 0.1, name = "dp0.1-again"}``) and ``category`` is
 left out (a label the study's condition sets, which changes nothing in training).
+Fields added later enter the id only when they differ from their default
+(:data:`NEW_FIELD_DEFAULTS`), so that the ids of earlier runs stay valid.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ from weightspace.errors import ConfigError, unknown_choice
 from weightspace.models import MODELS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+# which parameters weight_decay applies to: "all" (the paper: Adam's weight_decay on every
+# parameter) or "matrices" (only tensors with dim() >= 2: conv kernels and linear weights;
+# biases and normalisation scales are not decayed)
+WEIGHT_DECAY_PARAMS = ("all", "matrices")
+NEW_FIELD_DEFAULTS: dict[str, object] = {"weight_decay_params": "all"}
 SCHEDULES = ("constant", "cosine", "step")
 # Fields that change speed, not results (see the module docstring).
 NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category")
@@ -84,6 +91,7 @@ class RunConfig:
     augment: Augment = "none"
     dropout: float = 0.0
     weight_decay: float = 0.0
+    weight_decay_params: str = "all"  # all | matrices (dim() >= 2); see WEIGHT_DECAY_PARAMS
     # optimisation
     optimizer: str = "adam"  # adam = Adam with L2 weight_decay (the paper) | adamw | sgd
     lr: float = 1e-3
@@ -111,13 +119,21 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise through object.__setattr__
-        for name in ("dataset", "model", "optimizer", "schedule", "device"):
+        for name in ("dataset", "model", "optimizer", "schedule", "device", "weight_decay_params"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{name} must be a non-empty string; got {value!r}")
         set_(self, "optimizer", self.optimizer.lower())
         set_(self, "schedule", self.schedule.lower())
         set_(self, "device", self.device.lower())
+        set_(self, "weight_decay_params", self.weight_decay_params.strip().lower())
+        if self.weight_decay_params not in WEIGHT_DECAY_PARAMS:
+            raise unknown_choice(
+                "weight_decay_params",
+                self.weight_decay_params,
+                WEIGHT_DECAY_PARAMS,
+                "'all' decays every parameter (the paper); 'matrices' only dim() >= 2 tensors.",
+            )
         if self.optimizer not in OPTIMIZERS:
             raise unknown_choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.schedule not in SCHEDULES:
@@ -224,6 +240,9 @@ class RunConfig:
         d = self.to_dict()
         for name in NOT_IN_RUN_ID:
             d.pop(name, None)
+        for name, default in NEW_FIELD_DEFAULTS.items():
+            if d.get(name) == default:
+                d.pop(name)
         return config_hash(d)
 
     def replace(self, **changes: Any) -> RunConfig:

@@ -52,8 +52,23 @@ class EpochStats:
     images: int  # images processed
 
 
+def param_groups(config: RunConfig, model: nn.Module) -> Any:
+    """What the optimizer gets: every parameter (``weight_decay_params="all"``), or two groups,
+    the ``dim() >= 2`` tensors with ``weight_decay`` and the rest with none ("matrices")."""
+    if config.weight_decay_params == "all":
+        return model.parameters()
+    params = list(model.parameters())
+    return [
+        {"params": [p for p in params if p.dim() >= 2]},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+
+
 def build_optimizer(config: RunConfig, params: Any) -> torch.optim.Optimizer:
-    """Adam with coupled L2 ``weight_decay`` (the paper), AdamW, or SGD with momentum."""
+    """Adam with coupled L2 ``weight_decay`` (the paper), AdamW, or SGD with momentum.
+
+    ``params``: what :func:`param_groups` returns (a group's own ``weight_decay`` wins).
+    """
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
@@ -159,7 +174,7 @@ def fit(
     n = images.shape[0]
     bs = config.batch_size
     steps_per_epoch = math.ceil(n / bs)
-    optimizer = build_optimizer(config, model.parameters())
+    optimizer = build_optimizer(config, param_groups(config, model))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda step: lr_factor(
