@@ -10,6 +10,7 @@ validation data divided by its accuracy on the clean validation data.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,7 +44,7 @@ class TrainedModel(Protocol):
 
 def affinity(
     run: TrainedModel,
-    augment: Any,
+    augment: str | Sequence[Mapping[str, Any]],
     *,
     draws: int = 3,
     seed: int = 0,

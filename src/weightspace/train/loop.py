@@ -52,7 +52,9 @@ class EpochStats:
     images: int  # images processed
 
 
-def param_groups(config: RunConfig, model: nn.Module) -> Any:
+def param_groups(
+    config: RunConfig, model: nn.Module
+) -> Iterator[nn.Parameter] | list[dict[str, Any]]:
     """What the optimizer gets: every parameter (``weight_decay_params="all"``), or two groups,
     the ``dim() >= 2`` tensors with ``weight_decay`` and the rest with none ("matrices")."""
     if config.weight_decay_params == "all":
