@@ -29,6 +29,7 @@ FILES = {
     "weights.safetensors",
     "weights_init.safetensors",
     "provenance.json",
+    "MANIFEST.json",
 }
 TIMES = ("images_per_s", "wall_time_s")
 
