@@ -25,6 +25,7 @@ import pandas as pd
 
 from weightspace.config import check_int
 from weightspace.spectral.extract import iter_layers
+from weightspace.spectral.fingers import TailOptions
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.row import (
     COMPAT_MODES,
@@ -61,6 +62,7 @@ def analyze_specs(
     progress: Progress | None = None,
     workers: int = 1,
     precision: str = "float64",
+    tail: TailOptions | None = None,
 ) -> pd.DataFrame:
     """Analyse :class:`LayerSpec` objects, one row each, in their order.
 
@@ -76,6 +78,7 @@ def analyze_specs(
         device=device,
         seed=seed,
         precision=precision,
+        tail=tail or TailOptions(),
     )
     check_int("workers", workers, minimum=1)
     spec_list = list(specs)
@@ -93,7 +96,7 @@ def analyze_specs(
                 record(analyze_layer(spec, opts))
         else:
             _analyze_parallel(spec_list, opts, workers, record)
-    frame = pd.DataFrame(rows, columns=columns(mp_fit=mp_fit, randomize=randomize))
+    frame = pd.DataFrame(rows, columns=opts.columns())
     return _tidy(frame)
 
 
@@ -208,6 +211,7 @@ def analyze(
     progress: Progress | None = None,
     threads: int | None = None,
     precision: str = "float64",
+    tail: TailOptions | None = None,
 ) -> pd.DataFrame:
     """Per-layer spectral analysis of a ``torch.nn.Module`` or a weights file/directory.
 
@@ -219,6 +223,7 @@ def analyze(
     the current torch thread count (``weightspace.threads.set_threads`` sets it).
     ``precision="float32"`` runs the eigensolver in float32 (opt-in, faster; see
     ``docs/spectral.md`` for its measured error); the default and compat parity are float64.
+    ``tail``: truncated power law, finger fixes or a clipped top (:mod:`.fingers`).
     """
     # Validate every option before any weights are read, so that a typo fails at once rather
     # than after a large model's first layers (analyze_specs builds the same Options again).
@@ -248,4 +253,5 @@ def analyze(
         progress=progress,
         workers=workers,
         precision=precision,
+        tail=tail,
     )

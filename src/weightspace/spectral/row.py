@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any
 
@@ -20,6 +20,7 @@ from weightspace.errors import ConfigError, unknown_choice
 from weightspace.spectral import esd as esd_mod
 from weightspace.spectral import metrics as met
 from weightspace.spectral import randomize as rnd
+from weightspace.spectral.fingers import TailOptions, fit_tail
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.mp import MPFit, failed_mp, fit_mp
 from weightspace.spectral.powerlaw import WW_EVALS_THRESH, PowerLawFit, failed_fit, fit_power_law
@@ -50,9 +51,11 @@ NORM_COLUMNS = [
 TAIL_COLUMNS = ["reason", "compat"]
 
 
-def columns(*, mp_fit: bool = False, randomize: bool = False) -> list[str]:
-    """The result table's columns, in order."""
-    cols = list(BASE_COLUMNS)
+def columns(
+    *, mp_fit: bool = False, randomize: bool = False, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """The result table's columns, in order (``extra``: tail-fit columns after the fit's)."""
+    cols = list(BASE_COLUMNS) + list(extra)
     if mp_fit:
         cols += MP_COLUMNS
     if randomize:
@@ -70,6 +73,7 @@ class Options:
     device: str = "cpu"
     seed: int = 0
     precision: str = "float64"
+    tail: TailOptions = field(default_factory=TailOptions)
 
     def __post_init__(self) -> None:
         if self.precision not in esd_mod.PRECISIONS:
@@ -95,9 +99,13 @@ class Options:
     def ww(self) -> bool:
         return self.compat == "ww"
 
+    def columns(self) -> list[str]:
+        extra = tuple(self.tail.columns())
+        return columns(mp_fit=self.mp_fit, randomize=self.randomize, extra=extra)
+
 
 def _empty_row(spec: LayerSpec, opts: Options) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(columns(mp_fit=opts.mp_fit, randomize=opts.randomize))
+    row: dict[str, Any] = dict.fromkeys(opts.columns())
     extra = spec.extra
     n, m, s = extra.get("N"), extra.get("M"), extra.get("S", extra.get("rf"))
     row.update(
@@ -183,6 +191,11 @@ def analyze_layer(
 
     if lmax <= 0.0:
         fit: PowerLawFit = failed_fit("zero matrix: all eigenvalues are 0")
+    elif not opts.tail.is_default:
+        floor = WW_EVALS_THRESH if opts.ww else met.zero_floor(lmax, m)
+        tail = fit_tail(evals, opts.tail, floor=floor, small_n=opts.ww)
+        fit = tail.fit
+        row.update(tail.extra)
     elif opts.ww:
         fit = fit_power_law(evals, floor=WW_EVALS_THRESH, small_n=True)
     else:
