@@ -321,9 +321,9 @@ def test_truncated_safetensors(tmp_path: Path) -> None:
 def test_missing_paths_and_unknown_types(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such file"):
         list(iter_layers(tmp_path / "absent.safetensors"))
-    (tmp_path / "w.onnx").write_bytes(b"x")
-    with pytest.raises(CheckpointError, match=r"unknown file type '\.onnx'"):
-        list(iter_layers(tmp_path / "w.onnx"))
+    (tmp_path / "w.h5").write_bytes(b"x")
+    with pytest.raises(CheckpointError, match=r"unknown file type '\.h5'"):
+        list(iter_layers(tmp_path / "w.h5"))
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "README.md").write_text("hi")

@@ -25,6 +25,7 @@ import pandas as pd
 
 from weightspace.config import check_int
 from weightspace.spectral.extract import iter_layers
+from weightspace.spectral.farms import FarmsOptions
 from weightspace.spectral.fingers import TailOptions
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.row import (
@@ -63,6 +64,7 @@ def analyze_specs(
     workers: int = 1,
     precision: str = "float64",
     tail: TailOptions | None = None,
+    farms: FarmsOptions | None = None,
 ) -> pd.DataFrame:
     """Analyse :class:`LayerSpec` objects, one row each, in their order.
 
@@ -79,6 +81,7 @@ def analyze_specs(
         seed=seed,
         precision=precision,
         tail=tail or TailOptions(),
+        farms=farms,
     )
     check_int("workers", workers, minimum=1)
     spec_list = list(specs)
@@ -164,6 +167,7 @@ def analyze_matrices(
     device: str = "cpu",
     seed: int = 0,
     precision: str = "float64",
+    farms: FarmsOptions | None = None,
 ) -> pd.DataFrame:
     """Analyse plain arrays: each ``(N, M)`` or ``(S, N, M)`` (slices of one layer).
 
@@ -195,6 +199,7 @@ def analyze_matrices(
         device=device,
         seed=seed,
         precision=precision,
+        farms=farms,
     )
 
 
@@ -212,6 +217,7 @@ def analyze(
     threads: int | None = None,
     precision: str = "float64",
     tail: TailOptions | None = None,
+    farms: FarmsOptions | None = None,
 ) -> pd.DataFrame:
     """Per-layer spectral analysis of a ``torch.nn.Module`` or a weights file/directory.
 
@@ -223,7 +229,8 @@ def analyze(
     the current torch thread count (``weightspace.threads.set_threads`` sets it).
     ``precision="float32"`` runs the eigensolver in float32 (opt-in, faster; see
     ``docs/spectral.md`` for its measured error); the default and compat parity are float64.
-    ``tail``: truncated power law, finger fixes or a clipped top (:mod:`.fingers`).
+    ``tail``: truncated power law, finger fixes or a clipped top (:mod:`.fingers`);
+    ``farms``: the ESD of fixed-aspect-ratio submatrices (:mod:`.farms`).
     """
     # Validate every option before any weights are read, so that a typo fails at once rather
     # than after a large model's first layers (analyze_specs builds the same Options again).
@@ -254,4 +261,5 @@ def analyze(
         workers=workers,
         precision=precision,
         tail=tail,
+        farms=farms,
     )

@@ -32,7 +32,7 @@ import numpy as np
 
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.spectral.powerlaw import PowerLawFit, failed_fit, fit_power_law
-from weightspace.spectral.tpl import PL, TPL, fit_tpl_at, package_fit
+from weightspace.spectral.tpl import PL, TPL, PackageFit, fit_tpl_at, package_fit
 
 FITS = (PL, TPL)
 FINGER_FIXES = ("xmin_peak", "clip_xmax")
@@ -93,7 +93,10 @@ class TailFit:
 
 
 def _from_package(x: np.ndarray, evals: np.ndarray, *, dist: str, xmin_range: Any) -> PowerLawFit:
-    r = package_fit(x, distribution=dist, xmin_range=xmin_range)
+    return _as_fit(package_fit(x, distribution=dist, xmin_range=xmin_range), x, evals)
+
+
+def _as_fit(r: PackageFit, x: np.ndarray, evals: np.ndarray) -> PowerLawFit:
     if r.reason or not math.isfinite(r.alpha):
         return failed_fit(r.reason or "fit failed", num_fit_evals=int(x.size))
     return PowerLawFit(
@@ -148,9 +151,10 @@ def fit_tail(evals: np.ndarray, opts: TailOptions, *, floor: float, small_n: boo
         peak = peak_xmin(x)
         xmin_max = 1.5 * peak if opts.xmin_max is None else float(opts.xmin_max)
         xmin_range = (math.log10(0.95 * peak), xmin_max)
-        fit = _from_package(x, ev, dist=opts.fit, xmin_range=xmin_range)
+        r = package_fit(x, distribution=opts.fit, xmin_range=xmin_range)
+        fit = _as_fit(r, x, ev)
         if opts.fit == TPL and fit.ok:
-            extra["Lambda"] = package_fit(x, distribution=TPL, xmin_range=xmin_range).Lambda
+            extra["Lambda"] = r.Lambda
         return TailFit(fit, extra)
     if opts.fix_fingers == "clip_xmax":
         fit, n_fingers, raw = _clip_xmax(x, ev, opts, small_n)

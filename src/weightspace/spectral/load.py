@@ -28,6 +28,7 @@ from weightspace.checkpoint import torch_load, unwrap_state_dict
 from weightspace.errors import CheckpointError
 from weightspace.spectral.infer import TensorStore, store_specs
 from weightspace.spectral.layers import LayerSpec
+from weightspace.spectral.load_onnx import OnnxStore
 from weightspace.spectral.load_safetensors import SafetensorsStore, ShardedStore
 from weightspace.spectral.slices import tensor_to_numpy
 
@@ -38,7 +39,7 @@ SUFFIXES = (".safetensors", *TORCH_SUFFIXES, ".npz")
 ST_INDEX = "model.safetensors.index.json"
 TORCH_INDEX = "pytorch_model.bin.index.json"
 _ACCEPTED = (
-    "a .safetensors, .pt/.pth/.bin/.ckpt (state dict) or .npz file, "
+    "a .safetensors, .pt/.pth/.bin/.ckpt (state dict), .npz or .onnx file, "
     "or a directory of sharded *.safetensors"
 )
 
@@ -73,6 +74,8 @@ def open_store(path: str | os.PathLike[str]) -> TensorStore:
         return _torch_store(p)
     if suffix == ".npz":
         return NpzStore(p)
+    if suffix == ".onnx":
+        return OnnxStore(p)
     raise CheckpointError(
         f"cannot read {str(p)!r}: unknown file type {suffix or '(no suffix)'!r}; give {_ACCEPTED}"
     )

@@ -20,6 +20,7 @@ from weightspace.errors import ConfigError, unknown_choice
 from weightspace.spectral import esd as esd_mod
 from weightspace.spectral import metrics as met
 from weightspace.spectral import randomize as rnd
+from weightspace.spectral.farms import FarmsOptions, submatrices
 from weightspace.spectral.fingers import TailOptions, fit_tail
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.mp import MPFit, failed_mp, fit_mp
@@ -74,6 +75,7 @@ class Options:
     seed: int = 0
     precision: str = "float64"
     tail: TailOptions = field(default_factory=TailOptions)
+    farms: FarmsOptions | None = None  # ESD of fixed-aspect-ratio submatrices (farms.py)
 
     def __post_init__(self) -> None:
         if self.precision not in esd_mod.PRECISIONS:
@@ -177,6 +179,9 @@ def analyze_layer(
         return row
 
     scale = esd_mod.WW_CONV_SCALE if (opts.ww and spec.conv_slices) else 1.0
+    if opts.farms is not None:
+        slices = submatrices(slices, opts.farms)  # (K, n, m) windows of one aspect ratio
+        row.update(num_evals=slices.shape[0] * slices.shape[2])
     slice_evals = esd_mod.fitted_eigenvalues(
         slices,
         ww=opts.ww,

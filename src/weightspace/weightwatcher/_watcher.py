@@ -1,0 +1,373 @@
+"""``WeightWatcher``: WeightWatcher 0.7.7's interface on weightspace's engine (compat="ww")."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from weightspace.checkpoint import unwrap_state_dict
+from weightspace.errors import ConfigError
+from weightspace.spectral.analyze import analyze_specs
+from weightspace.spectral.delta import delta_specs, lora_specs
+from weightspace.spectral.esd import as_slices, fitted_eigenvalues, shuffle_slices
+from weightspace.spectral.farms import FarmsOptions
+from weightspace.spectral.load import open_store
+from weightspace.spectral.load_onnx import OnnxStore
+from weightspace.weightwatcher import _layers
+from weightspace.weightwatcher._options import (
+    DEF_SAVE_DIR,
+    DEFAULT_FINGER_THRESH,
+    DEFAULT_MAX_EVALS,
+    DEFAULT_MAX_FINGERS,
+    DEFAULT_MAX_N,
+    DEFAULT_MIN_EVALS,
+    WEAK_RANK_LOSS_TOLERANCE,
+    UnsupportedOption,
+    check_limits,
+    refuse_unsupported,
+    tail_options,
+)
+
+log = logging.getLogger(__name__)
+
+BASE_COLUMNS = [
+    "D", "M", "N", "Q", "alpha", "alpha_weighted", "entropy", "has_esd", "lambda_max",
+    "layer_type", "log_alpha_norm", "log_norm", "log_spectral_norm", "longname", "matrix_rank",
+    "norm", "num_evals", "num_pl_spikes", "rank_loss", "rf", "sigma", "spectral_norm",
+    "stable_rank", "status", "sv_max", "sv_min", "warning", "weak_rank_loss", "xmax", "xmin",
+]  # fmt: skip
+MP_COLUMNS = ["W_scale", "bulk_max", "bulk_min", "mp_softrank", "num_spikes", "sigma_mp"]
+RAND_COLUMNS = [
+    "max_rand_eval", "num_traps", "rand_W_scale", "rand_bulk_max", "rand_bulk_min",
+    "rand_distance", "rand_mp_softrank", "rand_num_spikes", "rand_sigma_mp", "ww_maxdist",
+    "ww_softrank",
+]  # fmt: skip
+DESCRIBE_COLUMNS = ["M", "N", "Q", "layer_type", "longname", "num_evals", "rf"]
+INT_COLUMNS = {
+    "layer_id", "M", "N", "num_evals", "rf", "matrix_rank", "num_pl_spikes", "rank_loss",
+    "weak_rank_loss", "slice_id", "num_fingers",
+}  # fmt: skip
+SUMMARY_METRICS = [
+    "log_norm", "alpha", "alpha_weighted", "log_alpha_norm", "log_spectral_norm",
+    "stable_rank", "mp_softrank",
+]  # fmt: skip
+
+
+def _frame(records: list[dict[str, Any]], cols: list[str]) -> pd.DataFrame:
+    """WeightWatcher's layout: layer_id, name, then the other columns sorted by name."""
+    order = ["layer_id", "name", *sorted(c for c in cols if c not in ("layer_id", "name"))]
+    frame = pd.DataFrame.from_records(records, columns=order)
+    for col in order:
+        if col in INT_COLUMNS and len(frame) and frame[col].notna().all():
+            frame[col] = frame[col].astype(np.int64)
+    return frame
+
+
+def _onnx_as_dict(model: Any) -> Any:
+    """An in-memory ``onnx.ModelProto`` as a state dict of its weight tensors."""
+    if type(model).__name__ != "ModelProto":
+        return model
+    store = OnnxStore(model)
+    return {name: store.read(name) for name in store.names()}
+
+
+class WeightWatcher:
+    """Drop-in for ``weightwatcher.WeightWatcher`` (0.7.7): same methods, arguments, defaults
+    and result columns; implemented options give WeightWatcher's numbers, the others raise
+    :class:`UnsupportedOption`. See ``docs/weightwatcher.md``.
+
+    ``model``: a ``torch.nn.Module``, a state dict, or a path (weights file, sharded directory,
+    ONNX file, or with ``peft=True`` a PEFT adapter directory).
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        framework: Any = None,
+        base_model: Any = None,
+        log_level: Any = None,
+    ) -> None:
+        if framework is not None:
+            raise UnsupportedOption(
+                f"WeightWatcher option framework={framework!r} is not implemented: weightspace "
+                "infers the input kind (torch module, state dict, file or directory); omit it"
+            )
+        if log_level is not None:
+            log.setLevel(log_level)  # this module's logger only
+        self.model = _onnx_as_dict(model)
+        self.base_model = _onnx_as_dict(base_model)
+        self.details: pd.DataFrame | None = None
+        self.skipped: pd.DataFrame | None = None  # rows WeightWatcher leaves out, with reasons
+
+    def _set_model(self, model: Any, base_model: Any = None) -> None:
+        if model is not None:
+            self.model = _onnx_as_dict(model)
+        if base_model is not None:
+            self.base_model = _onnx_as_dict(base_model)
+        if self.model is None:
+            raise ConfigError("no model: pass model= to WeightWatcher(...) or to this method")
+
+    # -- layer rows -------------------------------------------------------------------------
+
+    def _rows(
+        self,
+        *,
+        layers: Any,
+        min_evals: int,
+        max_evals: int,
+        max_n: int,
+        pool: bool,
+        conv2d_norm: bool,
+        start_ids: int,
+        peft: Any,
+    ) -> list[_layers.Row]:
+        if peft:
+            rows = self._peft_rows()
+        else:
+            rows = _layers.base_rows(self.model, start_ids=start_ids, conv2d_norm=conv2d_norm)
+            if self.base_model is not None:
+                base = _layers.base_rows(self.base_model, conv2d_norm=conv2d_norm)
+                specs = delta_specs([r.spec for r in rows], [r.spec for r in base])
+                rows = [replace(r, spec=s) for r, s in zip(rows, specs, strict=True)]
+                rows = [r if r.spec.load else replace(r, skip=r.spec.reason) for r in rows]
+        rows = _layers.select(rows, layers)
+        rows = _layers.apply_limits(
+            rows, min_evals=min_evals, max_evals=max_evals, max_n=max_n, pool=pool
+        )
+        return rows if pool else _layers.unpool(rows)
+
+    def _peft_rows(self) -> list[_layers.Row]:
+        base = None
+        if self.base_model is not None:
+            if isinstance(self.base_model, dict):
+                base = unwrap_state_dict(self.base_model, origin="the base model")
+            elif hasattr(self.base_model, "state_dict"):
+                base = dict(self.base_model.state_dict())
+            else:
+                store = open_store(self.base_model)
+                base = {n: store.read(n) for n in store.names()}
+        return [
+            _layers.Row(spec, spec.layer_id + 1, spec.longname, spec.longname, "dense", 1)
+            for spec in lora_specs(self.model, base=base)
+        ]
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def describe(
+        self,
+        model: Any = None,
+        layers: Any = [],  # noqa: B006 - WeightWatcher's signature
+        min_evals: int = DEFAULT_MIN_EVALS,
+        max_evals: int = DEFAULT_MAX_EVALS,
+        min_size: Any = None,
+        max_size: Any = None,
+        max_N: int = DEFAULT_MAX_N,
+        glorot_fix: bool = False,
+        savefig: Any = DEF_SAVE_DIR,
+        ww2x: bool = False,
+        pool: bool = True,
+        conv2d_fft: bool = False,
+        fft: bool = False,
+        conv2d_norm: bool = True,
+        intra: bool = False,
+        channels: Any = None,
+        stacked: bool = False,
+        start_ids: int = 0,
+        base_model: Any = None,
+        peft: Any = False,
+    ) -> pd.DataFrame:
+        """The layers ``analyze`` would analyse, with their shapes (no eigenvalues computed)."""
+        refuse_unsupported(
+            {"min_size": min_size, "max_size": max_size, "glorot_fix": glorot_fix,
+             "conv2d_fft": conv2d_fft, "fft": fft, "intra": intra, "channels": channels,
+             "stacked": stacked}
+        )  # fmt: skip
+        self._set_model(model, base_model)
+        pool = pool and not ww2x
+        lim = check_limits(min_evals, max_evals, max_N)
+        rows = self._rows(
+            layers=layers, min_evals=lim[0], max_evals=lim[1], max_n=lim[2], pool=pool,
+            conv2d_norm=conv2d_norm, start_ids=start_ids, peft=peft,
+        )  # fmt: skip
+        records = []
+        for r in rows:
+            if r.skip:
+                continue
+            n, m = int(r.spec.extra["N"]), int(r.spec.extra["M"])  # type: ignore[call-overload]
+            rec = {
+                "layer_id": r.layer_id, "name": r.name, "longname": r.longname,
+                "layer_type": r.layer_type, "N": n, "M": m, "rf": r.rf, "Q": n / m,
+                "num_evals": m * r.rf if pool else m,
+            }  # fmt: skip
+            if not pool:
+                rec["slice_id"] = r.slice_id
+            records.append(rec)
+        cols = DESCRIBE_COLUMNS + ([] if pool else ["slice_id"])
+        return _frame(records, ["layer_id", "name", *cols])
+
+    def analyze(
+        self,
+        model: Any = None,
+        layers: Any = [],  # noqa: B006 - WeightWatcher's signature
+        min_evals: int = DEFAULT_MIN_EVALS,
+        max_evals: int = DEFAULT_MAX_EVALS,
+        min_size: Any = None,
+        max_size: Any = None,
+        max_N: int = DEFAULT_MAX_N,
+        glorot_fix: bool = False,
+        plot: bool = False,
+        randomize: bool = False,
+        savefig: Any = DEF_SAVE_DIR,
+        mp_fit: bool = False,
+        conv2d_norm: bool = True,
+        ww2x: bool = False,
+        pool: bool = True,
+        conv2d_fft: bool = False,
+        fft: bool = False,
+        deltas: bool = False,
+        intra: bool = False,
+        vectors: bool = False,
+        channels: Any = None,
+        stacked: bool = False,
+        fix_fingers: Any = False,
+        xmin_max: Any = None,
+        max_fingers: Any = DEFAULT_MAX_FINGERS,
+        finger_thresh: float = DEFAULT_FINGER_THRESH,
+        fit: str = "PL",
+        sparsify: bool = True,
+        detX: bool = False,
+        ERG: bool = False,
+        svd_method: str = "fast",
+        tolerance: float = WEAK_RANK_LOSS_TOLERANCE,
+        start_ids: int = 0,
+        pl_package: str = "ww",
+        xmax: Any = None,
+        base_model: Any = None,
+        peft: Any = False,
+        inverse: bool = False,
+        *,
+        farms: Any = False,
+    ) -> pd.DataFrame:
+        """Per-layer ESD metrics with WeightWatcher 0.7.7's columns (see the module docs).
+
+        ``farms`` (weightspace only): True or a :class:`FarmsOptions` to fit the pooled ESD of
+        fixed-aspect-ratio submatrices instead (removes the aspect-ratio bias of alpha).
+        """
+        refuse_unsupported(
+            {"min_size": min_size, "max_size": max_size, "glorot_fix": glorot_fix, "plot": plot,
+             "conv2d_fft": conv2d_fft, "fft": fft, "deltas": deltas, "intra": intra,
+             "vectors": vectors, "channels": channels, "stacked": stacked, "detX": detX,
+             "ERG": ERG, "tolerance": tolerance, "inverse": inverse}
+        )  # fmt: skip
+        if svd_method not in ("fast", "accurate"):
+            raise ConfigError(f"svd_method={svd_method!r}; use 'fast' or 'accurate'")
+        if not isinstance(start_ids, int) or start_ids < 0:
+            raise ConfigError(f"start_ids must be an integer >= 0, got {start_ids!r}")
+        tail = tail_options(
+            fit=fit, fix_fingers=fix_fingers, xmin_max=xmin_max, max_fingers=max_fingers,
+            finger_thresh=finger_thresh, pl_package=pl_package, xmax=xmax,
+        )  # fmt: skip
+        self._set_model(model, base_model)
+        pool = pool and not ww2x
+        lim = check_limits(min_evals, max_evals, max_N)
+        rows = self._rows(
+            layers=layers, min_evals=lim[0], max_evals=lim[1], max_n=lim[2], pool=pool,
+            conv2d_norm=conv2d_norm, start_ids=start_ids, peft=peft,
+        )  # fmt: skip
+        todo = [r for r in rows if not r.skip]
+        self._note_skipped(rows)
+        import torch
+
+        table = analyze_specs(
+            [r.spec for r in todo], compat="ww", mp_fit=mp_fit, randomize=randomize,
+            workers=max(1, torch.get_num_threads()), tail=tail,
+            farms=FarmsOptions() if farms is True else (farms or None),
+        )  # fmt: skip
+        cols = list(BASE_COLUMNS) + tail.columns()
+        cols += MP_COLUMNS if mp_fit else []
+        cols += RAND_COLUMNS if randomize else []
+        cols += [] if pool else ["slice_id"]
+        records = []
+        for r, (_, eng) in zip(todo, table.iterrows(), strict=True):
+            rec = {c: eng[c] for c in cols if c in eng.index}
+            rec.update(layer_id=r.layer_id, name=r.name, longname=r.longname)
+            rec.update(layer_type=r.layer_type, rf=r.rf)
+            if not pool:
+                rec.update(slice_id=r.slice_id, num_evals=eng["M"])
+            records.append(rec)
+        self.engine_details = table  # weightspace's own columns (reason, compat, ...)
+        self.details = _frame(records, ["layer_id", "name", *cols])
+        return self.details
+
+    def _note_skipped(self, rows: list[_layers.Row]) -> None:
+        skipped = [
+            {"layer_id": r.layer_id, "name": r.name, "longname": r.longname, "reason": r.skip}
+            for r in rows
+            if r.skip
+        ]
+        self.skipped = pd.DataFrame(skipped, columns=["layer_id", "name", "longname", "reason"])
+        if skipped:
+            log.warning(
+                "%d layer(s) not analysed (see .skipped for the reasons): %s",
+                len(skipped),
+                ", ".join(f"{s['longname']} ({s['reason']})" for s in skipped[:5])
+                + (" ..." if len(skipped) > 5 else ""),
+            )
+
+    def get_details(self) -> pd.DataFrame | None:
+        """The table of the last ``analyze``."""
+        return self.details
+
+    def get_summary(self, details: pd.DataFrame | None = None) -> dict[str, float]:
+        """Means of the summary metrics present in ``details`` (default: the last analysis)."""
+        frame = self.details if details is None else details
+        if frame is None:
+            return {}
+        return {m: float(frame[m].mean()) for m in SUMMARY_METRICS if m in frame.columns}
+
+    def _one_row(self, model: Any, layer: Any, params: Any) -> _layers.Row:
+        if params is not None:
+            raise UnsupportedOption("the params= argument is not implemented; omit it")
+        self._set_model(model)
+        rows = [r for r in self._rows(
+            layers=[], min_evals=DEFAULT_MIN_EVALS, max_evals=DEFAULT_MAX_EVALS,
+            max_n=DEFAULT_MAX_N, pool=True, conv2d_norm=True, start_ids=0, peft=False,
+        ) if not r.skip]  # fmt: skip
+        hit = [
+            r for r in rows if (r.layer_id == layer if isinstance(layer, int) else r.name == layer)
+        ]
+        if not hit:
+            ids = ", ".join(f"{r.layer_id}:{r.name}" for r in rows[:20])
+            raise ConfigError(f"layer={layer!r} is not an analysed layer; have (id:name) {ids}")
+        return hit[0]
+
+    def get_ESD(
+        self, model: Any = None, layer: Any = None, random: bool = False, params: Any = None
+    ) -> np.ndarray:
+        """Sorted eigenvalues of WᵀW pooled over the layer's slices.
+
+        As in WeightWatcher 0.7.7, no conv2d_norm scaling is applied here (``analyze`` halves
+        conv eigenvalues); ``random=True``: of the weights shuffled (seed 0).
+        """
+        row = self._one_row(model, layer, params)
+        assert row.spec.load is not None
+        slices = as_slices(row.spec.load())
+        if random:
+            slices = shuffle_slices(slices, np.random.default_rng(0))
+        evals = fitted_eigenvalues(slices, ww=True)  # no conv2d_norm here, as WeightWatcher
+        return np.sort(evals.ravel())
+
+    def get_Weights(
+        self, model: Any = None, layer: Any = None, params: Any = None
+    ) -> list[np.ndarray]:
+        """The layer's weight matrices as (out, in) arrays, one per kernel position."""
+        row = self._one_row(model, layer, params)
+        assert row.spec.load is not None
+        slices = row.spec.load()  # (S, N, M), N >= M
+        shape = row.spec.extra.get("shape", ())
+        flip = len(shape) >= 2 and shape[0] < shape[1]  # type: ignore[arg-type, index]
+        return [s.T.copy() if flip else s.copy() for s in slices]
