@@ -8,6 +8,7 @@ Layout of a study directory::
     runs/.<name>.incomplete-<pid>/  a run being written (removed when a killed study restarts)
     runs/.damaged/<name>.<time>/    a finished run found damaged, moved aside (never deleted)
     runs.parquet, layers.parquet    the study tables, rebuilt from runs/ by collection
+    sharpness.parquet               Hessian traces of every run that measured them (collected)
     dd.parquet                      ΔΔ per condition × layer (written by the comparison)
     compare/<protocol>/             comparison results
     diversity.parquet, diversity_correlations.parquet   the diversity prediction check
@@ -22,6 +23,8 @@ Layout of a finished run directory::
     spectra_before.parquet   per-layer spectral table at initialisation
     spectra_after.parquet    per-layer spectral table after training
     spectra_epoch<k>.parquet optional snapshots every k epochs
+    spectra_step<k>.parquet  optional snapshots every k optimizer steps
+    sharpness.parquet        optional Hessian traces (step, trace, trace_se, ...)
     weights_init.safetensors, weights.safetensors   initial and final weights
     provenance.json          versions, device, seed, wall time
     MANIFEST.json            size and SHA-256 of every file above
@@ -46,6 +49,7 @@ SPEC_FILE = "study.toml"
 RUNS_DIR = "runs"
 RUNS_TABLE = "runs.parquet"
 LAYERS_TABLE = "layers.parquet"
+SHARPNESS_TABLE = "sharpness.parquet"  # the study's and each run's (same name)
 DD_TABLE = "dd.parquet"
 COMPARE_DIR = "compare"
 DIVERSITY_TABLE = "diversity.parquet"

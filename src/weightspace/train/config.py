@@ -35,7 +35,16 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 # parameter) or "matrices" (only tensors with dim() >= 2: conv kernels and linear weights;
 # biases and normalisation scales are not decayed)
 WEIGHT_DECAY_PARAMS = ("all", "matrices")
-NEW_FIELD_DEFAULTS: dict[str, object] = {"weight_decay_params": "all"}
+# Training-dynamics outputs (docs/dynamics.md), new fields like weight_decay_params.
+DYNAMICS_DEFAULTS: dict[str, Any] = {
+    "snapshot_every_steps": None,
+    "snapshot_mp_fit": False,
+    "hessian": False,
+    "hessian_every_steps": None,
+    "hessian_probes": 16,
+    "hessian_batches": 2,
+}
+NEW_FIELD_DEFAULTS: dict[str, object] = {"weight_decay_params": "all", **DYNAMICS_DEFAULTS}
 SCHEDULES = ("constant", "cosine", "step")
 # Fields that change speed, not results (see the module docstring).
 NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category")
@@ -109,6 +118,13 @@ class RunConfig:
     snapshot_every: int | None = None  # spectral snapshot every k epochs (besides before/after)
     compat: str | None = None  # passed to weightspace.spectral.analyze
     mp_fit: bool = False
+    # training dynamics (docs/dynamics.md)
+    snapshot_every_steps: int | None = None  # spectra every k optimizer steps (cheap path)
+    snapshot_mp_fit: bool = False  # the step snapshots also fit Marchenko-Pastur
+    hessian: bool = False  # Hessian trace (Hutchinson) before and after training
+    hessian_every_steps: int | None = None  # ... and every k optimizer steps
+    hessian_probes: int = 16  # Rademacher probes per trace
+    hessian_batches: int = 2  # fixed, seeded training batches (of batch_size) for the loss
     ood: bool = True
     ood_severities: tuple[int, ...] = (1, 3, 5)
     # reserved for synthetic data (a mapping handed to weightspace.data.synthetic)
@@ -159,6 +175,10 @@ class RunConfig:
         check_int("num_workers", self.num_workers, minimum=0)
         check_int("snapshot_every", self.snapshot_every, minimum=1, allow_none=True)
         check_int("seed", self.seed, minimum=0)
+        for name in ("snapshot_every_steps", "hessian_every_steps"):
+            check_int(name, getattr(self, name), minimum=1, allow_none=True)
+        check_int("hessian_probes", self.hessian_probes, minimum=1)
+        check_int("hessian_batches", self.hessian_batches, minimum=1)
         set_(self, "val_fraction", _nonneg_float("val_fraction", self.val_fraction, upper=1.0))
         set_(self, "dropout", _nonneg_float("dropout", self.dropout, upper=1.0))
         set_(self, "weight_decay", _nonneg_float("weight_decay", self.weight_decay))
@@ -178,7 +198,7 @@ class RunConfig:
         if not sev or any(isinstance(s, bool) or s not in (1, 2, 3, 4, 5) for s in sev):
             raise ConfigError(f"ood_severities must be a non-empty list of 1..5; got {list(sev)}")
         set_(self, "ood_severities", tuple(sorted(set(sev))))
-        for name in ("mp_fit", "ood"):
+        for name in ("mp_fit", "ood", "snapshot_mp_fit", "hessian"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false; got {getattr(self, name)!r}")
         if self.synthetic is not None:

@@ -163,13 +163,16 @@ def fit(
     augment: AugmentFn | None = None,
     device: torch.device | str = "cpu",
     on_epoch_end: Callable[[EpochStats], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
     progress: bool = False,
 ) -> list[EpochStats]:
     """Train ``model`` in place on uint8 ``images`` (N, C, H, W) and ``labels`` (N,).
 
     ``augment(batch, generator)`` maps a uint8 batch to float32 in [0, 1], drawing its
     per-sample randomness from ``generator`` (seeded here per batch). ``on_epoch_end`` is
-    called after each epoch, outside the timed region (validation, spectral snapshots).
+    called after each epoch, outside the timed region (validation, spectral snapshots);
+    ``on_step(step)`` after each optimizer step (1-based, counted over the whole run), its
+    time excluded from the epoch's ``seconds`` (spectra and sharpness every k steps).
     """
     device = torch.device(device)
     cuda = device.type == "cuda"
@@ -193,6 +196,7 @@ def fit(
     if cuda:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     history: list[EpochStats] = []
+    step = 0
     bar = _progress_bar(progress, total=config.epochs * n)
     try:
         for epoch in range(1, config.epochs + 1):
@@ -207,6 +211,7 @@ def fit(
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             start = time.perf_counter()
+            paused = 0.0  # time spent in on_step, left out of the epoch's seconds
             for xb, yb in _epoch_batches(
                 images,
                 labels,
@@ -229,6 +234,11 @@ def fit(
                 with torch.no_grad():  # running sums stay on the device: no sync per step
                     loss_sum += loss.detach().float() * yb.shape[0]
                     correct += (logits.argmax(1) == yb).sum()
+                step += 1
+                if on_step is not None:
+                    t_hook = time.perf_counter()
+                    on_step(step)
+                    paused += time.perf_counter() - t_hook
                 if bar is not None:
                     bar.update(yb.shape[0])
             stats = EpochStats(
@@ -237,7 +247,7 @@ def fit(
                 train_acc=correct.item() / n,
                 # measured after the syncs above, so queued GPU work is included
                 lr=lr,
-                seconds=time.perf_counter() - start,
+                seconds=time.perf_counter() - start - paused,
                 images=n,
             )
             history.append(stats)

@@ -23,6 +23,7 @@ from weightspace.train.data import RunData, TrainingSetBuilder, corrupted, prepa
 from weightspace.train.loop import EpochStats, fit
 from weightspace.train.metrics import evaluate
 from weightspace.train.provenance import provenance
+from weightspace.train.snapshots import Dynamics, with_step
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ def run(
         model.to(device)
         augment = _build_augment(config, data.in_channels)
         rows: list[dict[str, Any]] = []
+        dynamics = Dynamics.create(
+            model=model, config=config, data=data, out_dir=tmp, spectra=_spectra, device=device
+        )
+        steps_per_epoch = dynamics.total_steps // max(1, config.epochs)
+        dynamics.start()
 
         def on_epoch_end(stats: EpochStats) -> None:
             row = {
@@ -91,7 +97,8 @@ def run(
             k = config.snapshot_every
             if k is not None and stats.epoch % k == 0 and stats.epoch < config.epochs:
                 store.write_table(
-                    tmp / store.snapshot_file(f"epoch{stats.epoch}"), _spectra(model, config)
+                    tmp / store.snapshot_file(f"epoch{stats.epoch}"),
+                    with_step(_spectra(model, config), stats.epoch * steps_per_epoch),
                 )
 
         history = fit(
@@ -104,16 +111,20 @@ def run(
             augment=augment,
             device=device,
             on_epoch_end=on_epoch_end,
+            on_step=dynamics.on_step if dynamics.active else None,
             progress=progress,
         )
         metrics = _final_metrics(model, data, config, device, history)
+        dynamics.finish(metrics)
         model.cpu()
         after = _spectra(model, config)
         metrics["wall_time_s"] = time.perf_counter() - t0
         ended = datetime.now(timezone.utc)
 
-        store.write_table(tmp / store.snapshot_file("before"), before)
-        store.write_table(tmp / store.snapshot_file("after"), after)
+        store.write_table(tmp / store.snapshot_file("before"), with_step(before, 0))
+        store.write_table(
+            tmp / store.snapshot_file("after"), with_step(after, dynamics.total_steps)
+        )
         store.write_table(tmp / store.HISTORY_FILE, _history_frame(rows))
         _save_weights(tmp / store.WEIGHTS_FILE, model, config)
         store.write_json(tmp / store.CONFIG_FILE, {**config.to_dict(), "run_id": config.run_id()})
@@ -156,12 +167,13 @@ def _build_augment(config: RunConfig, in_channels: int) -> Any:
     return None if augment.is_identity else augment
 
 
-def _spectra(model: nn.Module, config: RunConfig) -> pd.DataFrame:
+def _spectra(model: nn.Module, config: RunConfig, *, mp_fit: bool | None = None) -> pd.DataFrame:
     from weightspace.spectral.analyze import analyze
 
     was_training = model.training
     try:
-        return analyze(model, compat=config.compat, mp_fit=config.mp_fit)
+        fit_mp = config.mp_fit if mp_fit is None else mp_fit
+        return analyze(model, compat=config.compat, mp_fit=fit_mp)
     finally:
         model.train(was_training)
 
