@@ -26,6 +26,7 @@ from weightspace.report._inputs import (
     run_compare,
 )
 from weightspace.report._style import figure_bytes
+from weightspace.report.dynamics import dynamics_section
 from weightspace.report.esd import esd_grid_figure
 from weightspace.report.html import (
     Bullets,
@@ -225,6 +226,9 @@ def _build_sections(
                 )
             )
         sections.append(sec)
+    dyn = dynamics_section(inputs, write)
+    if dyn is not None:
+        sections.append(dyn)
     return sections
 
 

@@ -188,6 +188,17 @@ def _layer_rows(entry: _Entry) -> list[pd.DataFrame]:
     return frames
 
 
+def _sharpness_rows(entry: _Entry) -> list[pd.DataFrame]:
+    """The run's Hessian traces (docs/dynamics.md) with its ids in front, if it has any."""
+    path = entry.path / store.SHARPNESS_TABLE
+    if store.load_run(entry.path).status is not RunStatus.DONE or not path.is_file():
+        return []
+    df = store.read_table(path)
+    for i, col in enumerate(ID_COLUMNS):
+        df.insert(i, col, getattr(entry, col))
+    return [df]
+
+
 def collect(
     study_dir: str | os.PathLike[str], *, plans: list[RunPlan] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -215,5 +226,9 @@ def collect(
     study_dir.mkdir(parents=True, exist_ok=True)
     store.write_table(study_dir / RUNS_TABLE, runs)
     store.write_table(study_dir / LAYERS_TABLE, layers)
+    sharpness = [f for e in entries for f in _sharpness_rows(e)]
+    if sharpness:
+        table = pd.concat(sharpness, ignore_index=True)
+        store.write_table(study_dir / store.SHARPNESS_TABLE, table)
     log.info("collected %d runs, %d layer rows into %s", len(runs), len(layers), study_dir)
     return runs, layers

@@ -1,0 +1,145 @@
+"""The report's "dynamics" section: trajectories of spectral metrics and sharpness.
+
+Shown when the study recorded more than the two end points (``snapshot_every_steps`` or
+``snapshot_every``) or measured the Hessian trace (``hessian``); the tables come from
+:mod:`weightspace.compare.dynamics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from weightspace import store
+from weightspace.compare.dynamics import (
+    METRICS,
+    TRACE,
+    category_trajectories,
+    run_curves,
+    trajectory_tests,
+)
+from weightspace.report._style import (
+    category_palette,
+    empty_figure,
+    hide_unused,
+    metric_label,
+    new_figure,
+    order_categories,
+)
+from weightspace.report.html import FigureBlock, Paragraph, Section, TableBlock
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_LABELS = {TRACE: "Hessian trace"}
+_DONE = {"done", "ok", "complete", "completed"}
+
+
+def trajectories_figure(traj: pd.DataFrame, *, metrics: Sequence[str] | None = None) -> Figure:
+    """One panel per metric: the mean curve of each category against steps, with its band.
+
+    ``traj`` is :func:`weightspace.compare.dynamics.category_trajectories`'s table.
+    """
+    if traj.empty:
+        return empty_figure("no trajectories (the runs recorded no intermediate snapshots)")
+    present = list(dict.fromkeys(traj["metric"]))
+    wanted = [m for m in (metrics or [*METRICS, TRACE]) if m in present]
+    if not wanted:
+        return empty_figure("none of the requested metrics has a trajectory")
+    cats = order_categories(traj["category"])
+    palette = category_palette(cats)
+    ncols = min(3, len(wanted))
+    nrows = -(-len(wanted) // ncols)
+    fig, axes = new_figure(nrows, ncols, panel_size=(3.8, 2.9))
+    flat = list(axes.ravel())
+    for ax, metric in zip(flat, wanted, strict=False):
+        for cat in cats:
+            sub = traj[(traj["metric"] == metric) & (traj["category"] == cat)].sort_values("step")
+            if sub.empty:
+                continue
+            x = sub["step"].to_numpy(dtype=float)
+            ax.plot(x, sub["mean"].to_numpy(dtype=float), color=palette[cat], lw=1.4, label=cat)
+            lo, hi = sub["ci_low"].to_numpy(dtype=float), sub["ci_high"].to_numpy(dtype=float)
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            if ok.any():
+                ax.fill_between(x[ok], lo[ok], hi[ok], color=palette[cat], alpha=0.15, lw=0)
+        ax.set_title(_LABELS.get(metric, metric_label(metric)), fontsize=9)
+        ax.set_xlabel("optimizer step", fontsize=8)
+    hide_unused(flat, len(wanted))
+    flat[0].legend(fontsize=7, frameon=False)
+    fig.suptitle("Trajectories per category (mean over conditions, 95% t-band)", fontsize=10)
+    return fig
+
+
+def dynamics_tables(
+    layers: pd.DataFrame | None,
+    sharpness: pd.DataFrame | None,
+    *,
+    smoothing: float | None = None,
+    n_permutations: int = 9999,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trajectories, tests) from a layer table with ``step`` and an optional sharpness table.
+
+    Layer tables with only the two end points give no trajectory (their tests would repeat
+    the before/after comparison), so they are left out.
+    """
+    if layers is not None and ("step" not in layers.columns or layers["step"].nunique() < 3):
+        layers = None
+    curves = run_curves(layers, sharpness=sharpness, smoothing=smoothing)
+    if curves.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    traj = category_trajectories(curves)
+    tests = pd.DataFrame()
+    if "bs" in set(curves["category"]) and curves["category"].nunique() > 1:
+        tests = trajectory_tests(curves, n_permutations=n_permutations)
+    return traj, tests
+
+
+def dynamics_section(
+    inputs: Any, write: Callable[[str, Figure, str], FigureBlock]
+) -> Section | None:
+    """The section for a report's inputs (a ``ReportInputs``), or None without trajectories."""
+    layers = inputs.layers
+    path = inputs.root / store.SHARPNESS_TABLE
+    sharpness = (
+        store.read_study_table(path, required=("run_id", "step", "trace"))
+        if path.is_file()
+        else None
+    )
+    runs = inputs.runs
+    if runs is not None and "status" in runs.columns:
+        done = set(runs.loc[runs["status"].astype(str).str.lower().isin(_DONE), "run_id"])
+        layers = None if layers is None else layers[layers["run_id"].isin(done)]
+        sharpness = None if sharpness is None else sharpness[sharpness["run_id"].isin(done)]
+    traj, tests = dynamics_tables(layers, sharpness)
+    if traj.empty:
+        return None
+    sec = Section("dynamics", "Training dynamics and sharpness")
+    sec.add(
+        Paragraph(
+            "Mean over each run's layers of every spectral metric, and the Hessian trace of "
+            "the training loss (Hutchinson, on fixed clean training batches), against the "
+            "optimizer step; per category the mean over conditions with a 95% t-band over "
+            "conditions (over seeds for the baseline). See docs/dynamics.md."
+        )
+    )
+    sec.add(
+        write(
+            "dynamics",
+            trajectories_figure(traj),
+            "Trajectories per category; band: 95% t-interval over conditions.",
+        )
+    )
+    if not tests.empty:
+        sec.add(
+            TableBlock(
+                tests,
+                title="Trajectory vs the baseline: area = mean gap between the category's "
+                "and the baseline's curves over training (metric units); p: permutation of "
+                "condition labels within each seed (two-sided); p_holm: Holm over this table",
+            )
+        )
+    return sec
