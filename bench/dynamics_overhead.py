@@ -24,6 +24,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -82,44 +83,52 @@ def main() -> None:
     )  # fmt: skip
     print(" | ".join(header))
     for name, (model, shape) in _models().items():
-        g = torch.Generator().manual_seed(1)
-        x = torch.randn(args.batch_size, *shape, generator=g)
-        y = torch.randint(0, 10, (args.batch_size,), generator=g)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        print(_measure(name, model, shape, args, pyhessian))
 
-        def step(model: nn.Module = model, opt: torch.optim.Optimizer = opt) -> None:
-            model.train()
-            opt.zero_grad(set_to_none=True)
-            _loss(model, (x, y)).backward()
-            opt.step()
 
-        t_step = _median_time(step, args.repeats)
-        t_snap = _median_time(lambda m=model: analyze(m, threads=args.threads), args.repeats)
-        t_mp = _median_time(
-            lambda m=model: analyze(m, mp_fit=True, threads=args.threads), max(1, args.repeats // 2)
-        )
-        n_probes = args.probes
-        t_trace = _median_time(
-            lambda m=model: hessian_trace(m, _loss, [(x, y)], n_probes=n_probes, seed=0),
-            max(1, args.repeats // 2),
-        )
-        t_probe = t_trace / n_probes
-        ref = "n/a"
-        ratio = "n/a"
-        if pyhessian is not None:
+def _measure(
+    name: str,
+    model: nn.Module,
+    shape: tuple[int, int, int],
+    args: argparse.Namespace,
+    pyhessian: Any,
+) -> str:
+    g = torch.Generator().manual_seed(1)
+    batch = (torch.randn(args.batch_size, *shape, generator=g),
+             torch.randint(0, 10, (args.batch_size,), generator=g))  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    few = max(1, args.repeats // 2)
 
-            def ref_trace(m: nn.Module = model) -> None:
-                h = pyhessian.hessian(m, nn.CrossEntropyLoss(), data=(x, y), cuda=False)
-                h.trace(maxIter=n_probes, tol=0.0)
-
-            t_ref = _median_time(ref_trace, max(1, args.repeats // 2)) / n_probes
-            ref, ratio = f"{t_ref:.3f}", f"{t_ref / t_probe:.2f}×"
+    def step() -> None:
         model.train()
-        n_params = sum(p.numel() for p in model.parameters())
-        print(
-            f"{name} | {n_params:,} | {t_step:.3f} | {t_snap:.3f} | {t_snap / t_step:.1f}× | "
-            f"{t_mp:.3f} | {t_probe:.3f} | {t_probe / t_step:.1f}× | {ref} | {ratio}"
+        opt.zero_grad(set_to_none=True)
+        _loss(model, batch).backward()
+        opt.step()
+
+    t_step = _median_time(step, args.repeats)
+    t_snap = _median_time(lambda: analyze(model, threads=args.threads), args.repeats)
+    t_mp = _median_time(lambda: analyze(model, mp_fit=True, threads=args.threads), few)
+    t_probe = (
+        _median_time(
+            lambda: hessian_trace(model, _loss, [batch], n_probes=args.probes, seed=0), few
         )
+        / args.probes
+    )
+    ref = ratio = "n/a"
+    if pyhessian is not None:
+
+        def ref_trace() -> None:
+            h = pyhessian.hessian(model, nn.CrossEntropyLoss(), data=batch, cuda=False)
+            h.trace(maxIter=args.probes, tol=0.0)
+
+        t_ref = _median_time(ref_trace, few) / args.probes
+        ref, ratio = f"{t_ref:.3f}", f"{t_ref / t_probe:.2f}×"
+    model.train()
+    n_params = sum(p.numel() for p in model.parameters())
+    return (
+        f"{name} | {n_params:,} | {t_step:.3f} | {t_snap:.3f} | {t_snap / t_step:.1f}× | "
+        f"{t_mp:.3f} | {t_probe:.3f} | {t_probe / t_step:.1f}× | {ref} | {ratio}"
+    )
 
 
 if __name__ == "__main__":

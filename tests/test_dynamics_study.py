@@ -80,3 +80,22 @@ def test_trajectories_tests_and_report(study: Path, tmp_path: Path) -> None:
     trajectories_figure(traj)
     html = build_report(study, out=tmp_path / "report.html", formats=()).read_text()
     assert 'id="dynamics"' in html and "Hessian trace" in html
+
+
+def test_sharpness_preset_plan() -> None:
+    from weightspace.study import expand
+
+    plans = expand(StudySpec.from_preset("sharpness"))
+    assert len(plans) == 13 * 3
+    cats = {p.category for p in plans}
+    assert cats == {"bs", "dp", "wd", "div"}
+    per_cat = {c: len({p.condition for p in plans if p.category == c}) for c in cats}
+    assert per_cat == {"bs": 1, "dp": 4, "wd": 4, "div": 4}
+    cfg = plans[0].config
+    assert (cfg.model, cfg.pretrained, cfg.epochs, cfg.batch_size) == (
+        "efficientnet-lite0",
+        "imagenet",
+        2,
+        64,
+    )
+    assert cfg.hessian_every_steps == 11 and cfg.snapshot_every_steps == 4
