@@ -29,7 +29,9 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def dyn_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, RunConfig]:
-    cfg = TINY.replace(snapshot_every_steps=5, hessian_every_steps=10, hessian_probes=4)
+    cfg = TINY.replace(
+        snapshot_every_steps=5, hessian_every_steps=10, hessian_probes=4, snapshot_every=1
+    )
     out = tmp_path_factory.mktemp("dyn") / "run"
     return out, run(cfg, out, progress=False), cfg
 
@@ -44,6 +46,8 @@ def test_step_snapshots_steps_and_counts(dyn_run: tuple[Path, dict, RunConfig]) 
     before = io.read_table(out / "spectra_before.parquet")
     after = io.read_table(out / "spectra_after.parquet")
     assert set(before["step"]) == {0} and set(after["step"]) == {TOTAL_STEPS}
+    epoch1 = io.read_table(out / "spectra_epoch1.parquet")  # epoch snapshots carry it too
+    assert set(epoch1["step"]) == {TOTAL_STEPS // 2}
     for k in steps:
         snap = io.read_table(out / f"spectra_step{k}.parquet")
         assert set(snap["step"]) == {k} and snap["step"].dtype == "int64"
