@@ -115,7 +115,8 @@ def test_text_prediction_check_on_the_tiny_study(files, tmp_path):
         "model": {"name": "bert", "pretrained": str(bert), "max_length": 16},
         "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3},
         "conditions": {"baseline": True, "dropout": [0.3],
-                       "augment": ["rd0.3", "rs0.5", "rd0.5+rs0.5"]},
+                       "augment": ["rd0.3", "rs0.5", "rd0.5+rs0.5"],
+                       "synthetic": {"mode": "add", "fractions": [0.5]}},
     })  # fmt: skip
     study = tmp_path / "study"
     run_study(spec, study, workers=0, threads=1, progress=False, analyze=False)
@@ -126,7 +127,8 @@ def test_text_prediction_check_on_the_tiny_study(files, tmp_path):
     assert table.loc["bs", "wvs"] == pytest.approx(table.loc["bs", "vs_emb"])
     assert table.loc["div_rs_05_rd_05", "rho"] < 1.0
     assert not table.loc["dp0.3", "data_condition"]
+    assert table.loc["gen0.5_add", "synthetic"] and table.loc["gen0.5_add", "rho"] < 1.0
     assert set(corrs["score"]) >= {"vs_ngram", "wvs"} and (study / "diversity.parquet").is_file()
     wvs = corrs[corrs["score"] == "wvs"].iloc[0]
-    assert wvs["n"] == 4  # bs + 3 EDA conditions; dropout leaves the data as it is
+    assert wvs["n"] == 5  # bs + 3 EDA + 1 gen; dropout leaves the data as it is
     assert math.isnan(wvs["spearman"]) or -1.0 <= wvs["spearman"] <= 1.0

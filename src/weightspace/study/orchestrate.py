@@ -121,6 +121,7 @@ def _synthetic_quality(study_dir: Path, plans: list[RunPlan]) -> None:
         syn = plan.config.synthetic
         if (
             syn is None
+            or is_text_dataset(plan.config.dataset)  # the text generator is fitted per run
             or plan.seed in done
             or not store.is_complete(study_dir / RUNS_DIR / plan.dir_name)
         ):

@@ -30,9 +30,10 @@ from weightspace import io, store
 from weightspace.data.eda import make_text_augment
 from weightspace.data.text import text_subset
 from weightspace.diversity.correlate import rank_correlations
-from weightspace.diversity.text import TEXT_METRICS, score_text_augment
+from weightspace.diversity.text import TEXT_METRICS, score_text_augment, score_texts
 from weightspace.errors import DataError
 from weightspace.models.text import create_text_model
+from weightspace.synthetic.text import build_text_training_set
 from weightspace.train.config import RunConfig
 from weightspace.train.text import max_length, predict_features, prepare_text_data
 
@@ -93,15 +94,22 @@ def text_prediction_check(
         cfg = _config(study, rows.iloc[0])
         aug = make_text_augment(cfg.augment)
         log.info("scoring text condition %s", condition)
-        s = score_text_augment(real.texts, augment=aug, embed=embed, draws=draws, seed=seed)
+        if cfg.synthetic is not None:  # the mix this condition builds from the scored texts
+            mixed = build_text_training_set(cfg, real)
+            s = {**score_texts(real.texts, mixed.texts, embed=embed), "draws": 1.0}
+            s.update({f"{m}_std": 0.0 for m in TEXT_METRICS})
+        else:
+            s = score_text_augment(real.texts, augment=aug, embed=embed, draws=draws, seed=seed)
         acc = float(rows["test_acc"].mean())
         rec = {
             "condition": condition,
             "category": str(rows["category"].iloc[0]),
             "strength": float(rows["strength"].astype(float).mean()),
             "augment": cfg.augment if isinstance(cfg.augment, str) else repr(cfg.augment),
-            "synthetic": False,
-            "data_condition": bool(not aug.is_identity or condition == "bs"),
+            "synthetic": cfg.synthetic is not None,
+            "data_condition": bool(
+                cfg.synthetic is not None or not aug.is_identity or condition == "bs"
+            ),
             "n_seeds": len(rows),
             "test_acc": acc,
             "test_acc_std": float(rows["test_acc"].std(ddof=1)) if len(rows) > 1 else math.nan,

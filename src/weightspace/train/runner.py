@@ -77,7 +77,7 @@ def run(
     with store.atomic_dir(out_dir, overwrite=overwrite) as tmp:
         # text: tokens from a batch source, no OOD sets (weightspace.train.text)
         data = (
-            prepare_text_data(config)
+            prepare_text_data(config, synthesize=synthesize)
             if is_text_dataset(config.dataset)
             else prepare_data(config, synthesize=synthesize)
         )

@@ -74,18 +74,17 @@ def _load(name: str, split: str, data_dir: str | None) -> TextSet:
     return load_text_dataset(name, split=split, data_dir=data_dir)
 
 
-def prepare_text_data(config: RunConfig) -> TextRunData:
-    """Load, subset and split the text data of ``config`` (seeds as for images)."""
+def prepare_text_data(config: RunConfig, *, synthesize: Any = None) -> TextRunData:
+    """Load, subset and split the text data of ``config`` (seeds as for images).
+
+    ``synthesize(config, real_train)`` builds the training set of a run with
+    ``config.synthetic`` set (``weightspace.synthetic.build_training_set``).
+    """
     full = _load(config.dataset, "train", config.data_dir)
     if config.train_size is not None and config.train_size > len(full):
         raise ConfigError(
             f"train_size={config.train_size} exceeds the {len(full)} training texts of "
             f"{config.dataset!r}; use at most {len(full)} or leave it unset for all"
-        )
-    if config.synthetic is not None:
-        raise ConfigError(
-            "synthetic settings are not supported for text datasets in this version; "
-            "remove the synthetic table"
         )
     pool = full
     if config.train_size is not None and config.train_size < len(full):
@@ -93,6 +92,14 @@ def prepare_text_data(config: RunConfig) -> TextRunData:
     train, val = pool, None
     if config.val_fraction > 0:
         train, val = text_split(pool, config.val_fraction, seed=config.seed)
+    real = train
+    if config.synthetic is not None:
+        if synthesize is None:
+            raise ConfigError(
+                "this run has synthetic settings but no synthesize function was given; call "
+                "weightspace.train.run(..., synthesize=weightspace.synthetic.build_training_set)"
+            )
+        train = synthesize(config, train)
     test = _load(config.dataset, "test", config.data_dir)
     if config.test_size is not None and config.test_size < len(test):
         test = text_subset(test, config.test_size, seed=EVAL_SEED)
@@ -100,7 +107,7 @@ def prepare_text_data(config: RunConfig) -> TextRunData:
         "text data %s: train %d, val %d, test %d",
         config.dataset, len(train), 0 if val is None else len(val), len(test),
     )  # fmt: skip
-    return TextRunData(train=train, train_real=train, val=val, test=test)
+    return TextRunData(train=train, train_real=real, val=val, test=test)
 
 
 def build_text_model(config: RunConfig, data: TextRunData) -> nn.Module:
