@@ -92,3 +92,26 @@ def test_gen_conditions_run_end_to_end(tmp_path):
         assert data.train.texts != data.train_real.texts
         metrics = run(cfg, tmp_path / syn["mode"], progress=False, synthesize=build_training_set)
         assert 0.0 <= metrics["test_acc"] <= 1.0
+
+
+def test_quality_table_in_an_embedding_space():
+    from weightspace.synthetic.text import text_quality_table
+
+    def embed(texts):  # bag of letters: a cheap deterministic sentence embedding
+        out = np.zeros((len(texts), 26))
+        for i, t in enumerate(texts):
+            for ch in t:
+                if "a" <= ch <= "z":
+                    out[i, ord(ch) - 97] += 1
+        return out
+
+    real = _real(4)
+    table = text_quality_table(real, real, embed=embed).set_index("class")
+    assert list(table.index) == ["neg", "pos", "all"]
+    assert table.loc["all", "precision"] == 1.0 and table.loc["all", "coverage"] == 1.0
+    assert table.loc["pos", "vs_ngram_real"] == pytest.approx(
+        table.loc["pos", "vs_ngram_synthetic"]
+    )
+    synth = bigram_generate(real, per_class=40, seed=0)
+    q = text_quality_table(real, synth, embed=embed).set_index("class")
+    assert 0.0 <= q.loc["all", "precision"] <= 1.0 and q.loc["all", "n_synthetic"] == 80

@@ -21,13 +21,17 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from weightspace.data.text import TextSet, read_text_file
 from weightspace.data.text_mix import TextMix, conform_texts, mix_texts
+from weightspace.diversity.text import per_class_text_vendi
 from weightspace.errors import ConfigError
+from weightspace.synthetic.quality import quality_table
 from weightspace.synthetic.settings import SyntheticSettings
 from weightspace.train.config import RunConfig
 
@@ -93,6 +97,30 @@ def naive_bayes_confidence(real: TextSet, synth: TextSet) -> np.ndarray:
         post /= post.sum()
         out[i] = post[c] if int(post.argmax()) == c else 0.0
     return out
+
+
+def text_quality_table(
+    real: TextSet, synth: TextSet, *, embed: Callable[[Sequence[str]], np.ndarray], k: int = 5
+) -> pd.DataFrame:
+    """Quality of synthetic texts as for images: one row per class and an ``all`` row.
+
+    Precision/recall/density/coverage and per-class Vendi scores of the sentence embeddings
+    ``embed(texts)`` (:func:`weightspace.synthetic.quality.quality_table`), plus the
+    per-class n-gram Vendi scores of the real and synthetic texts (``vs_ngram_*``).
+    """
+    table = quality_table(
+        embed(real.texts), real.labels.numpy(), embed(synth.texts), synth.labels.numpy(),
+        real.classes, k=k,
+    )  # fmt: skip
+    real_ng = per_class_text_vendi(real.texts, real.labels.numpy())["vs_ngram"]
+    syn_ng = per_class_text_vendi(synth.texts, synth.labels.numpy())["vs_ngram"]
+    table["vs_ngram_real"] = [real_ng.get(c, np.nan) for c in range(real.num_classes)] + [
+        float(np.mean(list(real_ng.values())))
+    ]
+    table["vs_ngram_synthetic"] = [syn_ng.get(c, np.nan) for c in range(real.num_classes)] + [
+        float(np.mean(list(syn_ng.values())))
+    ]
+    return table
 
 
 def build_text_mix(settings: SyntheticSettings, real: TextSet, *, seed: int) -> TextMix:
