@@ -99,7 +99,15 @@ def test_paper_presets_follow_the_paper_settings():
     assert paper.device == "cuda"
     finetune = expand(StudySpec.from_preset("paper-finetune"))[0].config
     assert finetune.lr == 1e-5 and finetune.pretrained
-    assert set(preset_names()) == {"quick", "paper", "paper-finetune", "synthetic", "sharpness"}
+    assert set(preset_names()) == {
+        "quick",
+        "paper",
+        "paper-finetune",
+        "synthetic",
+        "sharpness",
+        "text",
+        "text-quick",
+    }
 
 
 def test_categories_strengths_and_overrides():

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightspace.config import check_keys
+from weightspace.data.eda import eda_strength, is_eda_policy, make_text_augment
 from weightspace.errors import ConfigError, unknown_choice
 
 CATEGORIES = ("bs", "div", "dp", "wd", "gen", "combo")
@@ -95,13 +96,16 @@ def weight_decay_condition(lam: Any) -> Condition:
 
 def augment_condition(spec: Any) -> Condition:
     """``"auto"`` -> ``divAuto``; ``{name = "divMine", ops = [...]}`` -> a custom policy."""
+    if isinstance(spec, str) and is_eda_policy(spec):  # text: "sr0.3" -> div_sr_03
+        return Condition(make_text_augment(spec).name, "div", eda_strength(spec), {"augment": spec})
     if isinstance(spec, str):
         if spec not in AUGMENT_SUFFIX:
             raise unknown_choice(
                 "augmentation policy",
                 spec,
                 AUGMENT_SUFFIX,
-                hint="Or give a custom policy as {name = 'divMine', ops = [{op = ..., ...}]}",
+                hint="Or give a custom policy as {name = 'divMine', ops = [{op = ..., ...}]}; "
+                "for text, an EDA policy such as 'sr0.3' or 'sr0.1+rd0.1'",
             )
         return Condition(
             "div" + AUGMENT_SUFFIX[spec],

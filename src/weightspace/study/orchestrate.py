@@ -23,6 +23,7 @@ import pandas as pd
 from weightspace import store
 from weightspace.compare import PROTOCOLS, compare
 from weightspace.config import check_int
+from weightspace.data.text import is_text_dataset
 from weightspace.errors import ConfigError, WeightspaceError, unknown_choice
 from weightspace.report import build_report
 from weightspace.store import RUNS_DIR, SPEC_FILE, StudyPaths
@@ -90,7 +91,8 @@ def check_plans(plans: list[RunPlan]) -> None:
         if repr(plan.config.augment) not in seen:
             seen.add(repr(plan.config.augment))
             plan.config.check_names()
-    if first.pretrained:  # load the weights once now rather than fail in every run
+    # load the weights once now rather than fail in every run (text: check_names did)
+    if first.pretrained and not is_text_dataset(first.dataset):
         from weightspace.models import create_model
 
         try:
@@ -119,6 +121,7 @@ def _synthetic_quality(study_dir: Path, plans: list[RunPlan]) -> None:
         syn = plan.config.synthetic
         if (
             syn is None
+            or is_text_dataset(plan.config.dataset)  # the text generator is fitted per run
             or plan.seed in done
             or not store.is_complete(study_dir / RUNS_DIR / plan.dir_name)
         ):

@@ -43,11 +43,13 @@ from weightspace import store
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import delta_delta, delta_table
 from weightspace.compare.load import load_layers
+from weightspace.data.text import is_text_dataset
 from weightspace.diversity.baseline import affinity
 from weightspace.diversity.correlate import rank_correlations
 from weightspace.diversity.dataset import score_dataset
 from weightspace.diversity.encoders import Encoder, _Features, get_encoder
 from weightspace.errors import ConfigError, DataError, WeightspaceError
+from weightspace.study.text_check import text_prediction_check
 from weightspace.synthetic import build_training_set
 from weightspace.train import RunConfig
 from weightspace.train.data import prepare_data
@@ -181,6 +183,11 @@ def prediction_check(
     """
     study = Path(study_dir)
     runs = _read_runs(study)
+    if "dataset" in runs and is_text_dataset(str(runs["dataset"].iloc[0])):
+        table, corrs, bs_path = text_prediction_check(
+            study, draws=draws, seed=seed, n=n, n_boot=n_boot, write=write
+        )
+        return PredictionCheck(conditions=table, correlations=corrs, baseline_run=str(bs_path))
     bs = runs[runs["category"] == "bs"]
     if bs.empty:
         raise DataError(

@@ -60,7 +60,13 @@ DATA_FIELDS = {
         "ood_severities",
     )
 }
-MODEL_FIELDS = {"name": "model", "width": "width", "pretrained": "pretrained"}
+MODEL_FIELDS = {
+    "name": "model",
+    "width": "width",
+    "pretrained": "pretrained",
+    "max_length": "max_length",
+    "freeze_embeddings": "freeze_embeddings",
+}
 TRAIN_FIELDS = {
     k: k
     for k in (

@@ -16,6 +16,7 @@ Public entry points (used by the training entry points and the study):
 from __future__ import annotations
 
 import logging
+from typing import overload
 
 from weightspace.data.imageset import ImageSet
 from weightspace.data.synthetic import (
@@ -26,6 +27,7 @@ from weightspace.data.synthetic import (
     mix_add,
     mix_replace,
 )
+from weightspace.data.text import TextSet
 from weightspace.errors import ConfigError
 from weightspace.synthetic.builtin import load_builtin, prepare_builtin
 from weightspace.synthetic.generator import (
@@ -34,6 +36,7 @@ from weightspace.synthetic.generator import (
     train_classifier,
 )
 from weightspace.synthetic.settings import SyntheticSettings, expand_conditions
+from weightspace.synthetic.text import build_text_training_set
 from weightspace.train.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -80,13 +83,19 @@ def build_mix(settings: SyntheticSettings, real: ImageSet, *, seed: int) -> Mix:
     )
 
 
-def build_training_set(config: RunConfig, real_train: ImageSet) -> ImageSet:
+@overload
+def build_training_set(config: RunConfig, real_train: ImageSet) -> ImageSet: ...
+@overload
+def build_training_set(config: RunConfig, real_train: TextSet) -> TextSet: ...
+def build_training_set(config: RunConfig, real_train: ImageSet | TextSet) -> ImageSet | TextSet:
     """The training set of a run whose ``config.synthetic`` is set.
 
     The ``synthesize`` argument of ``weightspace.train.run`` / ``prepare_data``.
     """
     if config.synthetic is None:
         raise ConfigError("build_training_set was given a run without a synthetic table")
+    if isinstance(real_train, TextSet):  # texts: weightspace.synthetic.text
+        return build_text_training_set(config, real_train)
     settings = SyntheticSettings.from_mapping(config.synthetic)
     result = build_mix(settings, real_train, seed=int(config.seed))
     log.info(

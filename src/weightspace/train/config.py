@@ -27,8 +27,11 @@ from weightspace.config import check_int, check_keys, config_hash, from_mapping,
 from weightspace.data import DATASETS
 from weightspace.data.augment import normalize_spec
 from weightspace.data.datasets import PATH_PREFIXES
+from weightspace.data.eda import make_text_augment
+from weightspace.data.text import is_text_dataset
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.models import MODELS
+from weightspace.models.text import TEXT_MODELS, resolve_text_model_dir
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 # which parameters weight_decay applies to: "all" (the paper: Adam's weight_decay on every
@@ -48,6 +51,8 @@ NEW_FIELD_DEFAULTS: dict[str, object] = {"weight_decay_params": "all", **DYNAMIC
 SCHEDULES = ("constant", "cosine", "step")
 # Fields that change speed, not results (see the module docstring).
 NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category")
+# Text-model fields, left out of the id while at their default (ids of image runs unchanged).
+TEXT_FIELD_DEFAULTS: dict[str, object] = {"max_length": None, "freeze_embeddings": False}
 
 Augment = str | tuple[dict[str, Any], ...]
 
@@ -96,6 +101,8 @@ class RunConfig:
     model: str = "cnn-small"
     width: float | None = None  # width multiplier of the native models (None = 1)
     pretrained: str | None = None
+    max_length: int | None = None  # text models: tokens per text (None = 64); longer truncated
+    freeze_embeddings: bool = False  # text models: keep the word-embedding matrix fixed
     # condition
     augment: Augment = "none"
     dropout: float = 0.0
@@ -174,6 +181,7 @@ class RunConfig:
         check_int("threads", self.threads, minimum=1)
         check_int("num_workers", self.num_workers, minimum=0)
         check_int("snapshot_every", self.snapshot_every, minimum=1, allow_none=True)
+        check_int("max_length", self.max_length, minimum=2, allow_none=True)
         check_int("seed", self.seed, minimum=0)
         for name in ("snapshot_every_steps", "hessian_every_steps"):
             check_int(name, getattr(self, name), minimum=1, allow_none=True)
@@ -198,7 +206,7 @@ class RunConfig:
         if not sev or any(isinstance(s, bool) or s not in (1, 2, 3, 4, 5) for s in sev):
             raise ConfigError(f"ood_severities must be a non-empty list of 1..5; got {list(sev)}")
         set_(self, "ood_severities", tuple(sorted(set(sev))))
-        for name in ("mp_fit", "ood", "snapshot_mp_fit", "hessian"):
+        for name in ("mp_fit", "ood", "snapshot_mp_fit", "hessian", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false; got {getattr(self, name)!r}")
         if self.synthetic is not None:
@@ -220,6 +228,9 @@ class RunConfig:
         """
         from pathlib import Path
 
+        if is_text_dataset(self.dataset):
+            self._check_text_names()
+            return
         key = self.dataset.lower()
         if not (key in DATASETS or key.startswith(PATH_PREFIXES) or Path(self.dataset).exists()):
             raise unknown_choice(
@@ -231,6 +242,16 @@ class RunConfig:
         if self.model.lower() not in MODELS:
             raise unknown_choice("model", self.model, MODELS)
         normalize_spec(self.augment)  # raises listing the policies / ops
+
+    def _check_text_names(self) -> None:
+        """Model, augmentation and model directory of a run on a text dataset."""
+        if self.model not in TEXT_MODELS:
+            raise unknown_choice(
+                "text model", self.model, TEXT_MODELS,
+                hint=f"dataset {self.dataset!r} is text; image models do not apply",
+            )  # fmt: skip
+        make_text_augment(self.augment)  # raises naming the EDA ops
+        resolve_text_model_dir(self.model, self.pretrained)  # the model directory is there
 
     # -- conversion ---------------------------------------------------------------------
 
@@ -260,7 +281,7 @@ class RunConfig:
         d = self.to_dict()
         for name in NOT_IN_RUN_ID:
             d.pop(name, None)
-        for name, default in NEW_FIELD_DEFAULTS.items():
+        for name, default in {**NEW_FIELD_DEFAULTS, **TEXT_FIELD_DEFAULTS}.items():
             if d.get(name) == default:
                 d.pop(name)
         return config_hash(d)

@@ -103,6 +103,7 @@ def batch_seed(seed: int, epoch: int, batch: int) -> int:
 
 
 AugmentFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+BatchSource = Callable[[list[torch.Tensor], int], Iterator[tuple[torch.Tensor, torch.Tensor]]]
 
 
 def _epoch_batches(
@@ -154,17 +155,18 @@ def _epoch_batches(
 
 def fit(
     model: nn.Module,
-    images: torch.Tensor,
+    images: torch.Tensor | None,
     labels: torch.Tensor,
     *,
     config: RunConfig,
-    mean: torch.Tensor,
-    std: torch.Tensor,
+    mean: torch.Tensor | None,
+    std: torch.Tensor | None,
     augment: AugmentFn | None = None,
     device: torch.device | str = "cpu",
     on_epoch_end: Callable[[EpochStats], None] | None = None,
     on_step: Callable[[int], None] | None = None,
     progress: bool = False,
+    batch_source: BatchSource | None = None,
 ) -> list[EpochStats]:
     """Train ``model`` in place on uint8 ``images`` (N, C, H, W) and ``labels`` (N,).
 
@@ -173,10 +175,12 @@ def fit(
     called after each epoch, outside the timed region (validation, spectral snapshots);
     ``on_step(step)`` after each optimizer step (1-based, counted over the whole run), its
     time excluded from the epoch's ``seconds`` (spectra and sharpness every k steps).
+    ``batch_source(batches, epoch)``, when given, yields the model-ready (x, y) of each index
+    batch instead (the text path: token tensors; ``images`` is then unused).
     """
     device = torch.device(device)
     cuda = device.type == "cuda"
-    n = images.shape[0]
+    n = labels.shape[0]
     bs = config.batch_size
     steps_per_epoch = math.ceil(n / bs)
     optimizer = build_optimizer(config, param_groups(config, model))
@@ -187,7 +191,11 @@ def fit(
         ),
     )
     shuffle = torch.Generator().manual_seed(config.seed)
-    if augment is None:
+    if batch_source is not None:  # batches arrive model-ready
+        scale = shift = torch.empty(0)
+    elif images is None or mean is None or std is None:
+        raise ValueError("fit needs images, mean and std unless a batch_source is given")
+    elif augment is None:
         scale, shift = normalizer(mean, std, max_value=255.0, device=device)
         if cuda:  # the whole uint8 set lives on the GPU; batches are gathered there
             images, labels = images.to(device), labels.to(device)
@@ -206,24 +214,33 @@ def fit(
             lr = float(optimizer.param_groups[0]["lr"])
             perm = torch.randperm(n, generator=shuffle)
             batches = list(perm.split(bs))
-            if augment is None and cuda:
+            if augment is None and batch_source is None and cuda:
                 batches = [b.to(device) for b in batches]
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             start = time.perf_counter()
             paused = 0.0  # time spent in on_step, left out of the epoch's seconds
-            for xb, yb in _epoch_batches(
-                images,
-                labels,
-                batches,
-                augment=augment,
-                seed=config.seed,
-                epoch=epoch,
-                workers=config.num_workers,
-                pin=cuda,
-            ):
+            stream = (
+                batch_source(batches, epoch)
+                if batch_source is not None
+                else _epoch_batches(
+                    images,  # type: ignore[arg-type]  # checked above: not None here
+                    labels,
+                    batches,
+                    augment=augment,
+                    seed=config.seed,
+                    epoch=epoch,
+                    workers=config.num_workers,
+                    pin=cuda,
+                )
+            )
+            for xb, yb in stream:
                 xb, yb = xb.to(device, non_blocking=cuda), yb.to(device, non_blocking=cuda)
-                x = to_input(xb, scale, shift, channels_last=cuda)
+                x = (
+                    xb
+                    if batch_source is not None
+                    else to_input(xb, scale, shift, channels_last=cuda)
+                )
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                     logits = model(x)
                     loss = F.cross_entropy(logits, yb)

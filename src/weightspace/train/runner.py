@@ -24,6 +24,15 @@ from weightspace.train.loop import EpochStats, fit
 from weightspace.train.metrics import evaluate
 from weightspace.train.provenance import provenance
 from weightspace.train.snapshots import Dynamics, with_step
+from weightspace.train.text import (
+    TextRunData,
+    build_text_model,
+    evaluate_text,
+    is_text_dataset,
+    prepare_text_data,
+    text_batch_source,
+    text_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +76,22 @@ def run(
     t0 = time.perf_counter()
     threads = set_threads(config.threads)
     with store.atomic_dir(out_dir, overwrite=overwrite) as tmp:
-        data = prepare_data(config, synthesize=synthesize)
-        model = _build_model(config, data)
+        # text: tokens from a batch source, no OOD sets (weightspace.train.text)
+        data = (
+            prepare_text_data(config, synthesize=synthesize)
+            if is_text_dataset(config.dataset)
+            else prepare_data(config, synthesize=synthesize)
+        )
+        if isinstance(data, TextRunData):
+            model = build_text_model(config, data)
+        else:
+            model = _build_model(config, data)
         before = _spectra(model, config)
         _save_weights(tmp / store.INIT_WEIGHTS_FILE, model, config)
         model.to(device)
-        augment = _build_augment(config, data.in_channels)
+        augment = (
+            None if isinstance(data, TextRunData) else _build_augment(config, data.in_channels)
+        )
         rows: list[dict[str, Any]] = []
         dynamics = Dynamics.create(
             model=model, config=config, data=data, out_dir=tmp, spectra=_spectra, device=device
@@ -101,18 +120,24 @@ def run(
                     with_step(_spectra(model, config), stats.epoch * steps_per_epoch),
                 )
 
+        if isinstance(data, TextRunData):
+            images, mean, std = None, None, None
+            source = text_batch_source(model, data.train, config)
+        else:
+            images, mean, std, source = data.train.images, data.mean, data.std, None
         history = fit(
             model,
-            data.train.images,
+            images,
             data.train.labels,
             config=config,
-            mean=data.mean,
-            std=data.std,
+            mean=mean,
+            std=std,
             augment=augment,
             device=device,
             on_epoch_end=on_epoch_end,
             on_step=dynamics.on_step if dynamics.active else None,
             progress=progress,
+            batch_source=source,
         )
         metrics = _final_metrics(model, data, config, device, history)
         dynamics.finish(metrics)
@@ -191,8 +216,14 @@ def _save_weights(path: Path, model: nn.Module, config: RunConfig) -> None:
 
 
 def _eval(
-    model: nn.Module, split: Any, data: RunData, config: RunConfig, device: torch.device
+    model: nn.Module,
+    split: Any,
+    data: RunData | TextRunData,
+    config: RunConfig,
+    device: torch.device,
 ) -> dict[str, float]:
+    if isinstance(data, TextRunData):
+        return evaluate_text(model, split, config, device)
     return evaluate(
         model,
         split.images,
@@ -206,7 +237,7 @@ def _eval(
 
 def _final_metrics(
     model: nn.Module,
-    data: RunData,
+    data: RunData | TextRunData,
     config: RunConfig,
     device: torch.device,
     history: list[EpochStats],
@@ -236,7 +267,9 @@ def _final_metrics(
         "images_per_s": images / seconds if seconds > 0 else nan,
         "wall_time_s": nan,
     }
-    if config.ood:
+    if isinstance(data, TextRunData):
+        metrics.update(text_metrics(model, data, config))
+    elif config.ood:
         metrics.update(_ood_metrics(model, data, config, device))
     return metrics
 

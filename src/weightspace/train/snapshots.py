@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from weightspace import store
+from weightspace.errors import ConfigError
 from weightspace.train.config import RunConfig
 from weightspace.train.inputs import normalizer, to_input
 from weightspace.train.sharpness import hessian_trace
@@ -124,10 +125,15 @@ class Dynamics:
         device: torch.device | str,
     ) -> Dynamics:
         """The hooks of a run whose training set is ``data.train`` (a ``RunData``)."""
-        n = int(data.train.images.shape[0])
+        n = int(data.train.labels.shape[0])
         total = config.epochs * -(-n // config.batch_size)
         batches = None
         if wants_sharpness(config):
+            if not hasattr(data.train, "images"):
+                raise ConfigError(
+                    "hessian / hessian_every_steps are measured on image runs only; "
+                    "set hessian = false for a text run"
+                )
             batches = sharpness_batches(
                 data.train.images,
                 data.train.labels,
