@@ -20,9 +20,25 @@ def _name(category: str) -> str:
     return NAMES.get(category, category)
 
 
+def fmt_p_adj(row) -> str:
+    """ "Holm-adjusted p = …, family of N tests" for a row carrying p_adj/n_family/family."""
+    adj = getattr(row, "p_adj", float("nan"))
+    n = getattr(row, "n_family", float("nan"))
+    family = str(getattr(row, "family", "") or "")
+    method = "Holm" if "Holm" in family else "BH"
+    size = f"{int(n)} tests" if isinstance(n, int | float) and math.isfinite(n) else "n/a"
+    return f"{method}-adjusted {fmt_p(adj)} ({family.split(' (')[0] or 'family'}: {size})"
+
+
+def _significant(row, column: str = "p_adj") -> bool:
+    value = getattr(row, column, float("nan"))
+    return isinstance(value, int | float) and math.isfinite(value) and value < ALPHA
+
+
 def _supported(row) -> bool:
-    """A rank correlation worth a sentence: p < 0.05 and, where there is a CI, it excludes 0."""
-    if not (math.isfinite(row.rho) and math.isfinite(row.p) and row.p < ALPHA):
+    """A rank correlation worth a sentence: adjusted p < 0.05 and, where there is a CI, it
+    excludes 0."""
+    if not (math.isfinite(row.rho) and _significant(row)):
         return False
     return not (math.isfinite(row.ci_low) and row.ci_low * row.ci_high <= 0)
 
@@ -33,21 +49,32 @@ def _ci(row) -> str:
     return "too few points for an interval"
 
 
-def _fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
-    """One sentence per category of conditions: how many are nearest to each reference."""
+def _fingerprint_summary(fingerprint: pd.DataFrame, references: pd.DataFrame) -> list[str]:
+    """One sentence per category of conditions: verdict counts with the family size."""
     out: list[str] = []
     if fingerprint.empty:
         return out
+    n_family = int(fingerprint["n_family"].max()) if fingerprint["n_family"].notna().any() else 0
     for category, group in fingerprint.groupby("category"):
-        nearest = group["nearest"].value_counts()
-        significant = group[group["p_value"] < ALPHA]["nearest"].value_counts()
+        counts = group["verdict"].astype(str).str.split(" \\(|:", regex=True).str[0]
+        parts = [f"{n} {verdict}" for verdict, n in counts.value_counts().items()]
+        tail = (
+            f" (BH over the {n_family} conditions tested)"
+            if n_family
+            else " (one baseline seed: not tested)"
+        )
+        out.append(
+            f"Fingerprint of the {len(group)} {_name(category)} conditions: "
+            f"{'; '.join(parts)}{tail}."
+        )
+    if len(references):
         parts = [
-            f"{n} nearest to {_name(ref)} ({significant.get(ref, 0)} with p < {ALPHA})"
-            for ref, n in nearest.items()
-            if ref
+            f"{r.n_correct} of {r.n_conditions} {_name(r.category)}"
+            for r in references.itertuples()
         ]
         out.append(
-            f"Fingerprint of the {len(group)} {_name(category)} conditions: {'; '.join(parts)}."
+            "Reference check (each reference condition left out of its own centroid): "
+            f"nearest to its own category for {', '.join(parts)}."
         )
     return out
 
@@ -84,70 +111,143 @@ def paper_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     return out
 
 
+def headline(tables: dict[str, pd.DataFrame]) -> str:
+    """The default protocol's one-sentence answer to the paper's question — does data
+    diversity act like dropout or like weight decay — from the primary family (Holm)."""
+    tests = tables.get("category_tests", pd.DataFrame())
+    if tests.empty or "family" not in tests.columns:
+        return (
+            "Too few categories to answer whether data diversity acts like dropout or weight decay."
+        )
+    primary = tests[tests["family"].astype(str).str.startswith("primary")]
+    if primary.empty:
+        return (
+            "The primary question (data diversity vs dropout and vs weight decay) cannot be "
+            "asked: the comparison lacks div, dp or wd conditions."
+        )
+    parts = []
+    for ref in ("dp", "wd"):
+        rows = primary[primary["b"] == ref]
+        if rows.empty:
+            continue
+        hits = [r for r in rows.itertuples() if _significant(r)]
+        if hits:
+            described = [
+                f"{r.metric} (Hedges' g = {r.g:.2f}, 95% CI [{r.g_ci_low:.2f}, "
+                f"{r.g_ci_high:.2f}], Holm {fmt_p(r.p_adj)})"
+                for r in hits
+            ]
+            parts.append(f"differs from {_name(ref)} on {', '.join(described)}")
+        else:
+            best = rows["p_adj"].min()
+            parts.append(
+                f"shows no evidence of differing from {_name(ref)} on the {len(rows)} main "
+                f"metrics (smallest Holm-adjusted {fmt_p(best)})"
+            )
+    n = int(primary["n_family"].iloc[0])
+    n_a, n_b = int(primary["n_a"].max()), int(primary["n_b"].max())
+    return (
+        f"Default protocol, conditions as samples ({n_a} data-diversity conditions, up to "
+        f"{n_b} per regularizer; {n} primary tests, Holm): data diversity "
+        + "; it ".join(parts)
+        + "."
+    )
+
+
+def _category_test_sentence(row) -> str:
+    size = ""
+    if math.isfinite(row.g):
+        ci = (
+            f" (95% CI [{row.g_ci_low:.2f}, {row.g_ci_high:.2f}])"
+            if math.isfinite(row.g_ci_low)
+            else " (too few conditions for an interval)"
+        )
+        size = f", Hedges' g = {row.g:.2f}{ci}"
+    diff_ci = (
+        f" (95% CI [{row.diff_ci_low:.3g}, {row.diff_ci_high:.3g}])"
+        if math.isfinite(row.diff_ci_low)
+        else ""
+    )
+    a, b = _name(row.a), _name(row.b)
+    lead = (
+        f"{a.capitalize()} and {b} differ on ΔΔ {row.metric}"
+        if _significant(row)
+        else f"No evidence that {a} and {b} differ on ΔΔ {row.metric}"
+    )
+    return (
+        f"{lead}: mean difference {row.diff:.3g}{diff_ci}{size}; {fmt_p(row.p)} (larger of "
+        f"Welch permutation and Welch t) over {row.n_a}+{row.n_b} conditions, "
+        f"{fmt_p_adj(row)}."
+    )
+
+
 def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Sentences for the default protocol: effects against the noise floor, layer-aware
-    tests, fingerprints, dose–response and outcome relations."""
-    out: list[str] = []
+    """Sentences for the default protocol: the headline answer first, then layer-aware
+    tests with adjusted p-values and family sizes, fingerprints, dose–response and outcome
+    relations. A test that does not reject is reported as "no evidence", never as sameness."""
+    out: list[str] = [headline(tables)]
     fingerprint = tables.get("fingerprint", pd.DataFrame())
-    out.extend(_fingerprint_summary(fingerprint))
+    out.extend(
+        _fingerprint_summary(fingerprint, tables.get("fingerprint_references", pd.DataFrame()))
+    )
     omnibus = tables.get("omnibus", pd.DataFrame())
-    separating = [
-        f"{r.metric} ({fmt_p(r.p_perm)})"
-        for r in omnibus.itertuples()
-        if math.isfinite(r.p_perm) and r.p_perm < ALPHA
-    ]
     if len(omnibus):
+        separating = [
+            f"{r.metric} (Welch F = {r.F:.2f}, BH-adjusted {fmt_p(r.p_adj)})"
+            for r in omnibus.itertuples()
+            if _significant(r)
+        ]
         out.append(
             "With conditions as the samples (permutation tests), the categories differ on "
-            + (", ".join(separating) if separating else "no metric")
-            + f" (of {len(omnibus)} metrics)."
+            + (", ".join(separating) if separating else "no metric (no evidence of a difference)")
+            + f" — BH over {len(omnibus)} metrics."
         )
     floor = tables.get("noise_floor", pd.DataFrame())
     if len(floor) and floor["floor"].isna().all():
         out.append(
-            "One seed per condition: the seed-to-seed noise floor is unknown, so no effect can "
-            "be told apart from seed noise; run at least two seeds of the baseline."
+            "One seed per condition: the baseline's own noise is unknown, so category means "
+            "have no interval and fingerprints are not tested; category differences are "
+            "still tested (the shared baseline cancels in them). Run at least two seeds."
         )
     tests = tables.get("category_tests", pd.DataFrame())
-    for row in tests.itertuples():
-        noise = " — inside the seed-to-seed noise floor" if row.noise == "within" else ""
-        verdict = "differ" if row.p_perm < ALPHA else "are not distinguishable"
-        size = ""
-        if math.isfinite(row.d):
-            ci = (
-                f" (95% CI [{row.d_ci_low:.2f}, {row.d_ci_high:.2f}])"
-                if math.isfinite(row.d_ci_low)
-                else " (too few conditions for an interval)"
-            )
-            size = f", Cohen's d = {row.d:.2f}{ci}"
-        out.append(
-            f"{_name(row.a).capitalize()} and {_name(row.b)} {verdict} on ΔΔ {row.metric}: mean difference "
-            f"{row.diff:.3g}{size}, permutation {fmt_p(row.p_perm)} over {row.n_a}+{row.n_b} "
-            f"conditions{noise}."
-        )
+    out.extend(_category_test_sentence(row) for row in tests.itertuples())
     for row in fingerprint.itertuples():
         if not row.nearest:
             continue
-        conf = f"confidence {row.confidence:.0%}, " if math.isfinite(row.confidence) else ""
-        out.append(
-            f"{row.condition}: {row.verdict} (nearest {row.nearest}, {conf}{fmt_p(row.p_value)})."
+        test = (
+            f"{fmt_p(row.p_value)}, BH-adjusted {fmt_p(row.p_adj)} of {int(row.n_family)}"
+            if math.isfinite(row.p_value)
+            else "untested"
         )
-    dose = tables.get("dose_response", pd.DataFrame())
-    for row in dose.itertuples():
-        if _supported(row):
-            trend = "rises" if row.rho > 0 else "falls"
-            out.append(
-                f"{row.metric} {trend} with {_name(row.category)} strength ({row.dataset}: "
-                f"Spearman ρ = {row.rho:.2f}, {fmt_p(row.p)}, {_ci(row)}, n = {row.n})."
-            )
-    rel = tables.get("spectral_vs_accuracy", pd.DataFrame())
-    for row in rel.itertuples():
-        if _supported(row):
-            out.append(
-                f"Across conditions ({row.dataset}), ΔΔ {row.metric} is rank-correlated with "
-                f"the change in {row.outcome} (ρ = {row.rho:.2f}, {fmt_p(row.p)}, {_ci(row)}, "
-                f"n = {row.n})."
-            )
-    if not out:
-        out.append("Not enough conditions to draw any conclusion.")
+        out.append(f"{row.condition}: {row.verdict} (nearest {row.nearest}; {test}).")
+    for name, label in (
+        ("dose_response", "dose–response"),
+        ("spectral_vs_accuracy", "spectral vs outcome"),
+    ):
+        table = tables.get(name, pd.DataFrame())
+        if table.empty:
+            continue
+        supported = [r for r in table.itertuples() if _supported(r)]
+        out.append(
+            f"{label.capitalize()}: {len(supported)} of {len(table)} rank correlations with "
+            "BH-adjusted p < 0.05 and an interval excluding 0."
+        )
+        for row in supported:
+            out.append(_relation_sentence(name, row))
     return out
+
+
+def _relation_sentence(name: str, row) -> str:
+    if name == "dose_response":
+        trend = "rises" if row.rho > 0 else "falls"
+        return (
+            f"{row.metric} {trend} with {_name(row.category)} strength ({row.dataset}: "
+            f"Spearman ρ = {row.rho:.2f}, {fmt_p(row.p)}, {fmt_p_adj(row)}, {_ci(row)}, "
+            f"n = {row.n})."
+        )
+    stratum = f", {_name(row.category)}" if hasattr(row, "category") else ""
+    return (
+        f"Across conditions ({row.dataset}{stratum}), ΔΔ {row.metric} is rank-correlated with "
+        f"the change in {row.outcome} (ρ = {row.rho:.2f}, {fmt_p(row.p)}, {fmt_p_adj(row)}, "
+        f"{_ci(row)}, n = {row.n})."
+    )
