@@ -79,35 +79,42 @@ def _fingerprint_summary(fingerprint: pd.DataFrame, references: pd.DataFrame) ->
     return out
 
 
+PAPER_LABEL = "Paper protocol (layers as samples)"
+PAPER_CAVEAT = (
+    "Paper protocol caveat: these tests count the layers of one network as independent "
+    "samples (n = layers, not conditions), so their p-values are optimistic; seeds, where "
+    "there are several, are averaged before testing, so seed noise does not enter them; they "
+    "are not adjusted for multiplicity; a pair that does not reject is absence of evidence, "
+    "not evidence that they are alike. The default protocol addresses all of these."
+)
+
+
 def paper_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Sentences for the paper protocol: what separates which categories."""
+    """Sentences for the paper protocol, each labelled as such: what separates which
+    categories by the authors' tests, then the caveat."""
     out = []
     anova, ttests = tables["anova"], tables["ttests"]
     for row in anova.itertuples():
         pairs = ttests[ttests["metric"] == row.metric]
         if not math.isfinite(row.F):
-            out.append(f"ΔΔ {row.metric}: not enough layers per category to test.")
+            out.append(f"{PAPER_LABEL}: ΔΔ {row.metric}: not enough layers per category to test.")
             continue
         if row.p < ALPHA:
             differ = [f"{p.a}–{p.b} ({fmt_p(p.p)})" for p in pairs.itertuples() if p.p < ALPHA]
-            same = [f"{p.a}–{p.b} ({fmt_p(p.p)})" for p in pairs.itertuples() if p.p >= ALPHA]
+            other = [f"{p.a}–{p.b} ({fmt_p(p.p)})" for p in pairs.itertuples() if p.p >= ALPHA]
             text = (
-                f"ΔΔ {row.metric} differs between categories (ANOVA F = {row.F:.2f}, "
-                f"{fmt_p(row.p)}); pairs that differ: {', '.join(differ) or 'none'}"
+                f"{PAPER_LABEL}: ΔΔ {row.metric} differs between categories (ANOVA F = "
+                f"{row.F:.2f}, {fmt_p(row.p)}); pairs that differ: {', '.join(differ) or 'none'}"
             )
-            if same:
-                text += f"; not distinguishable: {', '.join(same)}"
+            if other:
+                text += f"; no evidence of a difference for {', '.join(other)}"
             out.append(text + ".")
         else:
             out.append(
-                f"ΔΔ {row.metric} does not separate the categories (ANOVA F = {row.F:.2f}, "
-                f"{fmt_p(row.p)})."
+                f"{PAPER_LABEL}: no evidence that ΔΔ {row.metric} differs between categories "
+                f"(ANOVA F = {row.F:.2f}, {fmt_p(row.p)})."
             )
-    out.append(
-        "These tests treat layers as independent samples and use one seed, so their p-values "
-        "are optimistic; a non-significant pair is absence of evidence, not evidence of "
-        "similarity. The default protocol addresses both."
-    )
+    out.append(PAPER_CAVEAT)
     return out
 
 

@@ -46,7 +46,7 @@ def noise_floor_of(results: dict[str, Any]) -> dict[str, float]:
         return {}
     if "dataset" in table.columns and (table["dataset"] == "all").any():
         table = table[table["dataset"] == "all"]  # the pooled floor over datasets
-    for col in ("noise_floor", "floor", "sd", "std", "spread", "half_width"):
+    for col in ("floor_mean", "noise_floor", "floor", "sd", "std", "spread", "half_width"):
         if col in table.columns:
             by_metric = table.groupby("metric")[col].mean()
             return {str(k): float(v) for k, v in by_metric.items() if pd.notna(v)}
@@ -60,7 +60,10 @@ def category_summary_of(inputs: ReportInputs) -> tuple[pd.DataFrame, str]:
     if table is not None and {"category", "metric", "mean", "ci_low", "ci_high"} <= set(table):
         if "dataset" in table.columns and (table["dataset"] == "all").any():
             table = table[table["dataset"] == "all"]
-        return table, "95% bootstrap CI over conditions (default protocol)"
+        return table, (
+            "95% t-interval carrying condition, seed and shared-baseline variation "
+            "(default protocol; none with one seed)"
+        )
     metrics = [m for m in DELTA_METRICS if m in inputs.dd.columns]
     if inputs.dd.empty or not metrics:
         return pd.DataFrame(), ""
@@ -78,11 +81,14 @@ def mean_sentences(summary: pd.DataFrame, ci_text: str) -> list[str]:
         parts = []
         for r in summary[summary["metric"] == metric].itertuples():
             if pd.isna(r.ci_low):
-                parts.append(f"{r.category} {r.mean:+.3g} (no interval: one condition)")
+                why = str(getattr(r, "ci_reason", "") or "one condition")
+                parts.append(f"{r.category} {r.mean:+.3g} (no interval: {why})")
                 continue
-            where = "excludes 0" if r.ci_low > 0 or r.ci_high < 0 else "includes 0"
-            if str(getattr(r, "noise", "")) == "within":
-                where += ", within the noise floor"
+            where = (
+                "excludes 0"
+                if r.ci_low > 0 or r.ci_high < 0
+                else "includes 0: no evidence of a change"
+            )
             parts.append(f"{r.category} {r.mean:+.3g} [{r.ci_low:+.3g}, {r.ci_high:+.3g}], {where}")
         out.append(f"Mean ΔΔ {metric}: " + "; ".join(parts) + ".")
     if out:
@@ -91,14 +97,16 @@ def mean_sentences(summary: pd.DataFrame, ci_text: str) -> list[str]:
 
 
 def _lead_conclusions(results: dict[str, Any], limit: int = 10) -> list[str]:
-    """The headline sentences: the paper protocol's ANOVA verdicts and the default
-    protocol's fingerprint summaries; otherwise the first few of each protocol."""
+    """The headline sentences: the default protocol's one-sentence answer to the paper's
+    question (with its uncertainty) first, its fingerprint summaries, then the paper
+    protocol's verdicts — each labelled as the paper protocol's — and their caveat."""
     paper = [str(c) for c in getattr(results.get("paper"), "conclusions", [])]
     default = [str(c) for c in getattr(results.get("default"), "conclusions", [])]
-    lead = [c for c in paper if "ANOVA" in c] + [c for c in default if c.startswith("Fingerprint")]
-    if not lead:
-        lead = default[:3] + paper[:3]
-    return lead[:limit]
+    lead = default[:1] + [c for c in default[1:] if c.startswith(("Fingerprint", "Reference"))]
+    if paper:  # verdicts, then the caveat (always kept)
+        room = max(limit - len(lead) - 1, 0)
+        lead += paper[:-1][:room] + paper[-1:]
+    return lead
 
 
 def headline_section(inputs: ReportInputs) -> Section:
@@ -133,7 +141,7 @@ def statistics_section(inputs: ReportInputs) -> Section | None:
     sec = Section("statistics", "Statistics")
     labels = {
         "paper": "Paper protocol (the authors' analysis: layers as samples, ΔΔ against bs)",
-        "default": "Default protocol (all seeds, noise floor, layer-aware tests)",
+        "default": "Default protocol (conditions as samples, every seed, adjusted p-values)",
     }
     for protocol in sorted(
         inputs.results, key=lambda p: PROTOCOLS.index(p) if p in PROTOCOLS else 9
