@@ -236,7 +236,7 @@ def test_reads_what_the_study_writes(tmp_path):
         "wd0.0001",
         "wd0.001",
     }
-    assert not result.tables["spectral_vs_accuracy"].empty
+    assert "outcome" in result.tables["spectral_vs_accuracy"].columns
 
 
 def test_missing_longname_falls_back_to_a_unique_layer_name():

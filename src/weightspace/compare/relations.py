@@ -1,7 +1,8 @@
 """Dose–response (metric vs regularizer strength) and spectral change vs accuracy/ECE/OOD.
 
-Points are runs (condition × seed, per dataset); a run's spectral score is its ΔΔ averaged
-over layers. Rank correlations (Spearman) because neither relation need be linear and the
+Dose–response: points are runs (condition × seed, per dataset); a run's spectral score is
+its ΔΔ averaged over layers. Spectral vs outcome: points are conditions, per category
+(:mod:`weightspace.compare.outcome`). Rank correlations (Spearman) because neither relation need be linear and the
 strengths are on very different scales (dropout p vs weight decay λ); 95% CIs by bootstrap
 resampling of the runs. Baseline runs are left out: their ΔΔ is 0 by construction.
 """
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from weightspace.compare.categories import BASELINE, parse_strength
+from weightspace.compare.outcome import condition_outcomes, rank_test
 from weightspace.compare.stats import spearman_ci
 
 OUTCOMES = ("test_acc", "test_ece", "ood_acc", "ood_ece", "test_loss", "test_nll", "gap")
@@ -104,43 +106,39 @@ def spectral_vs_outcomes(
     baseline: str = BASELINE,
     rng: np.random.Generator,
     n_boot: int,
+    n_perm: int = 2000,
+    n_test: float | None = None,
 ) -> pd.DataFrame:
-    """Spearman ρ (with CI) between a run's spectral ΔΔ and its outcome change against the
-    baseline of the same seed (Δ accuracy, Δ ECE, ...), across conditions, per dataset."""
-    cols = ["dataset", "metric", "outcome", "rho", "p", "ci_low", "ci_high", "n"]
+    """Spearman ρ between a condition's spectral score and its outcome change against the
+    same-seed baseline (Δ accuracy, Δ ECE, ...), **conditions** as the points (seeds
+    averaged), per dataset and per category (pooled over categories a correlation is a
+    contrast between them). p exact for n ≤ 8, else permutation; the interval carries the
+    outcome's seed-level SE (and the binomial SE of an accuracy when ``n_test``, or a
+    ``n_test`` column of ``runs``, gives the test-set size). At least
+    :data:`~weightspace.compare.outcome.MIN_N` conditions per stratum."""
+    cols = ["dataset", "category", "metric", "outcome", "rho", "p", "exact", "ci_low",
+            "ci_high", "n", "outcome_se", "noise_share"]  # fmt: skip
     outcomes = _outcome_columns(runs)
-    if not outcomes:
+    if not outcomes or runs is None:
         return pd.DataFrame(columns=cols)
-    assert runs is not None
-    table = _with_runs(run_scores(dd, metrics), runs, outcomes)
-    base = runs[runs["condition"] == baseline]
-    per_seed = base.groupby(["dataset", "seed"])[outcomes].mean()
-    pooled = base.groupby("dataset")[outcomes].mean()
-    ref = per_seed.reindex(pd.MultiIndex.from_frame(table[["dataset", "seed"]]))
-    ref = ref.fillna(pooled.reindex(table["dataset"]).set_index(ref.index))
+    if n_test is None and "n_test" in runs.columns:
+        n_test = float(pd.to_numeric(runs["n_test"], errors="coerce").median())
+    table = condition_outcomes(
+        run_scores(dd, metrics), runs, metrics, outcomes, baseline=baseline, n_test=n_test
+    )
     rows = []
-    for outcome in outcomes:
-        table[f"d_{outcome}"] = pd.to_numeric(table[outcome], errors="coerce").to_numpy(
-            float
-        ) - ref[outcome].to_numpy(float)
-    for dataset, group in table.groupby("dataset", sort=True):
+    for (dataset, category), group in table.groupby(["dataset", "category"], sort=True):
         for metric in metrics:
             for outcome in outcomes:
                 y = group[f"d_{outcome}"].to_numpy(float)
-                rho, p, low, high = spearman_ci(
-                    group[metric].to_numpy(float), y, rng=rng, n_boot=n_boot
-                )
+                se = group[f"se_{outcome}"].to_numpy(float)
+                test = rank_test(group[metric].to_numpy(float), y, y_se=se, rng=rng,
+                                 n_boot=n_boot, n_perm=n_perm)  # fmt: skip
+                spread = np.nanvar(y, ddof=1) if np.isfinite(y).sum() > 1 else np.nan
                 rows.append(
-                    {
-                        "dataset": dataset,
-                        "metric": metric,
-                        "outcome": outcome,
-                        "rho": rho,
-                        "p": p,
-                        "ci_low": low,
-                        "ci_high": high,
-                        "n": int(np.isfinite(y).sum()),
-                    }
-                )
+                    {"dataset": dataset, "category": category, "metric": metric,
+                     "outcome": outcome, **test, "outcome_se": float(np.nanmean(se)),
+                     "noise_share": float(np.nanmean(se**2) / spread) if spread else np.nan}
+                )  # fmt: skip
     table = pd.DataFrame(rows, columns=cols)
-    return table[table["n"] >= 3].reset_index(drop=True)
+    return table[table["rho"].notna()].reset_index(drop=True)

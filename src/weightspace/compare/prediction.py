@@ -1,0 +1,144 @@
+"""Does a diversity score predict accuracy? Condition-level statistics of the check.
+
+:func:`prediction_correlations` correlates scores with an outcome across the conditions of a
+study, **per stratum** — augmentation and synthetic-data conditions apart (the paired ρ and
+WVS are meaningless for synthetic data, and pooling would make the correlation a contrast
+between the two kinds) — with exact/permutation p-values, a minimum number of conditions,
+and intervals that carry the outcome's seed-level standard error
+(:func:`weightspace.compare.outcome.rank_test`).
+
+:func:`paper_prediction_check` reruns the paper's evidence from its published
+``run-metrics/`` folders (accuracy and pixel / embedding Vendi score per condition): Spearman
+ρ(accuracy, VS) over the baseline and the ten augmentations, per dataset, with the paper's
+t-approximation p, a permutation p and two 95% intervals — Fisher z with the
+Bonett–Wright variance (1 + ρ²/2)/(n − 3), and a percentile bootstrap over conditions
+(``scipy.stats.bootstrap``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from weightspace.compare.categories import BASELINE
+from weightspace.compare.outcome import MIN_N, _spearman_rows, rank_test
+from weightspace.compare.stats import CI_LEVEL
+from weightspace.errors import DataError
+
+PAPER_TABLES_ENV = "WEIGHTSPACE_PAPER_TABLES"
+VENDI_COLUMNS = {"embedding": "vendi_embedding", "pixel": "vendi_pixel"}
+CHECK_COLUMNS = ["stratum", "score", "target", "rho", "p", "exact", "ci_low", "ci_high", "n"]
+
+
+def prediction_correlations(
+    table: pd.DataFrame,
+    scores: Sequence[str],
+    target: str,
+    *,
+    stratum: str | None = None,
+    target_se: str | None = None,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+    n_perm: int = 2000,
+    min_n: int = MIN_N,
+) -> pd.DataFrame:
+    """Spearman ρ of every score against ``target`` across conditions (rows), within each
+    value of ``stratum`` (all rows when None); ``target_se``: a column of the target's
+    standard errors. Strata with fewer than ``min_n`` conditions give NaN rows."""
+    groups = table.groupby(stratum, sort=True) if stratum else [("all", table)]
+    rows = []
+    for name, group in groups:
+        se = group[target_se].to_numpy(float) if target_se else None
+        for score in scores:
+            if score not in group.columns:
+                continue
+            test = rank_test(group[score].to_numpy(float), group[target].to_numpy(float),
+                             y_se=se, rng=rng, n_boot=n_boot, n_perm=n_perm)  # fmt: skip
+            if test["n"] < min_n:
+                test.update(rho=np.nan, p=np.nan, ci_low=np.nan, ci_high=np.nan)
+            rows.append({"stratum": name, "score": score, "target": target, **test})
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS)
+
+
+def paper_tables_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of the published tables: ``root``, else ``$WEIGHTSPACE_PAPER_TABLES``."""
+    if root is None:
+        env = os.environ.get(PAPER_TABLES_ENV)
+        if not env:
+            raise DataError(
+                f"no paper tables folder given; pass root=... or set {PAPER_TABLES_ENV} to "
+                "the folder holding clip-rn50/<dataset>/run-metrics/"
+            )
+        root = env
+    path = Path(root)
+    if not path.is_dir():
+        raise DataError(f"paper tables folder {path} does not exist; pass the right folder")
+    return path
+
+
+def fisher_interval(rho: float, n: int) -> tuple[float, float]:
+    """95% interval of Spearman ρ: Fisher z with the Bonett–Wright variance."""
+    if n <= 3 or not np.isfinite(rho) or abs(rho) >= 1:
+        return float("nan"), float("nan")
+    half = stats.norm.ppf(1 - (1 - CI_LEVEL) / 2) * np.sqrt((1 + rho**2 / 2) / (n - 3))
+    z = np.arctanh(rho)
+    return float(np.tanh(z - half)), float(np.tanh(z + half))
+
+
+def paper_prediction_check(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    model: str = "clip-rn50",
+    seed: int = 0,
+    n_perm: int = 20000,
+    n_boot: int = 2000,
+) -> pd.DataFrame:
+    """ρ(accuracy, embedding / pixel VS) over the baseline and the augmentations of every
+    dataset of ``<root>/<model>/`` that has accuracies and Vendi scores.
+
+    Columns: dataset, diversity, rho, p_t (scipy's t approximation, as published), p_perm
+    (permutation, +1 correction), fisher_low/high, boot_low/high, n, conditions.
+    """
+    from weightspace.compare.load import load_runs
+
+    folder = paper_tables_root(root) / model
+    if not folder.is_dir():
+        raise DataError(f"{folder} does not exist; the paper's {model} tables are not there")
+    runs = load_runs(folder)
+    if runs is None or "test_acc" not in runs.columns:
+        raise DataError(f"{folder} holds no run-metrics/ with accuracies")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for dataset, group in runs.groupby("dataset", sort=True):
+        keep = group[(group["category"] == "div") | (group["condition"] == BASELINE)]
+        for name, column in VENDI_COLUMNS.items():
+            if column not in keep.columns:
+                continue
+            pair = keep[["condition", "test_acc", column]].dropna()
+            if len(pair) < MIN_N:
+                continue
+            x, y = pair["test_acc"].to_numpy(float), pair[column].to_numpy(float)
+            res = stats.spearmanr(x, y)
+            perm = stats.permutation_test(
+                (x, y), lambda a, b, axis=-1: np.abs(_spearman_rows(a, b)), vectorized=True,
+                permutation_type="pairings", n_resamples=n_perm, alternative="greater", rng=rng,
+            )  # fmt: skip
+            boot = stats.bootstrap(
+                (x, y), lambda a, b, axis=-1: _spearman_rows(a, b), paired=True,
+                vectorized=True, n_resamples=n_boot, method="percentile", rng=rng,
+            )  # fmt: skip
+            low, high = fisher_interval(float(res.statistic), len(x))
+            rows.append(
+                {"dataset": dataset, "diversity": name, "rho": float(res.statistic),
+                 "p_t": float(res.pvalue), "p_perm": float(perm.pvalue),
+                 "fisher_low": low, "fisher_high": high,
+                 "boot_low": float(boot.confidence_interval.low),
+                 "boot_high": float(boot.confidence_interval.high), "n": len(x),
+                 "conditions": ",".join(pair["condition"])}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
