@@ -143,3 +143,25 @@ def test_paper_prediction_check_needs_a_folder(tmp_path, monkeypatch):
         paper_prediction_check()
     with pytest.raises(DataError, match="does not exist"):
         paper_prediction_check(tmp_path / "nowhere")
+
+
+def test_spearman_ci_is_scipys_bootstrap_and_permutation():
+    """The dose–response interval and p go through scipy.stats (same numbers)."""
+    from weightspace.compare.stats import spearman_ci
+
+    rng = np.random.default_rng(4)
+    x = np.arange(15.0)
+    y = x + rng.normal(0, 4, 15)
+    rho, p, low, high = spearman_ci(x, y, rng=np.random.default_rng(9), n_boot=300, n_perm=400)
+    ref_rng = np.random.default_rng(9)
+
+    def stat(a, b):
+        return stats.spearmanr(a, b).statistic
+
+    perm = stats.permutation_test((x, y), lambda a, b: abs(stat(a, b)), vectorized=False,
+                                  permutation_type="pairings", n_resamples=400,
+                                  alternative="greater", rng=ref_rng)  # fmt: skip
+    boot = stats.bootstrap((x, y), stat, paired=True, vectorized=False, n_resamples=300,
+                           method="percentile", rng=ref_rng)  # fmt: skip
+    assert rho == pytest.approx(stat(x, y)) and p == pytest.approx(perm.pvalue)
+    assert (low, high) == pytest.approx(tuple(boot.confidence_interval))

@@ -91,17 +91,7 @@ def synthetic_tables(
             delta = train + shift[s] + planted + spec.noise * rng.standard_normal(shape)
             run_id = f"{name}__s{s}"
             for snapshot, values in (("before", before), ("after", before + delta)):
-                frame = pd.DataFrame(values, columns=metrics)
-                frame.insert(0, "longname", [f"block{i}.fc" for i in range(n_l)])
-                frame.insert(0, "name", "Linear")
-                frame.insert(0, "layer_id", np.arange(n_l) * 2 + 1)
-                frame.insert(0, "snapshot", snapshot)
-                frame.insert(0, "seed", s)
-                frame.insert(0, "category", category[name])
-                frame.insert(0, "condition", name)
-                frame.insert(0, "run_id", run_id)
-                frame["status"] = "success"
-                layer_rows.append(frame)
+                layer_rows.append((run_id, name, s, snapshot, values))
             acc = 0.8 - spec.acc_slope * planted[:, log_norm_col].mean() * 0.1
             run_rows.append(
                 {
@@ -116,11 +106,34 @@ def synthetic_tables(
                     "ood_acc": acc - 0.1 + 0.002 * rng.standard_normal(),
                 }
             )
-    layers = pd.concat(layer_rows, ignore_index=True)
+    layers = _layer_frame(layer_rows, metrics, n_l, category)
     runs = pd.DataFrame(run_rows)
     layers.insert(0, "dataset", spec.dataset)
     runs.insert(0, "dataset", spec.dataset)
     return layers, runs, signatures
+
+
+def _layer_frame(rows: list, metrics: list[str], n_l: int, category: dict[str, str]):
+    """One long frame from (run_id, condition, seed, snapshot, values (n_l, M)) blocks,
+    built at once (a frame per block made large studies slow)."""
+    n = len(rows)
+    frame = pd.DataFrame(
+        {
+            "run_id": np.repeat([r[0] for r in rows], n_l),
+            "condition": np.repeat([r[1] for r in rows], n_l),
+            "category": np.repeat([category[r[1]] for r in rows], n_l),
+            "seed": np.repeat([r[2] for r in rows], n_l),
+            "snapshot": np.repeat([r[3] for r in rows], n_l),
+            "layer_id": np.tile(np.arange(n_l) * 2 + 1, n),
+            "name": "Linear",
+            "longname": np.tile([f"block{i}.fc" for i in range(n_l)], n),
+        }
+    )
+    values = np.concatenate([r[4] for r in rows]) if rows else np.zeros((0, len(metrics)))
+    for j, metric in enumerate(metrics):
+        frame[metric] = values[:, j]
+    frame["status"] = "success"
+    return frame
 
 
 def write_synthetic_study(

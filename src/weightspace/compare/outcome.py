@@ -21,22 +21,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from weightspace.compare.stats import CI_LEVEL, _exact_spearman_p
+from weightspace.compare.stats import CI_LEVEL, _exact_spearman_p, _spearman_rows
 
 MIN_N = 5  # four points: the smallest exact two-sided p of a perfect ρ is 1/12
 EXACT_N = 8
 MIN_CI_N = 8
-
-
-def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman ρ of each row pair (B, n); NaN for a constant row."""
-    rx = stats.rankdata(x, axis=-1)
-    ry = stats.rankdata(y, axis=-1)
-    rx -= rx.mean(-1, keepdims=True)
-    ry -= ry.mean(-1, keepdims=True)
-    den = np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, (rx * ry).sum(-1) / den, np.nan)
 
 
 def rank_test(

@@ -26,8 +26,8 @@ import pandas as pd
 from scipy import stats
 
 from weightspace.compare.categories import BASELINE
-from weightspace.compare.outcome import MIN_N, _spearman_rows, rank_test
-from weightspace.compare.stats import CI_LEVEL
+from weightspace.compare.outcome import MIN_N, rank_test
+from weightspace.compare.stats import CI_LEVEL, _spearman_rows
 from weightspace.errors import DataError
 
 PAPER_TABLES_ENV = "WEIGHTSPACE_PAPER_TABLES"

@@ -71,13 +71,16 @@ def g_interval(g: float, n_a: int, n_b: int) -> tuple[float, float]:
     t_obs = g / _hedges_j(df) * scale
     tail = (1 - CI_LEVEL) / 2
 
-    # cdf of the noncentral t by quadrature over the chi-square of its denominator
-    # (scipy's nct.cdf returns NaN for the large t of strong effects)
+    # scipy's noncentral t cdf; where it returns NaN (the large t of strong effects), by
+    # quadrature over the chi-square of its denominator
     root = np.sqrt(stats.chi2.ppf((np.arange(_NCT_NODES) + 0.5) / _NCT_NODES, df) / df)
 
     def solve(q: float) -> float:
         def f(ncp: float) -> float:
-            return float(np.mean(stats.norm.cdf(t_obs * root - ncp))) - q
+            cdf = float(stats.nct.cdf(t_obs, df, ncp))
+            if not np.isfinite(cdf):
+                cdf = float(np.mean(stats.norm.cdf(t_obs * root - ncp)))
+            return cdf - q
 
         width = 10.0 + abs(t_obs)
         low, high = t_obs - width, t_obs + width
@@ -224,6 +227,28 @@ def two_group_test(
     )
 
 
+def _f_statistic(*samples: np.ndarray, axis: int = -1, welch: bool = True) -> np.ndarray:
+    """One-way F of ``samples`` along ``axis`` (vectorized): Welch's heteroscedastic F, or
+    the classic F with ``welch=False``."""
+    counts = np.array([x.shape[axis] for x in samples], float)
+    means = np.stack([np.mean(x, axis=axis) for x in samples], -1)  # (..., G)
+    k, n = len(samples), counts.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if welch:
+            var = np.stack([np.var(x, axis=axis, ddof=1) for x in samples], -1)
+            weight = counts / var
+            total = weight.sum(-1, keepdims=True)
+            centre = (weight * means).sum(-1, keepdims=True) / total
+            between = (weight * (means - centre) ** 2).sum(-1) / (k - 1)
+            tmp = ((1 - weight / total) ** 2 / (counts - 1)).sum(-1)
+            return between / (1 + 2 * (k - 2) / (k**2 - 1) * tmp)
+        grand = (means * counts).sum(-1, keepdims=True) / n
+        between = (counts * (means - grand) ** 2).sum(-1) / (k - 1)
+        within = sum(((x - np.expand_dims(np.mean(x, axis=axis), axis)) ** 2).sum(axis)
+                     for x in samples) / (n - k)  # fmt: skip
+        return between / within
+
+
 def permutation_anova(
     values: np.ndarray,
     labels: np.ndarray,
@@ -233,45 +258,40 @@ def permutation_anova(
     welch: bool = True,
 ) -> tuple[float, float]:
     """One-way F over groups of ``values`` and its permutation p-value (labels shuffled,
-    +1 correction). ``welch``: Welch's heteroscedastic F (the studentized statistic; the
-    classic F when a group has fewer than two values or no spread)."""
+    through ``scipy.stats.permutation_test``: exact when the relabellings number ≤ ``n_perm``,
+    else the +1 correction). ``welch``: Welch's heteroscedastic F (the studentized statistic;
+    the classic F when a group has fewer than two values or no spread)."""
     values = np.asarray(values, float)
+    labels = np.asarray(labels)
     groups = np.unique(labels)
     if len(groups) < 2 or len(values) <= len(groups):
         return float("nan"), float("nan")
-    codes = np.searchsorted(groups, labels)
-    k = len(groups)
-    counts0 = np.bincount(codes, minlength=k)
-    use_welch = (
-        welch
-        and counts0.min() >= 2
-        and all(np.var(values[codes == g], ddof=1) > 0 for g in range(k))
+    samples = [values[labels == g] for g in groups]
+    use_welch = welch and all(len(x) >= 2 and np.var(x, ddof=1) > 0 for x in samples)
+    if min(len(x) for x in samples) < 2:  # scipy needs two values per group
+        codes = np.searchsorted(groups, labels)
+        perms = np.argsort(rng.random((n_perm, len(values))), axis=1)
+        shuffled = values[perms]
+        null = np.array([
+            float(_f_statistic(*[row[codes == g] for g in range(len(groups))], welch=False))
+            for row in shuffled
+        ])  # fmt: skip
+        observed = float(_f_statistic(*samples, welch=False))
+        return observed, float((1 + np.sum(null >= observed * (1 - 1e-9))) / (1 + n_perm))
+
+    def statistic(*xs: np.ndarray, axis: int = -1) -> np.ndarray:
+        return _f_statistic(*xs, axis=axis, welch=use_welch)
+
+    res = stats.permutation_test(
+        samples,
+        statistic,
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=n_perm,
+        alternative="greater",
+        rng=rng,
     )
-
-    def f_stat(code_rows: np.ndarray) -> np.ndarray:  # (K, n) → (K,)
-        onehot = code_rows[:, :, None] == np.arange(k)  # (K, n, G)
-        counts = onehot.sum(1)
-        means = np.einsum("kng,n->kg", onehot, values) / counts
-        fitted = np.take_along_axis(means, code_rows, axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if use_welch:
-                sq = np.einsum("kng,kn->kg", onehot, (values - fitted) ** 2)
-                weight = counts / (sq / (counts - 1))  # n_g / s_g²
-                total = weight.sum(1, keepdims=True)
-                centre = (weight * means).sum(1, keepdims=True) / total
-                between = (weight * (means - centre) ** 2).sum(1) / (k - 1)
-                tmp = ((1 - weight / total) ** 2 / (counts - 1)).sum(1)
-                return between / (1 + 2 * (k - 2) / (k**2 - 1) * tmp)
-            grand = values.mean()
-            between = (counts * (means - grand) ** 2).sum(1) / (k - 1)
-            within = ((values - fitted) ** 2).sum(1) / (len(values) - k)
-            return between / within
-
-    observed = float(f_stat(codes[None, :])[0])
-    perms = np.argsort(rng.random((n_perm, len(values))), axis=1)  # (B, n)
-    null = f_stat(codes[perms])
-    p = (1 + np.sum(null >= observed * (1 - 1e-9))) / (1 + n_perm)
-    return observed, float(p)
+    return float(res.statistic), float(res.pvalue)
 
 
 def _exact_spearman_p(x: np.ndarray, y: np.ndarray, rho: float) -> float:
@@ -290,12 +310,14 @@ MIN_CI_POINTS = 8
 
 
 def spearman_ci(
-    x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator, n_boot: int
+    x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator, n_boot: int, n_perm: int = 2000
 ) -> tuple[float, float, float, float]:
-    """Spearman ρ, its p-value and a percentile bootstrap CI resampling the (x, y) pairs.
+    """Spearman ρ, its p-value and a percentile bootstrap CI resampling the (x, y) pairs
+    (``scipy.stats.bootstrap``; resamples where a column is constant are NaN and ignored).
 
     The p-value is exact (all n! pairings) for n ≤ 8, where the usual t approximation says
-    p = 0 for a perfect ρ = ±1 on four points (the exact two-sided p is then 1/12). The CI is
+    p = 0 for a perfect ρ = ±1 on four points (the exact two-sided p is then 1/12), and a
+    permutation p (``n_perm`` pairings, +1 correction) above. The CI is
     NaN below 8 points: resamples of a few monotone points are all monotone, so a bootstrap
     interval would claim a certainty the data cannot give.
     """
@@ -305,17 +327,41 @@ def spearman_ci(
     nan = float("nan")
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return nan, nan, nan, nan
-    rho, p = stats.spearmanr(x, y)
+    rho = float(stats.spearmanr(x, y).statistic)
     if len(x) <= EXACT_SPEARMAN_N:
-        p = _exact_spearman_p(x, y, float(rho))
+        p = _exact_spearman_p(x, y, rho)
+    else:  # permutation, +1 correction: never 0 (the t approximation says 0 for ρ = ±1)
+        p = stats.permutation_test(
+            (x, y),
+            lambda a, b, axis=-1: np.abs(_spearman_rows(a, b)),
+            permutation_type="pairings",
+            vectorized=True,
+            n_resamples=n_perm,
+            alternative="greater",
+            rng=rng,
+        ).pvalue
     if len(x) < MIN_CI_POINTS:
         return float(rho), float(p), nan, nan
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))  # (B, n)
-    rx = stats.rankdata(x[idx], axis=1)
-    ry = stats.rankdata(y[idx], axis=1)
-    rx -= rx.mean(1, keepdims=True)
-    ry -= ry.mean(1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        boot = (rx * ry).sum(1) / np.sqrt((rx**2).sum(1) * (ry**2).sum(1))
-    low, high = _percentile_ci(boot)
+    boot = stats.bootstrap(
+        (x, y),
+        _spearman_rows,
+        paired=True,
+        vectorized=True,
+        n_resamples=n_boot,
+        method="percentile",
+        confidence_level=CI_LEVEL,
+        rng=rng,
+    )
+    low, high = _percentile_ci(np.asarray(boot.bootstrap_distribution))
     return float(rho), float(p), low, high
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman ρ along the last axis of paired arrays (B, n); NaN for a constant row."""
+    rx = stats.rankdata(x, axis=-1)
+    ry = stats.rankdata(y, axis=-1)
+    rx -= rx.mean(-1, keepdims=True)
+    ry -= ry.mean(-1, keepdims=True)
+    den = np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, (rx * ry).sum(-1) / den, np.nan)
