@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from weightspace.compare import SyntheticStudy, compare, synthetic_tables
+from weightspace.compare import compare
+from weightspace.compare._synthetic import SyntheticStudy, synthetic_tables
 from weightspace.compare.calibrate import CalibrationConfig, calibrate, simulate_once
 from weightspace.compare.multiplicity import benjamini_hochberg, holm
 from weightspace.compare.stats import g_interval, hedges_g, permutation_diff, welch_t

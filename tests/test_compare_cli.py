@@ -98,9 +98,7 @@ def test_default_protocol_on_a_study_directory(tmp_path):
         assert title in result.output
     fingerprint = pd.read_csv(out / "fingerprint.csv").set_index("condition")
     assert fingerprint.loc["divA", "nearest"] == "dp"
-    assert {"distance_dp", "distance_wd", "p_value", "p_adj", "verdict"} <= set(
-        fingerprint.columns
-    )
+    assert {"distance_dp", "distance_wd", "p_value", "p_adj", "verdict"} <= set(fingerprint.columns)
     assert json.loads((out / "compare.json").read_text())["settings"]["seed"] == 1
 
 

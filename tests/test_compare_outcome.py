@@ -165,3 +165,28 @@ def test_spearman_ci_is_scipys_bootstrap_and_permutation():
                            method="percentile", rng=ref_rng)  # fmt: skip
     assert rho == pytest.approx(stat(x, y)) and p == pytest.approx(perm.pvalue)
     assert (low, high) == pytest.approx(tuple(boot.confidence_interval))
+
+
+def test_study_correlations_strata_gain_se_and_family():
+    from weightspace.compare.prediction import gain_se, study_correlations
+
+    n = 6
+    table = pd.DataFrame({
+        "condition": ["bs", *[f"div{i}" for i in range(n)], *[f"gen{i}" for i in range(n)]],
+        "synthetic": [False] + [False] * n + [True] * n,
+        "test_acc": 0.7 + 0.01 * np.r_[0, np.arange(n), -np.arange(n)],
+        "test_acc_std": 0.01,
+        "n_seeds": 4,
+        "vs_emb": np.r_[0, np.arange(n), np.arange(n)].astype(float),
+    })  # fmt: skip
+    table["acc_gain"] = table["test_acc"] - 0.7
+    se = gain_se(table, baseline="bs", n_test=2000)
+    assert se.iloc[0] == 0
+    binom = np.sqrt(0.7 * 0.3 / 2000 / 4)
+    assert se.iloc[1] == pytest.approx(np.sqrt(2) * max(0.01 / 2, binom), rel=0.02)
+    out = study_correlations(table, ["vs_emb"], ["acc_gain"], rng=np.random.default_rng(0),
+                             n_boot=200, n_perm=200, n_test=2000)  # fmt: skip
+    out = out.set_index("stratum")
+    assert out.loc["augmentation", "n"] == n + 1 and out.loc["synthetic", "n"] == n + 1
+    assert out.loc["augmentation", "spearman"] > 0.9 > 0 > out.loc["synthetic", "spearman"]
+    assert (out["n_family"] == 2).all() and (out["p_adj"] >= out["p"]).all()

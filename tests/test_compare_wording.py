@@ -8,7 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from weightspace.compare import SyntheticStudy, compare, synthetic_tables
+from weightspace.compare import compare
+from weightspace.compare._synthetic import SyntheticStudy, synthetic_tables
 
 BANNED = ("does not separate", "not distinguishable", "is like", "similar ", "use one seed")
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from weightspace.compare._synthetic import SyntheticStudy, synthetic_tables
 from weightspace.compare.default import category_tests, condition_layers, condition_scores
 from weightspace.compare.delta import delta_delta, delta_table
 from weightspace.compare.fingerprint import fingerprint_table
 from weightspace.compare.multiplicity import adjust_tables
-from weightspace.compare.synthetic import SyntheticStudy, synthetic_tables
 from weightspace.compare.uncertainty import category_mean_intervals, run_scores
 from weightspace.errors import ConfigError
 

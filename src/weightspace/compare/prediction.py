@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from weightspace.compare.categories import BASELINE
-from weightspace.compare.outcome import MIN_N, rank_test
+from weightspace.compare.outcome import MIN_N, binomial_se, rank_test
 from weightspace.compare.stats import CI_LEVEL, _spearman_rows
 from weightspace.errors import DataError
 
@@ -142,3 +142,72 @@ def paper_prediction_check(
                  "conditions": ",".join(pair["condition"])}
             )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+STUDY_COLUMNS = ["stratum", "score", "target", "n", "spearman", "p", "exact", "spearman_lo",
+                 "spearman_hi", "kendall", "kendall_lo", "kendall_hi", "family", "n_family",
+                 "p_adj"]  # fmt: skip
+
+
+def gain_se(table: pd.DataFrame, *, baseline: str, n_test: float | None = None) -> pd.Series:
+    """Standard error of each condition's accuracy gain over the baseline: the seed spread
+    of both (``test_acc_std`` / √``n_seeds``), never below their binomial SEs on ``n_test``
+    images when that is known."""
+    std = pd.to_numeric(table["test_acc_std"], errors="coerce").fillna(0.0)
+    seeds = pd.to_numeric(table["n_seeds"], errors="coerce").clip(lower=1)
+    var = std**2 / seeds
+    acc = pd.to_numeric(table["test_acc"], errors="coerce")
+    binom = pd.Series(binomial_se(acc.to_numpy(float), n_test), index=table.index) ** 2 / seeds
+    var = np.maximum(var, binom.fillna(0.0))
+    base = table["condition"] == baseline
+    base_var = float(var[base].iloc[0]) if base.any() else 0.0
+    out = np.sqrt(var + base_var)
+    out[base] = 0.0  # the baseline's gain is 0 by definition
+    return out
+
+
+def study_correlations(
+    table: pd.DataFrame,
+    scores: Sequence[str],
+    targets: Sequence[str],
+    *,
+    baseline: str = BASELINE,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+    n_perm: int = 2000,
+    n_test: float | None = None,
+) -> pd.DataFrame:
+    """The prediction check's correlations: the data conditions of a study (``table`` with
+    ``condition``, ``synthetic``, ``test_acc``, ``test_acc_std``, ``n_seeds``, scores and
+    targets) split into the ``augmentation`` and ``synthetic`` strata, the baseline in both;
+    ``acc_gain`` carries :func:`gain_se`. One exploratory family, BH-adjusted."""
+    from weightspace.compare.multiplicity import benjamini_hochberg
+
+    table = table.assign(acc_gain_se=gain_se(table, baseline=baseline, n_test=n_test))
+    base = table[table["condition"] == baseline]
+    others = table[table["condition"] != baseline]
+    frames = []
+    for name, synthetic in (("augmentation", False), ("synthetic", True)):
+        part = pd.concat([base, others[others["synthetic"].astype(bool) == synthetic]])
+        frames.append(part.assign(stratum=name))
+    strata = pd.concat(frames, ignore_index=True)
+    out = []
+    for target in targets:
+        se = "acc_gain_se" if target == "acc_gain" else None
+        res = prediction_correlations(strata, scores, target, stratum="stratum", target_se=se,
+                                      rng=rng, n_boot=n_boot, n_perm=n_perm)  # fmt: skip
+        kendall = []
+        for row in res.itertuples():
+            part = strata[strata["stratum"] == row.stratum][[row.score, target]].dropna()
+            ok = np.isfinite(row.rho) and len(part) >= MIN_N
+            tau = stats.kendalltau(part[row.score], part[target]).statistic if ok else np.nan
+            kendall.append(float(tau))
+        out.append(res.assign(kendall=kendall))
+    frame = pd.concat(out, ignore_index=True).rename(
+        columns={"rho": "spearman", "ci_low": "spearman_lo", "ci_high": "spearman_hi"}
+    )
+    frame["kendall_lo"] = frame["kendall_hi"] = np.nan
+    frame["family"] = "diversity vs outcome (exploratory)"
+    frame["n_family"] = int(frame["p"].notna().sum())
+    frame["p_adj"] = benjamini_hochberg(frame["p"].to_numpy(float))
+    return frame[STUDY_COLUMNS]

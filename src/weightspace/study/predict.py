@@ -23,7 +23,9 @@ has a ``layers.parquet``.
 Then it correlates each score with the accuracy gain across the *data* conditions (the
 baseline and every condition that augments or adds synthetic data; dropout and weight decay
 leave the data unchanged, so their scores equal the baseline's and they are left out of the
-correlations, though listed in the table). Writes ``<study>/diversity.parquet`` (one row
+correlations, though listed in the table), augmentation and synthetic-data conditions apart
+(:func:`weightspace.compare.prediction.study_correlations`: exact or permutation p, at
+least five conditions, intervals carrying the gain's seed and binomial SE). Writes ``<study>/diversity.parquet`` (one row
 per condition, columns in :data:`CONDITION_COLUMNS`) and
 ``<study>/diversity_correlations.parquet``.
 """
@@ -37,15 +39,16 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from weightspace import store
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import delta_delta, delta_table
 from weightspace.compare.load import load_layers
+from weightspace.compare.prediction import study_correlations
 from weightspace.data.text import is_text_dataset
 from weightspace.diversity.baseline import affinity
-from weightspace.diversity.correlate import rank_correlations
 from weightspace.diversity.dataset import score_dataset
 from weightspace.diversity.encoders import Encoder, _Features, get_encoder
 from weightspace.errors import ConfigError, DataError, WeightspaceError
@@ -171,6 +174,7 @@ def prediction_check(
     n: int | None = 2000,
     q: float = 1.0,
     n_boot: int = 1000,
+    n_test: int | None = None,
     affinity_images: int | None = 2000,
     device: str = "cpu",
     cache: bool | str | Path = True,
@@ -180,6 +184,8 @@ def prediction_check(
 
     ``encoder``: ``baseline`` (default: the penultimate features of the study's baseline
     run with the lowest seed) or any other name of :data:`~weightspace.diversity.ENCODERS`.
+    ``n_test``: test-set size, for the binomial SE of accuracy gains (seed spread only if
+    None).
     """
     study = Path(study_dir)
     runs = _read_runs(study)
@@ -276,10 +282,10 @@ def prediction_check(
             "only %d data conditions (baseline + augmentation/synthetic); correlations need "
             ">= 3 and are NaN", len(data_rows),
         )  # fmt: skip
-    corrs = pd.concat(
-        [rank_correlations(data_rows, SCORES, t, n_boot=n_boot, seed=seed) for t in TARGETS],
-        ignore_index=True,
-    )
+    corrs = study_correlations(
+        data_rows, SCORES, TARGETS, baseline=str(bs_row["condition"]),
+        rng=np.random.default_rng(seed), n_boot=n_boot, n_test=n_test,
+    )  # fmt: skip
     if write:
         paths = store.StudyPaths(study)
         store.write_table(paths.diversity_table, table)
