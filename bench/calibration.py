@@ -11,6 +11,7 @@ Prints a Markdown table (the one in docs/compare.md) and the wall time.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 from weightspace.compare.calibrate import PRESET_LAYERS, SCENARIOS, calibration_table
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start = time.perf_counter()
     table = calibration_table(
         args.presets.split(","), args.scenarios.split(","), seeds=args.seeds,

@@ -164,3 +164,17 @@ def test_calibration_small_configuration():
     assert planted["div fingerprint 'acts like dropout'"] >= 0.6
     assert planted["div–wd test p < 0.05"] >= 0.5
     assert planted["div–dp test p < 0.05"] <= 0.15
+
+
+def test_g_interval_never_contradicts_the_welch_test():
+    """Defect: "not distinguishable … d = 1.31 (95% CI [0.63, 3.41]), p = 0.052". An
+    interval of g that excludes 0 now implies that Welch's test rejects."""
+    from weightspace.compare.stats import two_group_test
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        a = rng.normal(rng.normal(), rng.uniform(0.05, 2), 10)
+        b = rng.normal(0, rng.uniform(0.05, 2), 4)
+        test = two_group_test(a, b, rng=rng, n_perm=200)
+        if test.g_ci[0] > 0 or test.g_ci[1] < 0:
+            assert test.p_welch < 0.05

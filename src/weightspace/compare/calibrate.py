@@ -18,6 +18,7 @@ effect the power. Run ``python bench/calibration.py`` for the table in docs/comp
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ from weightspace.compare.fingerprint import fingerprint_table
 from weightspace.compare.multiplicity import adjust_tables
 from weightspace.compare.uncertainty import category_mean_intervals, run_scores
 from weightspace.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 PRESET_LAYERS = {"scratch-cnn": 4, "efficientnet-lite0": 34, "bert-6layer": 37}
 SCENARIOS = ("null", "div_null", "div_dp", "div_wd")
@@ -165,6 +168,7 @@ def calibration_table(
                 scenario=scenario, n_layers=PRESET_LAYERS[preset], seeds=seeds
             )
             rates = calibrate(config, n_studies=n_studies, seed=seed)
+            log.info("%s %s: %s", preset, scenario, rates.round(3).to_dict())
             kinds = truth(scenario)
             for verdict, rate in rates.items():
                 rows.append({"preset": preset, "layers": PRESET_LAYERS[preset], "scenario": scenario,
