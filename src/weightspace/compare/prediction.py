@@ -26,6 +26,8 @@ import pandas as pd
 from scipy import stats
 
 from weightspace.compare.categories import BASELINE
+from weightspace.compare.load import load_runs
+from weightspace.compare.multiplicity import benjamini_hochberg
 from weightspace.compare.outcome import MIN_N, binomial_se, rank_test
 from weightspace.compare.stats import CI_LEVEL, _spearman_rows
 from weightspace.errors import DataError
@@ -104,8 +106,6 @@ def paper_prediction_check(
     Columns: dataset, diversity, rho, p_t (scipy's t approximation, as published), p_perm
     (permutation, +1 correction), fisher_low/high, boot_low/high, n, conditions.
     """
-    from weightspace.compare.load import load_runs
-
     folder = paper_tables_root(root) / model
     if not folder.is_dir():
         raise DataError(f"{folder} does not exist; the paper's {model} tables are not there")
@@ -181,8 +181,6 @@ def study_correlations(
     ``condition``, ``synthetic``, ``test_acc``, ``test_acc_std``, ``n_seeds``, scores and
     targets) split into the ``augmentation`` and ``synthetic`` strata, the baseline in both;
     ``acc_gain`` carries :func:`gain_se`. One exploratory family, BH-adjusted."""
-    from weightspace.compare.multiplicity import benjamini_hochberg
-
     table = table.assign(acc_gain_se=gain_se(table, baseline=baseline, n_test=n_test))
     base = table[table["condition"] == baseline]
     others = table[table["condition"] != baseline]
