@@ -214,7 +214,11 @@ def two_group_test(
     if np.isfinite(pooled) and pooled > 0:  # the Welch interval in pooled-SD units
         j = _hedges_j(len(a) + len(b) - 2)
         low, high = (v / pooled * j for v in welch_interval(a, b))
-        g_ci = (float(np.nanmin([g_ci[0], low])), float(np.nanmax([g_ci[1], high])))
+        lows, highs = (
+            [v for v in (g_ci[0], low) if np.isfinite(v)],
+            [v for v in (g_ci[1], high) if np.isfinite(v)],
+        )
+        g_ci = (min(lows, default=float("nan")), max(highs, default=float("nan")))
     t = float(welch_t(a, b)) if ok else float("nan")
     df = welch_df(a, b) if ok else float("nan")
     p_welch = (
