@@ -12,8 +12,8 @@ from torch import nn
 from weightspace.checkpoint import read_state_dict
 from weightspace.config import check_int
 from weightspace.errors import ConfigError, unknown_choice
+from weightspace.models import efficientnet, resnet, small
 from weightspace.models import pretrained as pt
-from weightspace.models import resnet, small
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ MODELS: dict[str, ModelInfo] = {
     "mlp": ModelInfo(_native(small.MLP, uses_size=True), "2 hidden layers (256, 128)"),
     "tv-resnet50": ModelInfo(pt.tv_resnet50, "torchvision ResNet-50 backbone + new head", True),
     "tv-vit-b16": ModelInfo(pt.tv_vit_b16, "torchvision ViT-B/16 backbone + new head", True),
+    "efficientnet-lite0": ModelInfo(
+        efficientnet.efficientnet_lite0, "timm tf_efficientnet_lite0, ImageNet weights", True
+    ),
     "clip-rn50": ModelInfo(pt.clip_visual("RN50"), "open_clip RN50 image tower + new head", True),
     "clip-vit-b32": ModelInfo(
         pt.clip_visual("ViT-B-32"), "open_clip ViT-B-32 image tower + new head", True

@@ -163,6 +163,11 @@ def _apply_limits(spec: LayerSpec, min_evals: int, compat: str | None) -> LayerS
             f"WeightWatcher 0.7.7 counts min{spec.extra['shape']} = {_ww_conv1d_m(spec)} "
             f"eigenvalues for a Conv1d, < min_evals {min_evals}"
         )
+    elif compat != "ww" and m == 1 and int(spec.extra.get("groups", 1)) > 1:  # type: ignore[call-overload]
+        reason = (  # WeightWatcher pools these S one-eigenvalue slices; we do not
+            f"depthwise convolution (groups={spec.extra['groups']}): each of its {s} kernel "
+            f"slices is a {n}x1 vector with a single eigenvalue, so it has no matrix spectrum"
+        )
     elif num_evals < min_evals:
         reason = f"num_evals {num_evals} < min_evals {min_evals}"
     elif compat == "ww" and num_evals > WW_MAX_EVALS:

@@ -112,7 +112,9 @@ def _one_module(layer_id: int, path: str, module: Any) -> Iterator[LayerSpec]:
             shape=tuple(w.shape),
             load=_loader(lambda: _weight(module)),
             conv_slices=kind == "conv2d",
-            extra={"kernel": kernel} if kernel else None,
+            extra={"kernel": kernel, "groups": int(getattr(module, "groups", 1))}
+            if kernel
+            else None,
         )
         return
     if "norm" in lname:

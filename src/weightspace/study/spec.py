@@ -66,6 +66,7 @@ MODEL_FIELDS = {
     "pretrained": "pretrained",
     "max_length": "max_length",
     "freeze_embeddings": "freeze_embeddings",
+    "image_size": "image_size",
 }
 TRAIN_FIELDS = {
     k: k

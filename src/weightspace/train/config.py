@@ -47,7 +47,11 @@ DYNAMICS_DEFAULTS: dict[str, Any] = {
     "hessian_probes": 16,
     "hessian_batches": 2,
 }
-NEW_FIELD_DEFAULTS: dict[str, object] = {"weight_decay_params": "all", **DYNAMICS_DEFAULTS}
+NEW_FIELD_DEFAULTS: dict[str, object] = {
+    "weight_decay_params": "all",
+    "image_size": None,
+    **DYNAMICS_DEFAULTS,
+}
 SCHEDULES = ("constant", "cosine", "step")
 # Fields that change speed, not results (see the module docstring).
 NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category")
@@ -103,6 +107,7 @@ class RunConfig:
     pretrained: str | None = None
     max_length: int | None = None  # text models: tokens per text (None = 64); longer truncated
     freeze_embeddings: bool = False  # text models: keep the word-embedding matrix fixed
+    image_size: int | None = None  # model input side (inputs resized to it); None = the data's
     # condition
     augment: Augment = "none"
     dropout: float = 0.0
@@ -169,6 +174,7 @@ class RunConfig:
                 set_(self, name, str(value))
         check_int("train_size", self.train_size, minimum=1, allow_none=True)
         check_int("test_size", self.test_size, minimum=1, allow_none=True)
+        check_int("image_size", self.image_size, minimum=1, allow_none=True)
         if self.width is not None:
             if isinstance(self.width, bool) or not isinstance(self.width, (int, float)):
                 raise ConfigError(f"width must be a positive number or None; got {self.width!r}")

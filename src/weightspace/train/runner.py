@@ -18,6 +18,7 @@ from torch import nn
 from weightspace import store
 from weightspace.errors import ConfigError
 from weightspace.threads import set_threads
+from weightspace.train import finetune
 from weightspace.train.config import RunConfig
 from weightspace.train.data import RunData, TrainingSetBuilder, corrupted, prepare_data
 from weightspace.train.loop import EpochStats, fit
@@ -86,7 +87,8 @@ def run(
             model = build_text_model(config, data)
         else:
             model = _build_model(config, data)
-        before = _spectra(model, config)
+        data = finetune.with_model_stats(model, data)  # a model may declare its input statistics
+        before = finetune.spectra_before(model, config)
         _save_weights(tmp / store.INIT_WEIGHTS_FILE, model, config)
         model.to(device)
         augment = (
@@ -180,7 +182,7 @@ def _build_model(config: RunConfig, data: RunData) -> nn.Module:
         dropout=config.dropout,
         width=config.width,
         pretrained=config.pretrained,
-        image_size=data.image_size,
+        image_size=config.image_size or data.image_size,
     )
 
 
