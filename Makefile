@@ -10,7 +10,7 @@ setup:
 	@scripts/bootstrap.sh
 
 study: setup
-	WEIGHTSPACE_THREADS=$(THREADS) $(BIN)/weightspace study --preset quick --out studies/quick
+	WEIGHTSPACE_THREADS=$(THREADS) $(BIN)/weightspace study --preset finetune --out studies/finetune
 
 lint: setup
 	$(BIN)/ruff check src tests bench

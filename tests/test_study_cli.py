@@ -57,7 +57,7 @@ def test_errors_exit_2_with_the_reason(tmp_path, capsys):
     spec.write_text("[train]\nepoch = 3\n")
     for args, fragment in [
         (["study", str(spec), "--dry-run"], "did you mean 'epochs'?"),
-        (["study", "--preset", "quik", "--dry-run"], "did you mean 'quick'?"),
+        (["study", "--preset", "scrach", "--dry-run"], "did you mean 'scratch'?"),
         (["study", str(spec), "--preset", "quick"], "not both"),
     ]:
         try:

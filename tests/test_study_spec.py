@@ -65,7 +65,7 @@ combinations = [{augment = "auto", dropout = 0.3}, {dropout = 0.1, weight_decay 
 """
 
 
-@pytest.mark.parametrize("preset", ["quick", "paper", "paper-finetune"])
+@pytest.mark.parametrize("preset", ["finetune", "scratch", "paper", "paper-finetune"])
 def test_presets_expand_to_the_21_paper_conditions(preset):
     spec = StudySpec.from_preset(preset)
     names = [c.name for c in spec.condition_list()]
@@ -75,8 +75,8 @@ def test_presets_expand_to_the_21_paper_conditions(preset):
     assert [p.condition for p in plans[:: len(spec.seeds)]] == PAPER_NAMES
 
 
-def test_quick_preset_is_42_cpu_runs_of_cnn_small_on_fashion_mnist():
-    plans = expand(StudySpec.from_preset("quick"))
+def test_scratch_preset_is_42_cpu_runs_of_cnn_small_on_fashion_mnist():
+    plans = expand(StudySpec.from_preset("scratch"))
     assert len(plans) == 42
     cfg = plans[0].config
     assert (cfg.dataset, cfg.model, cfg.device, cfg.optimizer) == (
@@ -100,7 +100,8 @@ def test_paper_presets_follow_the_paper_settings():
     finetune = expand(StudySpec.from_preset("paper-finetune"))[0].config
     assert finetune.lr == 1e-5 and finetune.pretrained
     assert set(preset_names()) == {
-        "quick",
+        "finetune",
+        "scratch",
         "paper",
         "paper-finetune",
         "synthetic",
@@ -209,8 +210,8 @@ def test_bad_run_field_value_is_reported_at_expansion():
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="did you mean 'quick'"):
-        StudySpec.from_preset("quik")
+    with pytest.raises(ConfigError, match="did you mean 'scratch'"):
+        StudySpec.from_preset("scrach")
 
 
 def test_run_identity_is_stable_and_tracks_the_config():

@@ -19,10 +19,12 @@ class Runner(str, Enum):
 @app.command("study")
 def study_command(
     spec_file: Path | None = typer.Argument(
-        None, help="Study spec (TOML). Default: the 'quick' preset.", show_default=False
+        None, help="Study spec (TOML). Default: the 'finetune' preset.", show_default=False
     ),
     preset: str | None = typer.Option(
-        None, "--preset", help="A shipped preset: quick, paper, paper-finetune, synthetic."
+        None,
+        "--preset",
+        help="A shipped preset: finetune, scratch, paper, paper-finetune, synthetic.",
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Study directory [default: studies/<name>]."
@@ -89,7 +91,9 @@ def study_command(
         configure_logging(verbose)
     if spec_file is not None and preset is not None:
         raise ConfigError("give a spec file or --preset, not both")
-    spec = StudySpec.from_toml(spec_file) if spec_file else StudySpec.from_preset(preset or "quick")
+    spec = (
+        StudySpec.from_toml(spec_file) if spec_file else StudySpec.from_preset(preset or "finetune")
+    )
     spec = spec.with_overrides(
         seeds=tuple(seeds) if seeds else None,
         device=device,

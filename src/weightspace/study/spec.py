@@ -33,6 +33,7 @@ validated when the runs are expanded (:func:`weightspace.study.expand`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -45,6 +46,9 @@ from weightspace.config import check_int, check_keys, load_toml
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.study.conditions import Condition, expand_conditions
 
+log = logging.getLogger(__name__)
+
+DEPRECATED_PRESETS = {"quick": "scratch"}  # old name -> current name
 SECTIONS = ("study", "data", "model", "train", "conditions")
 STUDY_KEYS = ("name", "seeds", "description")
 # Section key -> RunConfig field.
@@ -160,6 +164,9 @@ class StudySpec:
     @classmethod
     def from_preset(cls, name: str) -> StudySpec:
         names = preset_names()
+        if name in DEPRECATED_PRESETS:
+            log.warning("preset %r is now called %r; using it", name, DEPRECATED_PRESETS[name])
+            name = DEPRECATED_PRESETS[name]
         if name not in names:
             raise unknown_choice("preset", name, names)
         folder = resources.files("weightspace.study") / "presets"
