@@ -20,7 +20,10 @@ def invoke(*args: str, cache: Path | None = None) -> object:
 
 
 def test_scores_an_augmented_set_as_json(tmp_path: Path) -> None:
-    res = invoke("--augment", "noise50", "--n", "120", "--draws", "2", "--json", cache=tmp_path)
+    res = invoke(
+        "--augment", "noise50", "--encoder", "random-conv", "--n", "120", "--draws", "2",
+        "--json", cache=tmp_path,
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
     s = json.loads(res.output)
     assert s["draws"] == 2 and s["n"] == 120 and s["augment"] == "noise50"

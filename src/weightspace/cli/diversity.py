@@ -45,8 +45,9 @@ def diversity(
     ),
     encoder: str | None = typer.Option(
         None,
-        help="pixels | random-conv | baseline | clip-rn50 | clip-vit-b32 | resnet50 "
-        "(default: baseline with --run-dir or --study, else random-conv).",
+        help="pixels | random-conv | baseline | clip-rn50 | clip-vit-b32 | resnet50 | "
+        "efficientnet-lite0 (default: baseline with --run-dir or --study, else "
+        "efficientnet-lite0).",
     ),
     run_dir: Path | None = typer.Option(
         None, help="Run directory of a trained baseline model (for --encoder baseline)."
@@ -85,7 +86,7 @@ def diversity(
             return
         _single(
             dataset=dataset, split=split, data_dir=data_dir, augment=augment,
-            encoder=encoder or ("baseline" if run_dir else "random-conv"), run_dir=run_dir,
+            encoder=encoder or ("baseline" if run_dir else "efficientnet-lite0"), run_dir=run_dir,
             weights=weights, synthetic=synthetic, mode=mode.value, fraction=fraction,
             draws=draws, n=n, q=qv, seed=seed, device=device, cache=not no_cache,
             as_json=as_json, per_class=per_class,

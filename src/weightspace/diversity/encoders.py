@@ -14,6 +14,9 @@ Registry (:data:`ENCODERS`):
 * ``clip-rn50``, ``clip-vit-b32`` — open_clip image towers, weights from a local state-dict
   file only (built with ``pretrained=None``, then loaded: open_clip never downloads).
 * ``resnet50`` — torchvision ResNet-50 (ImageNet), weights from a local file only.
+* ``efficientnet-lite0`` — pooled 1280-d features of the ImageNet EfficientNet-Lite0 whose
+  weights ship in an installed package (the default pretrained encoder; ``image_size``,
+  default 64, is the side the images are resized to).
 
 Nothing is ever downloaded: missing weights are an error that says where to put them.
 """
@@ -35,6 +38,8 @@ from torch.nn import functional as F
 from weightspace.checkpoint import file_digest, read_state_dict
 from weightspace.diversity.baseline import TrainedModel
 from weightspace.errors import CheckpointError, ConfigError, unknown_choice
+from weightspace.models import create_model
+from weightspace.models import efficientnet as effnet
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +291,29 @@ class _Features(nn.Module):
         return self.model.forward_features(x)  # type: ignore[operator]
 
 
+EFFNET_SIZE = 64  # 2x2 final feature map; 224 costs ~12x more per image on a CPU
+
+
+def efficientnet_encoder(
+    *, device: str = "cpu", weights: str | os.PathLike[str] | None = None,
+    image_size: int | tuple[int, int] | None = None, **_: object,
+) -> Encoder:  # fmt: skip
+    size = int(image_size if isinstance(image_size, int) else (image_size or (EFFNET_SIZE,))[0])
+    path = Path(weights).expanduser() if weights is not None else effnet.weights_path()
+    net = create_model("efficientnet-lite0", num_classes=effnet.IMAGENET_CLASSES, in_channels=3,
+                       pretrained=path, image_size=size)  # fmt: skip
+    net.eval().to(device)
+    mean, std = effnet.EfficientNetLite0.input_mean, effnet.EfficientNetLite0.input_std
+    return Encoder(
+        name="efficientnet-lite0",
+        ident=f"efficientnet-lite0:{file_digest(path)}:{size}",
+        module=_Features(net),
+        preprocess=lambda x: _standardize(_to_rgb(resize(x, size)), mean, std),
+        device=device,
+        batch_size=128,
+    )
+
+
 ENCODERS: dict[str, Callable[..., Encoder]] = {
     "pixels": pixels_encoder,
     "baseline": baseline_encoder,
@@ -293,6 +321,7 @@ ENCODERS: dict[str, Callable[..., Encoder]] = {
     "clip-rn50": _clip_encoder("RN50", "clip-rn50", ("clip-rn50*", "RN50*.pt")),
     "clip-vit-b32": _clip_encoder("ViT-B-32", "clip-vit-b32", ("clip-vit-b32*", "ViT-B-32*.pt")),
     "resnet50": resnet50_encoder,
+    "efficientnet-lite0": efficientnet_encoder,
 }
 
 
