@@ -70,7 +70,7 @@ def study_command(
         False,
         "--diversity",
         help="Also score each condition's data diversity (Vendi, rho, WVS) against its "
-        "accuracy gain; adds a report section (about 3 min for the quick preset).",
+        "accuracy gain; adds a report section (about 3 min for the scratch preset).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),

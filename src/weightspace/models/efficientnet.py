@@ -101,7 +101,8 @@ class EfficientNetLite0(nn.Module):
 
         super().__init__()
         self.backbone = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
-        n_blocks = sum(len(stage) for stage in self.backbone.blocks)  # type: ignore[arg-type]
+        stages: Any = self.backbone.blocks
+        n_blocks = sum(len(stage) for stage in stages)
         self.block_dropout = nn.ModuleList(nn.Dropout(dropout) for _ in range(n_blocks))
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(FEATURES, num_classes)

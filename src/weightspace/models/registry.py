@@ -41,7 +41,7 @@ MODELS: dict[str, ModelInfo] = {
         _native(resnet.resnet_narrow), "ResNet, 1 block/stage, widths 16..128"
     ),
     "cnn-small": ModelInfo(
-        _native(small.SmallCNN), "2 conv + 1 hidden fc; the quick CPU study model"
+        _native(small.SmallCNN), "2 conv + 1 hidden fc; the scratch CPU study model"
     ),
     "mlp": ModelInfo(_native(small.MLP, uses_size=True), "2 hidden layers (256, 128)"),
     "tv-resnet50": ModelInfo(pt.tv_resnet50, "torchvision ResNet-50 backbone + new head", True),

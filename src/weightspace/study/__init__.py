@@ -1,8 +1,8 @@
 """The study: a grid of conditions × seeds, run locally or on Ray, collected into tables.
 
 >>> from weightspace.study import StudySpec, expand, run_study
->>> spec = StudySpec.from_preset("quick")          # doctest: +SKIP
->>> result = run_study(spec, "studies/quick")      # doctest: +SKIP
+>>> spec = StudySpec.from_preset("finetune")       # doctest: +SKIP
+>>> result = run_study(spec, "studies/finetune")   # doctest: +SKIP
 
 See ``docs/study.md`` for the spec format, the presets and the result layout.
 """

@@ -215,7 +215,7 @@ def run_study(
     instance when None). ``run_fn`` replaces :func:`weightspace.train.run` (same signature;
     must be picklable by reference). ``analyze=False`` skips the comparison and report;
     ``diversity=True`` adds the diversity prediction check (Vendi, ρ, WVS per condition against
-    the accuracy gain; about 3 minutes for the quick preset on 2 cores) before the report.
+    the accuracy gain; about 3 minutes for the scratch preset on 2 cores) before the report.
     """
     if runner not in runners.RUNNERS:
         raise unknown_choice("runner", runner, runners.RUNNERS)
