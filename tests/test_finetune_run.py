@@ -122,3 +122,12 @@ def test_tiny_finetuning_run_end_to_end(tmp_path: Path) -> None:
                        pretrained="imagenet")  # fmt: skip
     torch.testing.assert_close(init.backbone.conv_stem.weight, ref.backbone.conv_stem.weight)
     assert not torch.equal(model.backbone.conv_stem.weight, ref.backbone.conv_stem.weight)
+    # the diversity check's baseline encoder rebuilds the run as it was trained and scored
+    from weightspace.train.restore import load_run
+
+    loaded = load_run(tmp_path / "r")
+    assert loaded.data.mean.tolist() == [0.5] and loaded.data.std.tolist() == [0.5]
+    assert loaded.model.image_size == 16
+    test = loaded.data.test
+    acc = (loaded.predict(test.images.float() / 255.0) == test.labels.numpy()).mean()
+    assert acc == pytest.approx(metrics["test_acc"], abs=1.5 / len(test.labels))

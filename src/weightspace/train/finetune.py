@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from weightspace.spectral.analyze import analyze
 from weightspace.train.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,6 @@ def spectra_before(model: nn.Module, config: RunConfig) -> pd.DataFrame:
 
 
 def _analyze(model: nn.Module, config: RunConfig, layers: list[str] | None) -> pd.DataFrame:
-    from weightspace.spectral.analyze import analyze
-
     was_training = model.training
     try:
         return analyze(model, compat=config.compat, mp_fit=config.mp_fit, layers=layers)

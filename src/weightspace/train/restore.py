@@ -21,6 +21,7 @@ from weightspace.errors import CheckpointError, ConfigError
 from weightspace.models import create_model
 from weightspace.train.config import RunConfig
 from weightspace.train.data import RunData, prepare_data
+from weightspace.train.finetune import with_model_stats
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,9 @@ def load_run(run_dir: str | Path, *, device: str = "cpu") -> LoadedRun:
         dropout=config.dropout,
         width=config.width,
         pretrained=None,  # the trained weights below replace any pretrained start
-        image_size=data.image_size,
+        image_size=config.image_size or data.image_size,
     )
+    data = with_model_stats(model, data)  # the statistics the run normalised with
     try:
         model.load_state_dict(load_file(str(w_path)))
     except RuntimeError as err:
