@@ -53,11 +53,11 @@ def test_image_size_is_left_out_of_old_run_ids() -> None:
     assert cfg.replace(image_size=32).run_id() != cfg.run_id()
     # an unset image_size hashes as the configs written before the field existed
     from weightspace.config import config_hash
-    from weightspace.train.config import NEW_FIELD_DEFAULTS, NOT_IN_RUN_ID
+    from weightspace.train.config import NEW_FIELD_DEFAULTS, NOT_IN_RUN_ID, TEXT_FIELD_DEFAULTS
 
     assert NEW_FIELD_DEFAULTS["image_size"] is None
     legacy = {k: v for k, v in cfg.to_dict().items()
-              if k not in NOT_IN_RUN_ID and k not in NEW_FIELD_DEFAULTS}  # fmt: skip
+              if k not in (*NOT_IN_RUN_ID, *NEW_FIELD_DEFAULTS, *TEXT_FIELD_DEFAULTS)}  # fmt: skip
     assert config_hash(legacy) == cfg.run_id()
 
 
