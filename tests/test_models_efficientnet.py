@@ -104,18 +104,24 @@ def test_new_head_for_another_task_backbone_kept() -> None:
         )
 
 
-def test_dropout_in_every_block_and_before_the_classifier() -> None:
+def test_dropout_on_every_residual_branch_and_before_the_classifier() -> None:
     model = create_model("efficientnet-lite0", num_classes=10, in_channels=3, dropout=0.3,
                          image_size=32)  # fmt: skip
     drops = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout)]
-    assert drops == [*(f"block_dropout.{i}" for i in range(16)), "dropout"]
+    skips = [
+        f"backbone.blocks.{s}.{b}.drop_path"
+        for s, stage in enumerate(model.backbone.blocks)
+        for b, block in enumerate(stage)
+        if block.has_skip
+    ]
+    assert len(skips) == 9 and drops == [*skips, "dropout"]
     assert all(m.p == 0.3 for m in model.modules() if isinstance(m, torch.nn.Dropout))
     calls: list[str] = []
     for name in drops:
         model.get_submodule(name).register_forward_hook(lambda m, i, o, n=name: calls.append(n))
     model.train()
     model(torch.rand(2, 3, 32, 32))
-    assert calls == drops  # each block's output passes its dropout, in order
+    assert calls == drops  # each residual branch passes its dropout, in order
     names = {n for n, _ in model.named_modules()}
     zero = create_model("efficientnet-lite0", num_classes=10, in_channels=3, dropout=0.0,
                         image_size=32)  # fmt: skip

@@ -7,9 +7,10 @@ naming (``_conv_stem``, ``_blocks.N._depthwise_conv`` …). timm's model has the
 entries in the same order with the same shapes under other names, so the file is mapped onto
 it entry by entry, every shape checked. Nothing is downloaded.
 
-Layout (state-dict names): ``backbone.*`` is the timm network without its classifier,
-``block_dropout.{0..15}`` one dropout after each of its 16 blocks, then ``dropout`` and
-``classifier`` (1280 → ``num_classes``). See ``docs/models.md`` for the dropout placement.
+Layout (state-dict names): ``backbone.*`` is the timm network without its classifier, then
+``dropout`` and ``classifier`` (1280 → ``num_classes``). Dropout also acts on the residual
+branch of each of the 9 blocks that have an identity skip (``backbone.blocks.S.B.drop_path``,
+where timm puts stochastic depth). See ``docs/models.md`` for why.
 
 Inputs are float32 batches normalised with :attr:`EfficientNetLite0.input_mean` /
 :attr:`~EfficientNetLite0.input_std` (0.5 / 0.5, the statistics of these weights; the
@@ -88,7 +89,8 @@ def map_in_order(
 
 
 class EfficientNetLite0(nn.Module):
-    """timm ``tf_efficientnet_lite0`` backbone + per-block dropout + dropout + classifier."""
+    """timm ``tf_efficientnet_lite0`` backbone (dropout on every residual branch) + dropout +
+    classifier."""
 
     input_mean = (0.5, 0.5, 0.5)  # statistics the ImageNet weights were trained with
     input_std = (0.5, 0.5, 0.5)
@@ -102,8 +104,10 @@ class EfficientNetLite0(nn.Module):
         super().__init__()
         self.backbone = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
         stages: Any = self.backbone.blocks
-        n_blocks = sum(len(stage) for stage in stages)
-        self.block_dropout = nn.ModuleList(nn.Dropout(dropout) for _ in range(n_blocks))
+        for stage in stages:
+            for block in stage:
+                if block.has_skip:  # timm computes x + drop_path(branch(x)) in these blocks
+                    block.drop_path = nn.Dropout(dropout)  # (B, C, H, W) elementwise
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(FEATURES, num_classes)
         self.in_channels = in_channels
@@ -131,11 +135,7 @@ class EfficientNetLite0(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         net: Any = self.backbone
         x = net.bn1(net.conv_stem(x))
-        i = 0
-        for stage in net.blocks:
-            for block in stage:
-                x = self.block_dropout[i](block(x))
-                i += 1
+        x = net.blocks(x)
         x = net.bn2(net.conv_head(x))
         return net.global_pool(x)  # type: ignore[no-any-return]
 
