@@ -262,31 +262,6 @@ def test_reference_package_defects_we_avoid() -> None:
     assert vendi.score_dual(with_zero) != pytest.approx(vendi_score(with_zero), rel=1e-3)
 
 
-# ---- rank correlations ---------------------------------------------------------------------
-
-
-def test_rank_correlations_match_scipy_and_bootstrap_ci() -> None:
-    import pandas as pd
-    from scipy import stats
-
-    from weightspace.diversity.correlate import kendall_batch, rank_correlations, spearman_batch
-
-    rng = np.random.default_rng(16)
-    x = rng.normal(size=(5, 12))
-    y = x + rng.normal(size=(5, 12))
-    y[0, :3] = y[0, 3]  # ties
-    for i in range(5):
-        assert spearman_batch(x, y)[i] == pytest.approx(stats.spearmanr(x[i], y[i]).statistic)
-        assert kendall_batch(x, y)[i] == pytest.approx(stats.kendalltau(x[i], y[i]).statistic)
-    assert math.isnan(spearman_batch(np.ones((1, 4)), x[:1, :4])[0])
-    table = pd.DataFrame({"a": x[1], "b": -x[1], "c": np.ones(12), "y": y[1]})
-    out = rank_correlations(table, ["a", "b", "c"], "y", n_boot=300, seed=0).set_index("score")
-    assert out.loc["a", "spearman"] == pytest.approx(-out.loc["b", "spearman"])
-    assert out.loc["a", "spearman_lo"] < out.loc["a", "spearman"] < out.loc["a", "spearman_hi"]
-    assert out.loc["a", "n_boot_used"] == 300
-    assert math.isnan(out.loc["c", "spearman"]) and out.loc["c", "n_boot_used"] == 0
-
-
 @settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(1, 40),

@@ -191,7 +191,7 @@ def prediction_check(
     runs = _read_runs(study)
     if "dataset" in runs and is_text_dataset(str(runs["dataset"].iloc[0])):
         table, corrs, bs_path = text_prediction_check(
-            study, draws=draws, seed=seed, n=n, n_boot=n_boot, write=write
+            study, draws=draws, seed=seed, n=n, n_boot=n_boot, n_test=n_test, write=write
         )
         return PredictionCheck(conditions=table, correlations=corrs, baseline_run=str(bs_path))
     bs = runs[runs["category"] == "bs"]

@@ -5,9 +5,13 @@ VS, ρ and WVS of the texts that condition trained on (EDA draws of the baseline
 training texts; see :mod:`weightspace.diversity.text`), next to its test accuracy and its
 gain over the baseline. The embeddings are the *pretrained* encoder's mean-pooled sentence
 embeddings (the model of the study before fine-tuning), so every condition is scored in
-the same space. Spearman and Kendall rank correlations of each score with the accuracy gain
-across the data conditions (baseline + EDA) come with percentile-bootstrap intervals
-(:func:`weightspace.diversity.correlate.rank_correlations`).
+the same space. The correlations are those of the image check
+(:func:`weightspace.compare.prediction.study_correlations`): Spearman ρ and Kendall τ of
+each score with the accuracy gain across the data conditions, EDA conditions in the
+``augmentation`` stratum and synthetic-data (``gen``) conditions in the ``synthetic``
+stratum, the baseline in both; exact or permutation p-values, a minimum number of
+conditions, intervals that carry the gain's standard error (seed spread, never below the
+binomial SE on the test-set size) and Benjamini–Hochberg adjustment over the family.
 
 Writes ``<study>/diversity.parquet`` and ``<study>/diversity_correlations.parquet`` with
 the column names of the image check where the quantities coincide (``vs_emb``, ``rho``,
@@ -27,9 +31,9 @@ import pandas as pd
 import torch
 
 from weightspace import io, store
+from weightspace.compare.prediction import study_correlations
 from weightspace.data.eda import make_text_augment
 from weightspace.data.text import text_subset
-from weightspace.diversity.correlate import rank_correlations
 from weightspace.diversity.text import TEXT_METRICS, score_text_augment, score_texts
 from weightspace.errors import DataError
 from weightspace.models.text import create_text_model
@@ -40,6 +44,7 @@ from weightspace.train.text import max_length, predict_features, prepare_text_da
 log = logging.getLogger(__name__)
 
 SCORES = ("vs_ngram", "vs_emb", "rho", "wvs", "rho_unpaired", "wvs_unpaired", "mmd_sim")
+TARGETS = ("acc_gain",)
 
 
 def _config(study: Path, row: pd.Series) -> RunConfig:
@@ -58,12 +63,15 @@ def text_prediction_check(
     seed: int = 0,
     n: int | None = 500,
     n_boot: int = 1000,
+    n_test: int | None = None,
     write: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Score every condition of the text study in ``study_dir``.
 
     Returns (conditions, correlations, the baseline run directory). Called by
-    :func:`weightspace.study.predict.prediction_check` for text studies.
+    :func:`weightspace.study.predict.prediction_check` for text studies. ``n_test``: the
+    test-set size for the binomial SE of accuracy gains (default: that of the baseline's
+    configuration).
     """
     study = Path(study_dir)
     paths = store.StudyPaths(study)
@@ -76,7 +84,10 @@ def text_prediction_check(
         raise DataError(f"{study} has no finished baseline run; the check measures gains from it")
     bs_row = bs.sort_values("seed").iloc[0]
     base_cfg = _config(study, bs_row)
-    real = prepare_text_data(base_cfg).train_real
+    base_data = prepare_text_data(base_cfg)
+    real = base_data.train_real
+    if n_test is None:
+        n_test = len(base_data.test)
     if n is not None and n < len(real):
         real = text_subset(real, n, seed=seed)
     torch.manual_seed(seed)
@@ -125,7 +136,10 @@ def text_prediction_check(
         records.append(rec)
     table = pd.DataFrame.from_records(records)
     data_rows = table[table["data_condition"]]
-    corrs = rank_correlations(data_rows, SCORES, "acc_gain", n_boot=n_boot, seed=seed)
+    corrs = study_correlations(
+        data_rows, SCORES, TARGETS, baseline=str(bs_row["condition"]),
+        rng=np.random.default_rng(seed), n_boot=n_boot, n_test=n_test,
+    )  # fmt: skip
     if write:
         io.write_table(study / "diversity.parquet", table)
         io.write_table(study / "diversity_correlations.parquet", corrs)
