@@ -65,6 +65,32 @@ def test_noise_floor_recovers_planted_spread():
     assert (floor["n_baseline_seeds"] == 8).all() and (floor["n_pairs"] == 28).all()
     expected = math.sqrt(2 * (noise**2 + shift**2))
     assert floor["floor_layer"].to_numpy() == pytest.approx(expected, rel=0.2)
+    assert floor["floor_layer_mean"].to_numpy() == pytest.approx(
+        floor["floor_layer"].to_numpy() / math.sqrt(8)
+    )
+
+
+def test_layer_floor_is_the_spread_of_a_seed_averaged_profile_without_effect():
+    """The layer-profile band's scale: a condition without effect, averaged over S seeds,
+    shows per-layer ΔΔ with RMS ≈ floor_layer_mean (not floor_layer, √S times larger)."""
+    from weightspace.report.sections import noise_floor_of
+
+    spec = SyntheticStudy(
+        conditions={"dp0.5": 0.0}, seeds=tuple(range(6)), noise=0.02, seed_shift=0.0,
+        n_layers=200,
+    )  # fmt: skip
+    layers, runs, _ = synthetic_tables(spec, rng=np.random.default_rng(5))
+    result = compare(layers, runs=runs, n_perm=20, n_boot=20)
+    floor = result.tables["noise_floor"].set_index("metric")
+    dd = delta_delta(delta_table(normalize_layers(layers), align="layer_id"))
+    profile = dd[dd["condition"] == "dp0.5"].groupby("layer_id")[list(spec.metrics)].mean()
+    rms = np.sqrt((profile**2).mean())
+    for metric in spec.metrics:
+        assert rms[metric] == pytest.approx(floor.loc[metric, "floor_layer_mean"], rel=0.25)
+        assert rms[metric] < 0.6 * floor.loc[metric, "floor_layer"]
+    band = noise_floor_of({"default": result}, scale="layer")
+    assert band == pytest.approx(floor["floor_layer_mean"].to_dict())
+    assert noise_floor_of({"default": result}) == pytest.approx(floor["floor_mean"].to_dict())
 
 
 def test_category_tests_separate_planted_signatures(planted):

@@ -34,7 +34,7 @@ from weightspace.compare.delta import baseline_pairs
 from weightspace.compare.stats import CI_LEVEL
 
 FLOOR_COLUMNS = ["dataset", "metric", "n_baseline_seeds", "n_pairs", "floor", "floor_mean",
-                 "floor_layer", "reason"]  # fmt: skip
+                 "floor_layer", "floor_layer_mean", "reason"]  # fmt: skip
 MEANS_COLUMNS = ["n_conditions", "n_seeds", "se", "df", "ci_low", "ci_high", "ci_reason"]
 
 
@@ -120,7 +120,9 @@ def noise_floor_table(
     noise of a **single-seed** score. ``floor_mean``: ``floor / √S`` with S baseline seeds —
     the noise of a seed-averaged condition score, the quantity the tables report.
     ``floor_layer``: RMS of the per-layer differences (one point of a layer profile, one
-    seed). Pooled datasets get a row ``dataset="all"`` for a score averaged over datasets.
+    seed); ``floor_layer_mean``: ``floor_layer / √S``, one layer's point of a seed-averaged
+    profile (a category's mean over several conditions shares the baseline noise, so its
+    own noise lies between ``floor_layer_mean / √2`` and ``floor_layer_mean``). Pooled datasets get a row ``dataset="all"`` for a score averaged over datasets.
     Descriptive only: whether an effect is distinguishable from noise is what the tests and
     intervals answer; a small effect is never declared absent because it is below a floor.
     """
@@ -133,6 +135,7 @@ def noise_floor_table(
         for metric in metrics:
             pair_means = sub.groupby(["seed_a", "seed_b"])[metric].mean()
             floor = float(np.sqrt(np.nanmean(pair_means**2))) if n_pairs else np.nan
+            layer = float(np.sqrt(np.nanmean(sub[metric] ** 2))) if n_pairs else np.nan
             rows.append(
                 {
                     "dataset": dataset,
@@ -141,9 +144,8 @@ def noise_floor_table(
                     "n_pairs": n_pairs,
                     "floor": floor,
                     "floor_mean": floor / np.sqrt(n_seeds),
-                    "floor_layer": float(np.sqrt(np.nanmean(sub[metric] ** 2)))
-                    if n_pairs
-                    else np.nan,
+                    "floor_layer": layer,
+                    "floor_layer_mean": layer / np.sqrt(n_seeds),
                     "reason": "" if n_pairs else "one baseline seed: no noise floor",
                 }
             )
@@ -153,6 +155,7 @@ def noise_floor_table(
             count = len(group)
             known = group.dropna(subset=["floor"])
             layer = group["floor_layer"].dropna()
+            layer_mean = group["floor_layer_mean"].dropna()
             rows.append(
                 {
                     "dataset": "all",
@@ -167,6 +170,9 @@ def noise_floor_table(
                     else np.nan,
                     "floor_layer": float(np.sqrt(np.mean(layer**2) / len(layer)))
                     if len(layer)
+                    else np.nan,
+                    "floor_layer_mean": float(np.sqrt(np.mean(layer_mean**2) / len(layer_mean)))
+                    if len(layer_mean)
                     else np.nan,
                     "reason": "" if len(known) else "one baseline seed: no noise floor",
                 }

@@ -115,8 +115,9 @@ def _build_sections(
             write(
                 "category_means",
                 fs.category_means_figure(summary, noise_floor=floor),
-                f"Mean ΔΔ per category over layers; lines: {ci_text}; grey band: noise floor "
-                "(baseline seed-to-seed ΔΔ), when measured.",
+                f"Mean ΔΔ per category over layers; lines: {ci_text}; grey band, when "
+                "measured: ± the baseline seed-to-seed spread of a seed-averaged score "
+                "(descriptive, not a test).",
             )
         )
         sections.append(sec)
@@ -125,9 +126,12 @@ def _build_sections(
         sec.add(
             write(
                 "layer_profiles",
-                fs.layer_profiles_figure(dd, noise_floor=floor),
-                "Mean ΔΔ per layer and category (grey band: baseline seed-to-seed noise, "
-                "when measured).",
+                fs.layer_profiles_figure(
+                    dd, noise_floor=noise_floor_of(inputs.results, scale="layer")
+                ),
+                "Mean ΔΔ per layer and category. Grey band, when measured: ± the baseline "
+                "seed-to-seed spread of one layer's seed-averaged ΔΔ (descriptive: a scale "
+                "for the lines, not a test; the category tests say what differs).",
             )
         )
         sections.append(sec)

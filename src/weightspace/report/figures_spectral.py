@@ -94,8 +94,9 @@ def layer_profiles_figure(
 ) -> Figure:
     """ΔΔ per layer (x = layer in network order), one line per category, one panel per metric.
 
-    ``noise_floor`` maps a metric to the spread of baseline-vs-baseline ΔΔ; it is drawn as a
-    grey band ±that value around zero, so a profile inside the band is within seed noise.
+    ``noise_floor`` maps a metric to the spread of baseline-vs-baseline ΔΔ on the scale of
+    one layer's point (``floor_layer_mean``); it is drawn as a grey band ±that value around
+    zero — a descriptive scale, not a test: a line inside it is not shown to be no effect.
     """
     metrics = _metrics_in(dd, metrics)
     if not metrics or dd.empty:
@@ -114,7 +115,7 @@ def layer_profiles_figure(
     for ax, metric in zip(flat, metrics, strict=False):
         band = (noise_floor or {}).get(metric)
         if band is not None and np.isfinite(band) and band > 0:
-            ax.axhspan(-band, band, color="#cccccc", alpha=0.6, lw=0, label="noise floor")
+            ax.axhspan(-band, band, color="#cccccc", alpha=0.6, lw=0, label="baseline seed spread")
         for cat in cats:
             if cat not in prof.index.get_level_values("category"):
                 continue

@@ -39,14 +39,25 @@ def tables_of(result: Any) -> dict[str, pd.DataFrame]:
     return {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
 
 
-def noise_floor_of(results: dict[str, Any]) -> dict[str, float]:
-    """``{metric: spread}`` from a default-protocol ``noise_floor`` table, if it has one."""
+FLOOR_SCALES = {
+    "mean": ("floor_mean", "noise_floor", "floor", "sd", "std", "spread", "half_width"),
+    "layer": ("floor_layer_mean",),
+}
+
+
+def noise_floor_of(results: dict[str, Any], *, scale: str = "mean") -> dict[str, float]:
+    """``{metric: spread}`` from a default-protocol ``noise_floor`` table, if it has one.
+
+    ``scale``: ``mean`` — the baseline seed-to-seed spread of a seed-averaged, layer-averaged
+    score (``floor_mean``; the category-means bars); ``layer`` — that of one layer's point of
+    a seed-averaged profile (``floor_layer_mean``; the layer profiles). Descriptive only.
+    """
     table = tables_of(results.get("default")).get("noise_floor")
     if table is None or "metric" not in table.columns:
         return {}
     if "dataset" in table.columns and (table["dataset"] == "all").any():
         table = table[table["dataset"] == "all"]  # the pooled floor over datasets
-    for col in ("floor_mean", "noise_floor", "floor", "sd", "std", "spread", "half_width"):
+    for col in FLOOR_SCALES[scale]:
         if col in table.columns:
             by_metric = table.groupby("metric")[col].mean()
             return {str(k): float(v) for k, v in by_metric.items() if pd.notna(v)}
