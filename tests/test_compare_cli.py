@@ -41,6 +41,7 @@ def test_paper_protocol_prints_and_writes(tmp_path):
     result = invoke(["compare", str(RN18), "--protocol", "paper", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "anova" in result.output and "6.942" in result.output  # log_norm F
+    assert "family: none" in result.output  # the paper's p-values are not adjusted
     assert (out / "anova.csv").is_file() and (out / "ttests.csv").is_file()
     payload = json.loads((out / "compare.json").read_text())
     assert payload["protocol"] == "paper"
@@ -94,8 +95,17 @@ def test_default_protocol_on_a_study_directory(tmp_path):
          "--out", str(out)]
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    for title in ("noise_floor", "category_tests", "fingerprint", "Conclusions"):
+    for title in ("noise_floor", "omnibus", "category_tests", "fingerprint", "Conclusions"):
         assert title in result.output
+    # reference leave-one-out accuracy, and every p-value table's family with its size
+    assert "fingerprint_references" in result.output
+    tests = pd.read_csv(out / "category_tests.csv")
+    for family, rows in tests.groupby("family"):
+        assert f"family: {family} — {int(rows['n_family'].max())} tests" in result.output
+    omnibus = pd.read_csv(out / "omnibus.csv")
+    assert f"family: {omnibus['family'].iloc[0]} — {len(omnibus)} tests" in result.output
+    assert "family: fingerprint — 5 tests" in result.output
+    assert "15 p-values not adjusted for multiplicity (layers as samples" in result.output
     fingerprint = pd.read_csv(out / "fingerprint.csv").set_index("condition")
     assert fingerprint.loc["divA", "nearest"] == "dp"
     assert {"distance_dp", "distance_wd", "p_value", "p_adj", "verdict"} <= set(fingerprint.columns)

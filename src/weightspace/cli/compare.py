@@ -18,9 +18,11 @@ _SHOWN = (
     "correlations",
     "classifier",
     "noise_floor",
+    "omnibus",
     "category_tests",
     "mixed_model",
     "fingerprint",
+    "fingerprint_references",
     "dose_response",
     "spectral_vs_accuracy",
 )
@@ -37,6 +39,31 @@ def _cell(value: object) -> str:
             return "–"
         return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
     return str(value)
+
+
+_P_COLUMNS = ("p", "p_value", "p_perm", "p_welch")
+_LAYERS_AS_SAMPLES = {"anova", "ttests", "correlations"}
+
+
+def _family_lines(name: str, frame) -> list[str]:
+    """The multiplicity family of every p-value in ``frame`` and its size."""
+    if "family" in frame.columns and "n_family" in frame.columns:
+        lines = []
+        for family, rows in frame.groupby(frame["family"].fillna("").astype(str), sort=False):
+            size = rows["n_family"].max()
+            if not family or size != size:  # no p-value in these rows
+                continue
+            lines.append(f"family: {family} — {int(size)} tests; adjusted p-values in p_adj")
+        return lines
+    if "n_family" in frame.columns and frame["n_family"].notna().any():
+        size = int(frame["n_family"].max())
+        return [f"family: {name} — {size} tests (Benjamini–Hochberg); adjusted p-values in p_adj"]
+    cols = [c for c in _P_COLUMNS if c in frame.columns]
+    if not cols:
+        return []
+    count = int(frame[cols[0]].notna().sum())
+    why = "layers as samples, as in the paper" if name in _LAYERS_AS_SAMPLES else "cross-check"
+    return [f"family: none — {count} p-values not adjusted for multiplicity ({why})"]
 
 
 def _print_tables(result, *, max_rows: int) -> None:
@@ -57,6 +84,8 @@ def _print_tables(result, *, max_rows: int) -> None:
         console.print(table)
         if len(frame) > max_rows:
             console.print(f"  … {len(frame) - max_rows} more rows (see the written files)")
+        for line in _family_lines(name, frame):
+            console.print(f"  {line}", markup=False)
     console.print("[bold]Conclusions[/bold]")
     for sentence in result.conclusions:
         console.print(f" • {sentence}")
