@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from weightspace.compare.stats import CI_LEVEL, _exact_spearman_p, _spearman_rows
+from weightspace.compare.effect_size import CI_LEVEL
+from weightspace.compare.rank import _exact_spearman_p, _spearman_rows
 
 MIN_N = 5  # four points: the smallest exact two-sided p of a perfect ρ is 1/12
 EXACT_N = 8

@@ -26,10 +26,11 @@ import pandas as pd
 from scipy import stats
 
 from weightspace.compare.categories import BASELINE
+from weightspace.compare.effect_size import CI_LEVEL
 from weightspace.compare.load import load_runs
 from weightspace.compare.multiplicity import benjamini_hochberg
 from weightspace.compare.outcome import MIN_N, binomial_se, rank_test
-from weightspace.compare.stats import CI_LEVEL, _spearman_rows
+from weightspace.compare.rank import _spearman_rows
 from weightspace.errors import DataError
 
 PAPER_TABLES_ENV = "WEIGHTSPACE_PAPER_TABLES"

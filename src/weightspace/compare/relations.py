@@ -16,7 +16,7 @@ import pandas as pd
 
 from weightspace.compare.categories import BASELINE, parse_strength
 from weightspace.compare.outcome import condition_outcomes, rank_test
-from weightspace.compare.stats import spearman_ci
+from weightspace.compare.rank import spearman_ci
 
 OUTCOMES = ("test_acc", "test_ece", "ood_acc", "ood_ece", "test_loss", "test_nll", "gap")
 RUN_KEY = ["dataset", "condition", "seed"]

@@ -4,21 +4,51 @@ Every function takes its randomness as a ``numpy.random.Generator``. Permutation
 are exact (every relabelling enumerated) when there are at most ``n_perm`` distinct
 relabellings, otherwise Monte-Carlo with the +1 correction, p = (1 + #{|T*| ≥ |T|}) / (1 + B),
 so a p-value is never 0.
+
+Effect sizes live in :mod:`weightspace.compare.effect_size`, Spearman ρ in
+:mod:`weightspace.compare.rank`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
-CI_LEVEL = 0.95
+from weightspace.compare.effect_size import CI_LEVEL, _hedges_j, cohens_d, g_interval, hedges_g
+from weightspace.compare.rank import (
+    EXACT_SPEARMAN_N,
+    MIN_CI_POINTS,
+    _exact_spearman_p,
+    _spearman_rows,
+    spearman_ci,
+)
+
+__all__ = [
+    "CI_LEVEL",
+    "EXACT_SPEARMAN_N",
+    "MIN_BOOT_GROUP",
+    "MIN_CI_POINTS",
+    "TwoGroupTest",
+    "_exact_spearman_p",
+    "_spearman_rows",
+    "cohens_d",
+    "g_interval",
+    "hedges_g",
+    "label_splits",
+    "permutation_anova",
+    "permutation_diff",
+    "spearman_ci",
+    "two_group_test",
+    "welch_df",
+    "welch_interval",
+    "welch_t",
+]
+
 MIN_BOOT_GROUP = 3
-_NCT_NODES = 4000
 
 
 @dataclass(frozen=True)
@@ -38,62 +68,6 @@ class TwoGroupTest:
     df: float = float("nan")  # Welch–Satterthwaite degrees of freedom
     p_welch: float = float("nan")  # Welch's t-test (t distribution, df above)
     p: float = float("nan")  # the test's p: max(p_perm, p_welch)
-
-
-def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
-    """Standardized mean difference (mean a − mean b) / pooled SD; NaN if undefined."""
-    n_a, n_b = len(a), len(b)
-    if n_a + n_b < 3 or n_a == 0 or n_b == 0:
-        return float("nan")
-    var = (
-        (n_a - 1) * np.var(a, ddof=1 if n_a > 1 else 0)
-        + (n_b - 1) * np.var(b, ddof=1 if n_b > 1 else 0)
-    ) / (n_a + n_b - 2)
-    return float((np.mean(a) - np.mean(b)) / np.sqrt(var)) if var > 0 else float("nan")
-
-
-def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
-    """Cohen's d times the small-sample correction J = 1 − 3 / (4 (n_a + n_b) − 9)."""
-    df = len(a) + len(b) - 2
-    return cohens_d(a, b) * _hedges_j(df) if df > 0 else float("nan")
-
-
-def _hedges_j(df: float) -> float:
-    return 1.0 - 3.0 / (4.0 * df - 1.0)
-
-
-def g_interval(g: float, n_a: int, n_b: int) -> tuple[float, float]:
-    """95% interval of Hedges' g by inverting the noncentral t distribution of the pooled
-    t statistic (exact under normal, equal-variance groups)."""
-    df = n_a + n_b - 2
-    if not np.isfinite(g) or min(n_a, n_b) < 2:
-        return float("nan"), float("nan")
-    scale = np.sqrt(n_a * n_b / (n_a + n_b))
-    t_obs = g / _hedges_j(df) * scale
-    tail = (1 - CI_LEVEL) / 2
-
-    # scipy's noncentral t cdf; where it returns NaN (the large t of strong effects), by
-    # quadrature over the chi-square of its denominator
-    root = np.sqrt(stats.chi2.ppf((np.arange(_NCT_NODES) + 0.5) / _NCT_NODES, df) / df)
-
-    def solve(q: float) -> float:
-        def f(ncp: float) -> float:
-            cdf = float(stats.nct.cdf(t_obs, df, ncp))
-            if not np.isfinite(cdf):
-                cdf = float(np.mean(stats.norm.cdf(t_obs * root - ncp)))
-            return cdf - q
-
-        width = 10.0 + abs(t_obs)
-        low, high = t_obs - width, t_obs + width
-        while f(low) < 0:
-            low -= width
-        while f(high) > 0:
-            high += width
-        return float(optimize.brentq(f, low, high, xtol=1e-10))
-
-    ncp_low, ncp_high = solve(1 - tail), solve(tail)
-    j = _hedges_j(df)
-    return ncp_low / scale * j, ncp_high / scale * j
 
 
 def welch_t(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -168,15 +142,6 @@ def permutation_diff(
     )
     exact = comb(len(a) + len(b), len(a)) <= n_perm
     return float(res.pvalue), exact
-
-
-def _percentile_ci(samples: np.ndarray) -> tuple[float, float]:
-    samples = samples[np.isfinite(samples)]
-    if len(samples) < 10:
-        return float("nan"), float("nan")
-    tail = (1 - CI_LEVEL) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
-    return float(low), float(high)
 
 
 def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -305,78 +270,3 @@ def permutation_anova(
         rng=rng,
     )
     return float(res.statistic), float(res.pvalue)
-
-
-def _exact_spearman_p(x: np.ndarray, y: np.ndarray, rho: float) -> float:
-    """Two-sided p of Spearman ρ over all n! pairings (used for n ≤ EXACT_SPEARMAN_N)."""
-    from itertools import permutations
-
-    rx, ry = stats.rankdata(x), stats.rankdata(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    perms = np.array(list(permutations(range(len(y)))))  # (n!, n)
-    null = (ry[perms] @ rx) / np.sqrt((rx**2).sum() * (ry**2).sum())
-    return float(np.mean(np.abs(null) >= abs(rho) * (1 - 1e-9)))
-
-
-EXACT_SPEARMAN_N = 8
-MIN_CI_POINTS = 8
-
-
-def spearman_ci(
-    x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator, n_boot: int, n_perm: int = 2000
-) -> tuple[float, float, float, float]:
-    """Spearman ρ, its p-value and a percentile bootstrap CI resampling the (x, y) pairs
-    (``scipy.stats.bootstrap``; resamples where a column is constant are NaN and ignored).
-
-    The p-value is exact (all n! pairings) for n ≤ 8, where the usual t approximation says
-    p = 0 for a perfect ρ = ±1 on four points (the exact two-sided p is then 1/12), and a
-    permutation p (``n_perm`` pairings, +1 correction) above. The CI is
-    NaN below 8 points: resamples of a few monotone points are all monotone, so a bootstrap
-    interval would claim a certainty the data cannot give.
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    nan = float("nan")
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return nan, nan, nan, nan
-    rho = float(stats.spearmanr(x, y).statistic)
-    if len(x) <= EXACT_SPEARMAN_N:
-        p = _exact_spearman_p(x, y, rho)
-    else:  # permutation, +1 correction: never 0 (the t approximation says 0 for ρ = ±1)
-        p = stats.permutation_test(
-            (x, y),
-            lambda a, b, axis=-1: np.abs(_spearman_rows(a, b)),
-            permutation_type="pairings",
-            vectorized=True,
-            n_resamples=n_perm,
-            alternative="greater",
-            rng=rng,
-        ).pvalue
-    if len(x) < MIN_CI_POINTS:
-        return float(rho), float(p), nan, nan
-    with warnings.catch_warnings():  # resamples with a constant column: NaN, dropped below
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        boot = stats.bootstrap(
-            (x, y),
-            _spearman_rows,
-            paired=True,
-            vectorized=True,
-            n_resamples=n_boot,
-            method="percentile",
-            confidence_level=CI_LEVEL,
-            rng=rng,
-        )
-    low, high = _percentile_ci(np.asarray(boot.bootstrap_distribution))
-    return float(rho), float(p), low, high
-
-
-def _spearman_rows(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Spearman ρ along the last axis of paired arrays (B, n); NaN for a constant row."""
-    rx = stats.rankdata(x, axis=-1)
-    ry = stats.rankdata(y, axis=-1)
-    rx -= rx.mean(-1, keepdims=True)
-    ry -= ry.mean(-1, keepdims=True)
-    den = np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, (rx * ry).sum(-1) / den, np.nan)

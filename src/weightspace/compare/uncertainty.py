@@ -31,7 +31,7 @@ from scipy import stats
 
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import baseline_pairs
-from weightspace.compare.stats import CI_LEVEL
+from weightspace.compare.effect_size import CI_LEVEL
 
 FLOOR_COLUMNS = ["dataset", "metric", "n_baseline_seeds", "n_pairs", "floor", "floor_mean",
                  "floor_layer", "floor_layer_mean", "reason"]  # fmt: skip
