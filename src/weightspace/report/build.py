@@ -99,8 +99,8 @@ def _build_sections(
         sec = Section("fingerprint", "Regularizer fingerprint")
         sec.add(
             Paragraph(
-                "Which reference category each condition's ΔΔ profile resembles, "
-                "and how confidently (see docs/report.md)."
+                "Which reference category each condition's ΔΔ profile is nearest to, and "
+                "whether the projection tests support that it acts like it (see docs/report.md)."
             )
         )
         sec.add(write("fingerprint", fs.fingerprint_figure(fp), "Fingerprint table as a heatmap."))
@@ -181,15 +181,19 @@ def _build_sections(
                     f"diversity{tag}",
                     fr.diversity_figure(sub),
                     f"{label}Colour: category; marker size: strength; title: Spearman rank "
-                    "correlation across conditions.",
+                    "correlation across the plotted conditions (descriptive; the table below "
+                    "tests each stratum).",
                 )
             )
         corr = inputs.diversity_correlations
         if corr is not None and not corr.empty:
             sec.add(Paragraph("Rank correlations of each score with the accuracy gain over the "
-                              "baseline across data conditions, with 95% bootstrap intervals "
-                              "(lo, hi); an interval that includes 0 means the score's ranking "
-                              "of conditions is not established."))  # fmt: skip
+                              "baseline across data conditions, augmentation and synthetic "
+                              "strata apart (the baseline in both): p exact or by permutation, "
+                              "p_adj Benjamini–Hochberg over the family of n_family tests, 95% "
+                              "interval (lo, hi) carrying each gain's standard error; none "
+                              "below 5 conditions. An interval that includes 0 is no evidence "
+                              "of a relation, not evidence that there is none."))  # fmt: skip
             sec.add(TableBlock(corr, title="diversity correlations"))
         sections.append(sec)
     if runs is not None and (runs["category"] == "gen").any():
