@@ -15,7 +15,7 @@ from weightspace.compare._synthetic import SyntheticStudy, write_synthetic_study
 # reject is "no evidence of a difference"), and the old advice to run one seed.
 BANNED = re.compile(
     r"does not separate|do not separate|not distinguishable|indistinguishable|\bis like\b|"
-    r"\bare like\b|\bsimilar\b|inside the (noise floor|band)|within the noise floor|"
+    r"\bare like\b|\bsimilar\b|(inside|within) the [\w -]*(noise floor|band)|"
     r"within seed noise|use one seed",
     re.IGNORECASE,
 )
