@@ -75,3 +75,34 @@ def test_user_errors_exit_2_with_a_message(args: list[str], message: str) -> Non
     res = invoke(*args, "--n", "50", "--no-cache")
     assert res.exit_code == 2, res.output
     assert message in res.output
+
+
+def test_study_check_prints_strata_p_values_and_the_family(tmp_path: Path, monkeypatch) -> None:
+    """The check's table on the terminal: one line per stratum and score with its p, the
+    BH-adjusted p, and the family's size (the correlations are computed, not stubbed)."""
+    import pandas as pd
+
+    from weightspace.compare.prediction import study_correlations
+    from weightspace.study import predict
+
+    rng = np.random.default_rng(0)
+    n = 7
+    table = pd.DataFrame({
+        "condition": ["bs", *[f"div{i}" for i in range(n - 1)], "gen0.5"],
+        "category": ["bs", *["div"] * (n - 1), "gen"],
+        "synthetic": [False] * n + [True],
+        "test_acc": np.linspace(0.6, 0.7, n + 1), "test_acc_std": 0.01, "n_seeds": 2,
+    })  # fmt: skip
+    table["acc_gain"] = table["test_acc"] - 0.6
+    table["vs_emb"] = table["acc_gain"] + rng.normal(0, 0.01, len(table))
+    for col in ("rho", "wvs", "affinity", "gl_diversity"):
+        table[col] = np.nan
+    corrs = study_correlations(table, ["vs_emb"], ["acc_gain"], rng=rng, n_boot=100, n_perm=200)
+    check = predict.PredictionCheck(conditions=table, correlations=corrs, baseline_run="x")
+    monkeypatch.setattr(predict, "prediction_check", lambda *a, **k: check)
+    res = invoke("--study", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    aug = corrs[corrs["stratum"] == "augmentation"].iloc[0]
+    assert "augmentation" in res.output and "synthetic" in res.output
+    assert f"p {aug['p']:.3g}" in res.output and f"p_adj {aug['p_adj']:.3g}" in res.output
+    assert f"— {int(aug['n_family'])} tests" in res.output

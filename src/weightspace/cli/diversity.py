@@ -173,8 +173,14 @@ def _study(
     typer.echo("rank correlation with accuracy gain over the baseline (data conditions):")
     for r in corr.itertuples():
         typer.echo(
-            f"  {r.score:<14} n={r.n:<3} spearman {_fmt(r.spearman, 3):>7} "
-            f"[{_fmt(r.spearman_lo, 3)}, {_fmt(r.spearman_hi, 3)}]  kendall "
-            f"{_fmt(r.kendall, 3):>7} [{_fmt(r.kendall_lo, 3)}, {_fmt(r.kendall_hi, 3)}]"
+            f"  {r.stratum:<12} {r.score:<14} n={r.n:<3} spearman {_fmt(r.spearman, 3):>7} "
+            f"[{_fmt(r.spearman_lo, 3)}, {_fmt(r.spearman_hi, 3)}]  p {_fmt(r.p, 3)}  "
+            f"p_adj {_fmt(r.p_adj, 3)}  kendall {_fmt(r.kendall, 3):>7}"
+        )
+    if len(res.correlations):
+        family = res.correlations.iloc[0]
+        typer.echo(
+            f"  family: {family['family']} — {int(family['n_family'])} tests (all targets); "
+            "p_adj: Benjamini–Hochberg"
         )
     typer.echo(f"wrote {study / DIVERSITY_TABLE} and {study / CORRELATIONS_TABLE}")
