@@ -41,24 +41,6 @@ STAGES = {*FORBIDDEN, "cli"}
 for _pkg in BASE - {"__init__"}:
     FORBIDDEN[_pkg] = STAGES
 
-# Modules whose weightspace imports are still partly inside functions or guarded; each
-# entry names a module still to be converted (remove it when it is).
-PENDING_TOP = {
-    "weightspace.cli",
-    "weightspace.cli.analyze",
-    "weightspace.cli.compare",
-    "weightspace.cli.diversity",
-    "weightspace.cli.report",
-    "weightspace.cli.study",
-    "weightspace.cli.synthetic",
-    "weightspace.cli.train",
-    "weightspace.study.execute",
-    "weightspace.study.orchestrate",
-    "weightspace.study.spec",
-    "weightspace.train.runner",
-}
-PENDING_EDGES: set[str] = set()  # modules whose package edges are still to be fixed
-
 
 def _module_name(path: Path) -> str:
     parts = ("weightspace", *path.relative_to(ROOT).with_suffix("").parts)
@@ -164,7 +146,6 @@ def test_no_forbidden_package_edge() -> None:
     bad = sorted(
         f"{m} imports {d}"
         for m, edges in EDGES.items()
-        if m not in PENDING_EDGES
         for d, *_ in edges
         if _package(d) in FORBIDDEN.get(_package(m), set())
     )
@@ -174,8 +155,6 @@ def test_no_forbidden_package_edge() -> None:
 def test_no_package_cycle() -> None:
     graph: dict[str, set[str]] = {}
     for m, edges in EDGES.items():
-        if m in PENDING_EDGES:
-            continue
         for d, *_ in edges:
             if _package(d) != _package(m) and _package(m) not in BASE:
                 graph.setdefault(_package(m), set()).add(_package(d))
@@ -187,7 +166,7 @@ def test_no_module_cycle() -> None:
     assert _cycles(graph) == []
 
 
-@pytest.mark.parametrize("module", sorted(set(MODULES) - PENDING_TOP))
+@pytest.mark.parametrize("module", sorted(MODULES))
 def test_internal_imports_at_module_top_and_unguarded(module: str) -> None:
     bad = [
         f"line {line}: {d}" + (" (guarded by except ImportError)" if guarded else "")
@@ -195,9 +174,3 @@ def test_internal_imports_at_module_top_and_unguarded(module: str) -> None:
         if guarded or not at_top
     ]
     assert not bad, f"{module}: " + "; ".join(bad)
-
-
-def test_pending_lists_only_name_modules_that_still_need_it() -> None:
-    assert (PENDING_TOP | PENDING_EDGES) <= set(MODULES)
-    converted = sorted(m for m in PENDING_TOP if all(at_top for _, _, at_top, _ in EDGES[m]))
-    assert not converted, f"remove from PENDING_TOP, their imports are at the top: {converted}"

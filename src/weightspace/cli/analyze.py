@@ -10,8 +10,13 @@ from typing import Any
 
 import typer
 
-from weightspace.cli._app import app
+from weightspace.cli._app import app, fail
+from weightspace.errors import ConfigError, WeightspaceError
 from weightspace.report.esd import layer_eigenvalues, plot_esd_row
+from weightspace.spectral import analyze, summarize
+from weightspace.spectral.extract import iter_layers
+from weightspace.store import write_table
+from weightspace.threads import set_threads
 
 DEMO = "demo"
 TABLE_COLUMNS = [
@@ -92,8 +97,6 @@ def _parse_layers(values: list[str] | None) -> list[int | str] | None:
 
 
 def _check_out(out: Path | None) -> None:
-    from weightspace.errors import ConfigError
-
     if out is not None and out.suffix.lower() not in OUT_SUFFIXES:
         raise ConfigError(
             f"--out {str(out)!r}: unknown table format {out.suffix or '(no suffix)'!r}; "
@@ -151,8 +154,6 @@ class _Progress:
 def _write_plots(source: Any, df: Any, plot_dir: Path, *, compat: str | None, layers: Any,
                  min_evals: int) -> int:  # fmt: skip
     """One ESD PNG per successfully analysed layer; returns the number written."""
-    from weightspace.errors import ConfigError
-
     try:
         import matplotlib.pyplot as plt
     except ImportError as err:
@@ -160,8 +161,6 @@ def _write_plots(source: Any, df: Any, plot_dir: Path, *, compat: str | None, la
             f"--plot needs matplotlib ({err}); install the plot extra "
             "(pip install 'weightspace[plot]') or drop --plot"
         ) from None
-
-    from weightspace.spectral.extract import iter_layers
 
     plot_dir.mkdir(parents=True, exist_ok=True)
     rows = {(int(r["layer_id"]), r["longname"]): r for r in df.to_dict("records")}
@@ -211,9 +210,6 @@ def analyze_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Per-layer spectral analysis (power-law alpha, norms, ranks) of a model's weights."""
-    from weightspace.cli import fail
-    from weightspace.errors import WeightspaceError
-
     try:
         _analyze(path, out=out, compat=compat.value if compat else None, mp_fit=mp_fit,
                  randomize=randomize, plot=plot, device=device.value,
@@ -226,9 +222,6 @@ def analyze_cmd(
 def _analyze(path: str, *, out: Path | None, compat: str | None, mp_fit: bool, randomize: bool,
              plot: Path | None, device: str, layers: Any, min_evals: int, seed: int,
              threads: int | None, quiet: bool) -> None:  # fmt: skip
-    from weightspace.errors import ConfigError
-    from weightspace.threads import set_threads
-
     _check_out(out)
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
@@ -239,9 +232,6 @@ def _analyze(path: str, *, out: Path | None, compat: str | None, mp_fit: bool, r
             raise ConfigError("--device cuda, but torch sees no CUDA device; use --device cpu")
     set_threads(threads)
     source: Any = demo_model() if path == DEMO else path
-
-    from weightspace.spectral import analyze, summarize
-
     progress = None if quiet else _Progress()
     try:
         df = analyze(source, compat=compat, mp_fit=mp_fit, randomize=randomize, layers=layers,
@@ -251,8 +241,6 @@ def _analyze(path: str, *, out: Path | None, compat: str | None, mp_fit: bool, r
             progress.close()
 
     if out is not None:
-        from weightspace.store import write_table
-
         out.parent.mkdir(parents=True, exist_ok=True)
         write_table(out, df)
     typer.echo(format_table(df))

@@ -9,6 +9,9 @@ from pathlib import Path
 import typer
 
 from weightspace.cli._app import app
+from weightspace.compare import CategoryRules, compare
+from weightspace.errors import ConfigError, WeightspaceError
+from weightspace.threads import set_threads
 
 # Tables printed on the terminal, in this order (every table is written with --out).
 _SHOWN = (
@@ -93,9 +96,6 @@ def _print_tables(result, *, max_rows: int) -> None:
 
 def _rules(items: list[str]):
     """``["aug=div", ...]`` → CategoryRules with those prefixes first; None when empty."""
-    from weightspace.compare import CategoryRules
-    from weightspace.errors import ConfigError
-
     if not items:
         return None
     mapping = {}
@@ -144,10 +144,6 @@ def compare_command(
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for numerics."),
 ) -> None:
     """Statistics of ΔΔ = (after − before)(condition) − (after − before)(baseline)."""
-    from weightspace.compare import compare
-    from weightspace.errors import WeightspaceError
-    from weightspace.threads import set_threads
-
     if threads is not None:
         set_threads(threads)
     chosen = list(metrics) if metrics else None

@@ -11,7 +11,15 @@ from typing import Any
 
 import typer
 
-from weightspace.cli._app import app
+from weightspace.cli._app import app, fail
+from weightspace.data import load_dataset, stratified_subset
+from weightspace.data.synthetic import load_synthetic, mix
+from weightspace.diversity import get_encoder, score_dataset
+from weightspace.diversity.vendi import check_q
+from weightspace.errors import WeightspaceError
+from weightspace.study.predict import CORRELATIONS_TABLE, DIVERSITY_TABLE, prediction_check
+from weightspace.threads import set_threads
+from weightspace.train.restore import load_run
 
 
 class MixMode(str, Enum):
@@ -72,14 +80,8 @@ def diversity(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Score the diversity of a (augmented / synthetic-mixed) training set: VS, rho and WVS."""
-    from weightspace.cli import fail
-    from weightspace.errors import WeightspaceError
-    from weightspace.threads import set_threads
-
     try:
         set_threads(threads)
-        from weightspace.diversity.vendi import check_q
-
         qv = check_q(q)
         if study is not None:
             _study(study, encoder or "baseline", draws, n, qv, seed, device, not no_cache, as_json)
@@ -96,9 +98,6 @@ def diversity(
 
 
 def _single(**kw: Any) -> None:
-    from weightspace.data import load_dataset
-    from weightspace.diversity import get_encoder, score_dataset
-
     ds = load_dataset(
         kw["dataset"],
         split=kw["split"],
@@ -106,18 +105,12 @@ def _single(**kw: Any) -> None:
     )
     other = None
     if kw["synthetic"] is not None:
-        from weightspace.data.synthetic import load_synthetic, mix
-
         synth = load_synthetic(kw["synthetic"], like=ds)
         real = ds
         if kw["n"] and kw["n"] < len(ds):  # mix into the scored subset, not the whole set
-            from weightspace.data import stratified_subset
-
             real = stratified_subset(ds, kw["n"], seed=kw["seed"])
         ds = real
         other = mix(real, synth, mode=kw["mode"], fraction=kw["fraction"], seed=kw["seed"]).data
-    from weightspace.train.restore import load_run
-
     run = None if kw["run_dir"] is None else load_run(kw["run_dir"], device=kw["device"])
     enc = get_encoder(
         kw["encoder"], in_channels=ds.in_channels, image_size=ds.image_size[0],
@@ -152,12 +145,6 @@ def _study(
     study: Path, encoder: str, draws: int, n: int, q: float, seed: int, device: str,
     cache: bool, as_json: bool,
 ) -> None:  # fmt: skip
-    from weightspace.study.predict import (
-        CORRELATIONS_TABLE,
-        DIVERSITY_TABLE,
-        prediction_check,
-    )
-
     res = prediction_check(
         study, encoder=encoder, draws=draws, seed=seed, n=n or None, q=q, device=device,
         cache=cache,

@@ -8,6 +8,9 @@ from pathlib import Path
 import typer
 
 from weightspace.cli._app import app
+from weightspace.errors import WeightspaceError
+from weightspace.report import build_report
+from weightspace.threads import set_threads
 
 
 class ReportProtocol(str, Enum):
@@ -39,10 +42,6 @@ def report_command(
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for numerics."),
 ) -> None:
     """Write the HTML report (figures embedded, works offline) and figures/*.png|svg."""
-    from weightspace.errors import WeightspaceError
-    from weightspace.report import build_report
-    from weightspace.threads import set_threads
-
     if threads is not None:
         set_threads(threads)
     protocols = ("paper", "default") if protocol is ReportProtocol.both else (protocol.value,)

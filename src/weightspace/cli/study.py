@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from enum import Enum
 from pathlib import Path
 
+import pandas as pd
 import typer
 
-from weightspace.cli._app import app
+from weightspace import store
+from weightspace.cli._app import app, configure_logging
 from weightspace.errors import ConfigError
+from weightspace.store import RUNS_TABLE, StudyPaths
+from weightspace.study import StudySpec, estimate_seconds, expand, plan_table, run_study
+from weightspace.study.collect import collect
+from weightspace.study.summary import format_seconds, measured_times
+from weightspace.threads import default_threads, set_threads
 
 
 class Runner(str, Enum):
@@ -79,14 +87,6 @@ def study_command(
 
     Reruns resume: finished runs are skipped, failed ones retried.
     """
-    import time
-
-    from weightspace.cli import configure_logging
-    from weightspace.store import RUNS_TABLE, StudyPaths
-    from weightspace.study import StudySpec, estimate_seconds, expand, plan_table, run_study
-    from weightspace.study.summary import format_seconds, measured_times
-    from weightspace.threads import default_threads, set_threads
-
     if verbose:
         configure_logging(verbose)
     if spec_file is not None and preset is not None:
@@ -111,8 +111,6 @@ def study_command(
     set_threads(threads)
 
     if collect_only:
-        from weightspace.study.collect import collect
-
         if not StudyPaths(study_dir).runs_dir.is_dir():
             raise ConfigError(
                 f"{study_dir} has no runs/ folder; give the study directory with --out"
@@ -126,10 +124,6 @@ def study_command(
         return
 
     if dry_run:
-        import pandas as pd
-
-        from weightspace import store
-
         plans = expand(spec)
         table = plan_table(plans, study_dir)
         measured = {}

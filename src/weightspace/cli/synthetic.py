@@ -3,11 +3,18 @@ and print their quality (fidelity, coverage, per-class Vendi score)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import typer
 
-from weightspace.cli._app import app
+from weightspace.cli._app import app, fail
+from weightspace.data import load_dataset, stratified_subset
+from weightspace.data.synthetic import load_synthetic
+from weightspace.errors import WeightspaceError
+from weightspace.synthetic import GeneratorConfig, prepare_builtin
+from weightspace.threads import set_threads
 
 
 @app.command("synthetic")
@@ -27,10 +34,6 @@ def synthetic(
     threads: int | None = typer.Option(None, help="Torch threads (default: $WEIGHTSPACE_THREADS)."),
 ) -> None:
     """Generate (or import) synthetic training images and report their quality."""
-    from weightspace.cli import fail
-    from weightspace.errors import WeightspaceError
-    from weightspace.threads import set_threads
-
     set_threads(threads)
     try:
         _run(dataset, data_dir, train_size, seed, source, epochs, oversample, out)
@@ -48,14 +51,6 @@ def _run(
     oversample: float,
     out: Path | None,
 ) -> None:
-    import shutil
-
-    import pandas as pd
-
-    from weightspace.data import load_dataset, stratified_subset
-    from weightspace.data.synthetic import load_synthetic
-    from weightspace.synthetic import GeneratorConfig, prepare_builtin
-
     real = load_dataset(dataset, split="train", data_dir=data_dir)
     if train_size:
         real = stratified_subset(real, train_size, seed=seed)

@@ -8,8 +8,12 @@ from typing import Any
 
 import typer
 
-from weightspace.cli._app import app
-from weightspace.errors import ConfigError
+from weightspace import store
+from weightspace.cli._app import app, fail
+from weightspace.config import load_toml
+from weightspace.errors import ConfigError, WeightspaceError
+from weightspace.synthetic import build_training_set
+from weightspace.train import RunConfig, run
 
 
 def _overrides(**given: Any) -> dict[str, Any]:
@@ -55,9 +59,6 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train one model under one condition, snapshot its weight spectra, and evaluate it."""
-    from weightspace.cli import fail
-    from weightspace.errors import WeightspaceError
-
     try:
         _train(
             out,
@@ -100,10 +101,6 @@ def _train(
     no_ood: bool,
     options: dict[str, Any],
 ) -> None:
-    from weightspace import store
-    from weightspace.config import load_toml
-    from weightspace.train import RunConfig
-
     values: dict[str, Any] = {}
     if config_file is not None:
         values.update(load_toml(config_file))
@@ -119,13 +116,7 @@ def _train(
         raise ConfigError(
             f"{out} already holds a complete run; choose another --out or pass --overwrite"
         )
-
-    from weightspace.synthetic import build_training_set
-    from weightspace.train import run
-
-    metrics = run(
-        cfg, out, progress=not quiet, overwrite=overwrite, synthesize=build_training_set
-    )
+    metrics = run(cfg, out, progress=not quiet, overwrite=overwrite, synthesize=build_training_set)
     typer.echo(f"run {metrics['run_id']} → {out}")
     for key in ("test_acc", "test_loss", "test_ece", "train_acc", "gap", "ood_acc", "ood_ece"):
         typer.echo(f"  {key:<16}{_fmt(metrics[key])}")

@@ -23,6 +23,8 @@ from typing import Any
 from weightspace import store
 from weightspace.store import failed_path
 from weightspace.study.plan import RunPlan, with_threads
+from weightspace.synthetic import build_training_set
+from weightspace.train import run
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,6 @@ RunFn = Callable[..., dict[str, Any]]
 
 
 def default_run_fn() -> RunFn:
-    from weightspace.synthetic import build_training_set
-    from weightspace.train import run
-
     return functools.partial(run, synthesize=build_training_set)
 
 

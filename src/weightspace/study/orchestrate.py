@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from weightspace.compare import PROTOCOLS, compare
 from weightspace.config import check_int
 from weightspace.data.text import is_text_dataset
 from weightspace.errors import ConfigError, WeightspaceError, unknown_choice
+from weightspace.models import create_model
 from weightspace.report import build_report
 from weightspace.store import RUNS_DIR, SPEC_FILE, StudyPaths
 from weightspace.study import runners
@@ -35,6 +37,8 @@ from weightspace.study.plan import RunPlan, expand
 from weightspace.study.predict import prediction_check
 from weightspace.study.spec import StudySpec
 from weightspace.study.summary import Headline, headline
+from weightspace.synthetic import GeneratorConfig, SyntheticSettings, prepare_builtin
+from weightspace.train.data import prepare_data
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +97,6 @@ def check_plans(plans: list[RunPlan]) -> None:
             plan.config.check_names()
     # load the weights once now rather than fail in every run (text: check_names did)
     if first.pretrained and not is_text_dataset(first.dataset):
-        from weightspace.models import create_model
-
         try:
             create_model(first.model, num_classes=10, in_channels=3, pretrained=first.pretrained)
         except (WeightspaceError, ImportError, OSError) as err:
@@ -111,11 +113,6 @@ def _synthetic_quality(study_dir: Path, plans: list[RunPlan]) -> None:
     """Copy the built-in generator's quality table, sample grid and provenance of every seed
     into ``<study>/synthetic/s<seed>/`` (the report shows them). The samples are cached, so
     this only looks them up."""
-    import shutil
-
-    from weightspace.synthetic import GeneratorConfig, SyntheticSettings, prepare_builtin
-    from weightspace.train.data import prepare_data
-
     done: set[int] = set()
     for plan in plans:
         syn = plan.config.synthetic

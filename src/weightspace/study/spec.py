@@ -42,7 +42,7 @@ from typing import Any
 
 import tomli_w
 
-from weightspace.config import check_int, check_keys, load_toml
+from weightspace.config import check_int, check_keys, load_toml, tomllib
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.study.conditions import Condition, expand_conditions
 
@@ -171,8 +171,6 @@ class StudySpec:
             raise unknown_choice("preset", name, names)
         folder = resources.files("weightspace.study") / "presets"
         text = (folder / f"{name}.toml").read_text()
-        from weightspace.config import tomllib
-
         return cls.from_dict(tomllib.loads(text), where=f"preset {name!r}")
 
     # -- views ---------------------------------------------------------------------------

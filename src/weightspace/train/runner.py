@@ -16,7 +16,10 @@ import torch
 from torch import nn
 
 from weightspace import store
+from weightspace.data import CORRUPTIONS, make_augment
 from weightspace.errors import ConfigError
+from weightspace.models import create_model
+from weightspace.spectral.analyze import analyze
 from weightspace.threads import set_threads
 from weightspace.train import finetune
 from weightspace.train.config import RunConfig
@@ -172,8 +175,6 @@ def run(
 
 
 def _build_model(config: RunConfig, data: RunData) -> nn.Module:
-    from weightspace.models import create_model
-
     torch.manual_seed(config.seed)  # initialisation and dropout draw from the global RNG
     return create_model(
         config.model,
@@ -188,15 +189,11 @@ def _build_model(config: RunConfig, data: RunData) -> nn.Module:
 
 def _build_augment(config: RunConfig, in_channels: int) -> Any:
     """The batch augmentation, or None for the uint8 fast path (an empty policy: ``none``)."""
-    from weightspace.data import make_augment
-
     augment = make_augment(config.augment, in_channels=in_channels)
     return None if augment.is_identity else augment
 
 
 def _spectra(model: nn.Module, config: RunConfig, *, mp_fit: bool | None = None) -> pd.DataFrame:
-    from weightspace.spectral.analyze import analyze
-
     was_training = model.training
     try:
         fit_mp = config.mp_fit if mp_fit is None else mp_fit
@@ -280,8 +277,6 @@ def _ood_metrics(
     model: nn.Module, data: RunData, config: RunConfig, device: torch.device
 ) -> dict[str, Any]:
     """Accuracy and ECE on every corruption × severity, and their unweighted means."""
-    from weightspace.data import CORRUPTIONS
-
     table: dict[str, dict[str, dict[str, float]]] = {}
     accs, eces = [], []
     for kind in CORRUPTIONS:
