@@ -247,8 +247,9 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
 def _relation_sentence(name: str, row) -> str:
     if name == "dose_response":
         trend = "rises" if row.rho > 0 else "falls"
+        axis = "magnitude level" if getattr(row, "dose", "") == "augment_level" else "strength"
         return (
-            f"{row.metric} {trend} with {_name(row.category)} strength ({row.dataset}: "
+            f"{row.metric} {trend} with {_name(row.category)} {axis} ({row.dataset}: "
             f"Spearman ρ = {row.rho:.2f}, {fmt_p(row.p)}, {fmt_p_adj(row)}, {_ci(row)}, "
             f"n = {row.n})."
         )

@@ -5,6 +5,11 @@ its ΔΔ averaged over layers. Spectral vs outcome: points are conditions, per c
 (:mod:`weightspace.compare.outcome`). Rank correlations (Spearman) because neither relation need be linear and the
 strengths are on very different scales (dropout p vs weight decay λ); 95% CIs by bootstrap
 resampling of the runs. Baseline runs are left out: their ΔΔ is 0 by construction.
+
+The dose of an augmentation (``div``) condition is its magnitude level (``augment_level``,
+0..10, written by the study from the condition) when the runs table has one: noise, RandAugment,
+AugMix and the composite policies sit on one axis; AutoAugment and TrivialAugment have no level
+(NaN) and are left out. Tables without that column (WeightWatcher folders) use ``strength``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from weightspace.compare.rank import spearman_ci
 
 OUTCOMES = ("test_acc", "test_ece", "ood_acc", "ood_ece", "test_loss", "test_nll", "gap")
 RUN_KEY = ["dataset", "condition", "seed"]
+LEVEL = "augment_level"
 
 
 def run_scores(dd: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
@@ -43,14 +49,24 @@ def _with_runs(scores: pd.DataFrame, runs: pd.DataFrame | None, outcomes: list[s
     table = scores.copy()
     table["strength"] = np.nan
     if runs is not None:
-        keep = [c for c in [*RUN_KEY, "strength", *outcomes] if c in runs.columns]
+        keep = [c for c in [*RUN_KEY, "strength", LEVEL, *outcomes] if c in runs.columns]
         extra = runs[keep].drop_duplicates(RUN_KEY)
         table = table.drop(columns="strength").merge(extra, on=RUN_KEY, how="left")
         if "strength" not in table.columns:
             table["strength"] = np.nan
     parsed = table["condition"].map(parse_strength)
     table["strength"] = pd.to_numeric(table["strength"], errors="coerce").fillna(parsed)
+    if LEVEL in table.columns:
+        table[LEVEL] = pd.to_numeric(table[LEVEL], errors="coerce")
     return table
+
+
+def _dose(category: str, group: pd.DataFrame) -> str:
+    """The column that places a category's runs: ``augment_level`` for ``div`` where the
+    runs have one, else ``strength``."""
+    if category == "div" and LEVEL in group.columns and group[LEVEL].notna().any():
+        return LEVEL
+    return "strength"
 
 
 def dose_response_table(
@@ -62,21 +78,23 @@ def dose_response_table(
     n_boot: int,
     min_strengths: int = 3,
 ) -> pd.DataFrame:
-    """Spearman ρ (with CI) of each metric and outcome against the strength, per dataset and
-    category, where a category has at least ``min_strengths`` distinct strengths."""
+    """Spearman ρ (with CI) of each metric and outcome against the dose (``strength``; for
+    ``div`` the ``augment_level``: column ``dose``), per dataset and category, where a category
+    has at least ``min_strengths`` distinct doses."""
     outcomes = _outcome_columns(runs)
     table = _with_runs(run_scores(dd, metrics), runs, outcomes)
     rows = []
     for (dataset, category), group in table.groupby(["dataset", "category"], sort=True):
-        group = group[np.isfinite(group["strength"])]
-        n_strengths = group["strength"].nunique()
+        dose = _dose(str(category), group)
+        group = group[np.isfinite(group[dose])]
+        n_strengths = group[dose].nunique()
         if n_strengths < min_strengths:
             continue
         for kind, names in (("spectral", list(metrics)), ("outcome", outcomes)):
             for name in names:
                 y = pd.to_numeric(group[name], errors="coerce").to_numpy(float)
                 rho, p, low, high = spearman_ci(
-                    group["strength"].to_numpy(float), y, rng=rng, n_boot=n_boot
+                    group[dose].to_numpy(float), y, rng=rng, n_boot=n_boot
                 )
                 rows.append(
                     {
@@ -90,10 +108,11 @@ def dose_response_table(
                         "ci_high": high,
                         "n": int(np.isfinite(y).sum()),
                         "n_strengths": int(n_strengths),
+                        "dose": dose,
                     }
                 )
     cols = ["dataset", "category", "metric", "kind", "rho", "p", "ci_low", "ci_high", "n",
-            "n_strengths"]  # fmt: skip
+            "n_strengths", "dose"]  # fmt: skip
     table = pd.DataFrame(rows, columns=cols)
     return table[table["n"] >= 3].reset_index(drop=True)  # outcomes missing for a dataset
 

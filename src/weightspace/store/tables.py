@@ -52,6 +52,7 @@ RUNS_SCHEMA: dict[str, str] = {
     "augment": "str",
     "dropout": "float",
     "weight_decay": "float",
+    "augment_level": "float",  # augmentation magnitude level 0..10 (NaN: none or no level)
 }
 #: column -> dtype kind of ``layers.parquet``'s identifying columns (spectral columns follow)
 LAYERS_SCHEMA: dict[str, str] = {
@@ -60,6 +61,7 @@ LAYERS_SCHEMA: dict[str, str] = {
     "category": "str",
     "seed": "int",
     "snapshot": "str",  # before / after / epoch<k>
+    "augment_level": "float",
 }
 ID_COLUMNS = ("run_id", "condition", "category", "seed")
 #: the columns a table must have to be read as a study table

@@ -3,13 +3,13 @@
 The file names and column schemas are the store's (:mod:`weightspace.store`).
 ``runs.parquet``: one row per planned run — ``run_id, condition, category, seed, status``
 (``done`` / ``failed`` / ``pending`` / ``damaged``), ``error, strength, dataset, model, run_dir`` (relative
-to the study), ``augment, dropout, weight_decay``,
-``synthetic_*``, then every metric of ``metrics.json`` flattened (nested tables become
+to the study), ``augment, dropout, weight_decay, augment_level`` (the augmentation's magnitude
+level 0..10 from the condition, NaN without one), ``synthetic_*``, then every metric of ``metrics.json`` flattened (nested tables become
 ``<key>_<subkey>`` columns, e.g. ``ood_gaussian_noise_3``).
 
 ``layers.parquet``: one row per run × layer × snapshot — ``run_id, condition, category, seed,
-snapshot`` (``before`` / ``after`` / ``epoch<k>``, from ``spectra_<snapshot>.parquet``) and
-every spectral column.
+snapshot`` (``before`` / ``after`` / ``epoch<k>``, from ``spectra_<snapshot>.parquet``),
+``augment_level`` and every spectral column.
 
 Plain Parquet: pandas, polars, duckdb or pyarrow read them without weightspace.
 """
@@ -36,7 +36,7 @@ from weightspace.store import (
     SPEC_FILE,
     RunStatus,
 )
-from weightspace.study.conditions import AUGMENT_STRENGTH
+from weightspace.study.conditions import AUGMENT_STRENGTH, augment_level
 from weightspace.study.plan import RunPlan, expand
 from weightspace.study.spec import StudySpec
 
@@ -54,6 +54,7 @@ class _Entry:
     strength: float
     path: Path
     config: Mapping[str, Any]
+    augment_level: float
 
 
 def _entries_from_plans(plans: list[RunPlan], runs_dir: Path) -> list[_Entry]:
@@ -66,6 +67,7 @@ def _entries_from_plans(plans: list[RunPlan], runs_dir: Path) -> list[_Entry]:
             p.strength,
             runs_dir / p.dir_name,
             p.config.to_dict(),
+            p.augment_level,
         )
         for p in plans
     ]
@@ -86,6 +88,7 @@ def _entries_from_dirs(runs_dir: Path) -> list[_Entry]:
                 _strength(category, cfg),
                 run.path,
                 cfg,
+                augment_level(cfg.get("augment")),
             )
         )
     return out
@@ -155,6 +158,7 @@ def _run_row(entry: _Entry) -> dict[str, Any]:
     row["augment"] = _scalar(cfg.get("augment", ""))
     row["dropout"] = _scalar(cfg.get("dropout", math.nan))
     row["weight_decay"] = _scalar(cfg.get("weight_decay", math.nan))
+    row["augment_level"] = entry.augment_level
     if isinstance(cfg.get("synthetic"), Mapping):
         row.update(flatten(cfg["synthetic"], "synthetic_"))
     row["status"] = run.status.value
@@ -180,6 +184,7 @@ def _layer_rows(entry: _Entry) -> list[pd.DataFrame]:
             "category": entry.category,
             "seed": entry.seed,
             "snapshot": snapshot,
+            "augment_level": entry.augment_level,
         }
         df = df.drop(columns=[c for c in ids if c in df.columns])
         for i, (col, value) in enumerate(ids.items()):

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightspace.config import check_keys
+from weightspace.data.augment import normalize_spec
 from weightspace.data.eda import eda_strength, is_eda_policy, make_text_augment
+from weightspace.data.magnitude import policy_level
 from weightspace.errors import ConfigError, unknown_choice
 
 CATEGORIES = ("bs", "div", "dp", "wd", "gen", "combo")
@@ -72,6 +74,20 @@ class Condition:
             raise unknown_choice("condition category", self.category, CATEGORIES)
         object.__setattr__(self, "strength", float(self.strength))
         object.__setattr__(self, "overrides", dict(self.overrides))
+
+    @property
+    def augment_level(self) -> float:
+        """The magnitude level of the augmentation this condition sets (NaN without one)."""
+        return augment_level(self.overrides.get("augment"))
+
+
+def augment_level(augment: Any) -> float:
+    """The magnitude level (0..10) of an image augmentation policy: its ops' common level,
+    :func:`weightspace.data.magnitude.policy_level`. NaN for no augmentation, for policies
+    without a level (``auto``, ``trivial``, flips) or whose ops differ, and for text policies."""
+    if augment is None or is_eda_policy(augment):
+        return math.nan
+    return policy_level(normalize_spec(augment))
 
 
 def _number(x: Any, what: str) -> float:

@@ -11,6 +11,7 @@ count, loader workers, evaluation batch size) are not part of the identity (see
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ class RunPlan:
     seed: int
     run_id: str
     config: RunConfig
+    augment_level: float = math.nan  # Condition.augment_level
 
     @property
     def dir_name(self) -> str:
@@ -63,6 +65,7 @@ def expand(spec: StudySpec) -> list[RunPlan]:
                     seed=seed,
                     run_id=config.run_id(),
                     config=config,
+                    augment_level=condition.augment_level,
                 )
             )
     # Run ids are unique: the condition name and the seed are part of the id, and condition
