@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from weightspace import io
+from weightspace import store
 from weightspace.cli import app
 
 runner = CliRunner()
@@ -23,11 +23,11 @@ def test_train_with_config_file_and_overriding_flags(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "test_acc" in result.stdout and str(out) in result.stdout
-    assert io.is_complete(out)
-    cfg = io.read_json(out / "config.json")
+    assert store.is_complete(out)
+    cfg = store.read_json(out / "config.json")
     assert (cfg["model"], cfg["epochs"], cfg["lr"], cfg["dropout"]) == ("mlp", 1, 0.002, 0.5)
     assert cfg["augment"] == [{"op": "hflip"}] and cfg["ood"] is False
-    metrics = io.read_json(out / "metrics.json")
+    metrics = store.read_json(out / "metrics.json")
     assert f"{metrics['test_acc']:.4f}" in result.stdout
 
     again = runner.invoke(app, ["train", "--config", str(toml), *SMALL, "-o", str(out)])

@@ -37,7 +37,7 @@ CONDITIONS = {
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from weightspace import io
+    from weightspace import store
     from weightspace.train import RunConfig, run
 
     root = tmp_path_factory.mktemp("study")
@@ -61,7 +61,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
             run(cfg, run_dir, progress=False)
         else:
             run_dir.mkdir(parents=True)
-            io.write_json(run_dir / "config.json", {**cfg.to_dict(), "run_id": cfg.run_id()})
+            store.write_json(run_dir / "config.json", {**cfg.to_dict(), "run_id": cfg.run_id()})
         rows.append(
             {
                 "run_id": cfg.run_id(),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from weightspace import io
+from weightspace import store
 from weightspace.config import config_hash, from_mapping
 from weightspace.errors import ConfigError, unknown_choice
 
@@ -36,20 +36,20 @@ def test_unknown_choice_suggests() -> None:
 
 def test_atomic_dir_commits_only_on_success(tmp_path: Path) -> None:
     final = tmp_path / "run"
-    with pytest.raises(RuntimeError), io.atomic_dir(final) as d:
+    with pytest.raises(RuntimeError), store.atomic_dir(final) as d:
         (d / "a.json").write_text("{}")
         raise RuntimeError("killed")
     assert not final.exists() and list(tmp_path.iterdir()) == []
-    with io.atomic_dir(final) as d:
-        io.write_json(d / "a.json", {"x": float("nan")})
-    assert io.is_complete(final)
-    assert io.read_json(final / "a.json") == {"x": None}
+    with store.atomic_dir(final) as d:
+        store.write_json(d / "a.json", {"x": float("nan")})
+    assert store.is_complete(final)
+    assert store.read_json(final / "a.json") == {"x": None}
 
 
 def test_clean_incomplete(tmp_path: Path) -> None:
     (tmp_path / ".run.incomplete-123").mkdir()
     (tmp_path / "done").mkdir()
-    assert [p.name for p in io.clean_incomplete(tmp_path)] == [".run.incomplete-123"]
+    assert [p.name for p in store.clean_incomplete(tmp_path)] == [".run.incomplete-123"]
     assert [p.name for p in tmp_path.iterdir()] == ["done"]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from weightspace import io
+from weightspace import store
 from weightspace.study import StudySpec, collect, expand, plan_table, run_study
 from weightspace.study._fake import FakeRun
 from weightspace.study.lock import LOCK_NAME, StudyLock, StudyLockedError
@@ -31,9 +31,9 @@ def _complete(study: Path) -> dict[str, float]:
     """Complete run directory name -> the time its (fake) run finished."""
     runs = study / "runs"
     return {
-        p.name: io.read_json(p / "provenance.json")["finished"]
+        p.name: store.read_json(p / "provenance.json")["finished"]
         for p in runs.iterdir()
-        if p.is_dir() and io.is_complete(p)
+        if p.is_dir() and store.is_complete(p)
     }
 
 
@@ -48,7 +48,7 @@ def test_failure_is_recorded_and_the_study_goes_on(tmp_path):
     assert all("injected failure" in e for e in failed.error)
     assert (runs[runs.status == "done"].test_acc > 0.5).all()
     record = next((tmp_path / "runs").glob("dp0.1__s0__*.failed.json"))
-    assert "RuntimeError" in io.read_json(record)["traceback"]
+    assert "RuntimeError" in store.read_json(record)["traceback"]
     # a rerun retries the failed runs only, and clears their failure records
     again = run_study(SPEC, tmp_path, workers=2, run_fn=FakeRun(), progress=False, analyze=False)
     assert (again.done, again.failed, again.skipped) == (8, 0, 6)

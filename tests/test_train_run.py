@@ -12,7 +12,7 @@ import torch
 
 import weightspace.data
 import weightspace.train.data
-from weightspace import io
+from weightspace import store
 from weightspace.errors import ConfigError
 from weightspace.train import RunConfig, run
 
@@ -62,9 +62,9 @@ def test_run_directory_holds_every_file_and_metric(tmp_path: Path, fake_corrupti
     out = tmp_path / "run"
     metrics = run(cfg, out, progress=False)
     assert {p.name for p in out.iterdir()} == FILES | {"spectra_epoch1.parquet"}
-    assert io.read_json(out / "config.json") == {**cfg.to_dict(), "run_id": cfg.run_id()}
-    assert RunConfig.from_dict(io.read_json(out / "config.json")) == cfg
-    on_disk = io.read_json(out / "metrics.json")
+    assert store.read_json(out / "config.json") == {**cfg.to_dict(), "run_id": cfg.run_id()}
+    assert RunConfig.from_dict(store.read_json(out / "config.json")) == cfg
+    on_disk = store.read_json(out / "metrics.json")
     assert on_disk["ood"] == metrics["ood"]
     assert {k: v for k, v in on_disk.items() if k != "ood"} == pytest.approx(
         {k: v for k, v in metrics.items() if k != "ood"}
@@ -108,7 +108,7 @@ def test_run_directory_holds_every_file_and_metric(tmp_path: Path, fake_corrupti
     saved = load_file(out / "weights_init.safetensors")
     assert all(torch.equal(saved[k], v) for k, v in init.state_dict().items())
 
-    prov = io.read_json(out / "provenance.json")
+    prov = store.read_json(out / "provenance.json")
     assert prov["seed"] == 0 and prov["threads"] == 1 and prov["device"] == "cpu"
     assert prov["torch"] == torch.__version__ and prov["run_id"] == cfg.run_id()
 
@@ -149,7 +149,7 @@ def test_existing_complete_run_needs_overwrite(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="overwrite"):
         run(cfg, tmp_path / "run", progress=False)
     run(cfg, tmp_path / "run", progress=False, overwrite=True)
-    assert io.is_complete(tmp_path / "run")
+    assert store.is_complete(tmp_path / "run")
 
 
 @pytest.mark.parametrize(
@@ -213,4 +213,4 @@ def test_cuda_run_matches_cpu_closely(tmp_path: Path) -> None:
     assert gpu["epochs_run"] == 1 and math.isfinite(gpu["test_loss"])
     # bf16 autocast: not identical, but the same model trained on the same batches
     assert abs(gpu["test_acc"] - cpu["test_acc"]) < 0.1
-    assert io.read_json(tmp_path / "gpu" / "provenance.json")["cuda"] is not None
+    assert store.read_json(tmp_path / "gpu" / "provenance.json")["cuda"] is not None

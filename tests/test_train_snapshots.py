@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from weightspace import io
+from weightspace import store
 from weightspace.errors import ConfigError
 from weightspace.train import RunConfig, run
 from weightspace.train.snapshots import SHARPNESS_FILE, sharpness_batches, with_step
@@ -43,30 +43,30 @@ def test_step_snapshots_steps_and_counts(dyn_run: tuple[Path, dict, RunConfig]) 
     )
     assert steps == [5, 10, 15]  # multiples of 5 below the last step (18 = "after")
     assert metrics["step_snapshots"] == 3 and metrics["snapshot_seconds_mean"] > 0
-    before = io.read_table(out / "spectra_before.parquet")
-    after = io.read_table(out / "spectra_after.parquet")
+    before = store.read_table(out / "spectra_before.parquet")
+    after = store.read_table(out / "spectra_after.parquet")
     assert set(before["step"]) == {0} and set(after["step"]) == {TOTAL_STEPS}
-    epoch1 = io.read_table(out / "spectra_epoch1.parquet")  # epoch snapshots carry it too
+    epoch1 = store.read_table(out / "spectra_epoch1.parquet")  # epoch snapshots carry it too
     assert set(epoch1["step"]) == {TOTAL_STEPS // 2}
     for k in steps:
-        snap = io.read_table(out / f"spectra_step{k}.parquet")
+        snap = store.read_table(out / f"spectra_step{k}.parquet")
         assert set(snap["step"]) == {k} and snap["step"].dtype == "int64"
         assert list(snap["longname"]) == list(after["longname"])
         assert "mp_softrank" not in snap.columns  # the cheap path: no MP fit
     # the weights move between snapshots, and so do the metrics
-    s5 = io.read_table(out / "spectra_step5.parquet")
+    s5 = store.read_table(out / "spectra_step5.parquet")
     assert not (s5["log_norm"].to_numpy() == after["log_norm"].to_numpy()).all()
 
 
 def test_sharpness_table(dyn_run: tuple[Path, dict, RunConfig]) -> None:
     out, metrics, _ = dyn_run
-    sharp = io.read_table(out / SHARPNESS_FILE)
+    sharp = store.read_table(out / SHARPNESS_FILE)
     assert list(sharp["step"]) == [0, 10, TOTAL_STEPS]
     assert (sharp["n_probes"] == 4).all() and (sharp["n_batches"] == 2).all()
     assert sharp["trace"].map(math.isfinite).all() and (sharp["trace_se"] > 0).all()
     assert metrics["hessian_trace"] == sharp["trace"].iloc[-1]
     assert metrics["hessian_trace_before"] == sharp["trace"].iloc[0]
-    assert io.read_json(out / "metrics.json")["hessian_trace_se"] == pytest.approx(
+    assert store.read_json(out / "metrics.json")["hessian_trace_se"] == pytest.approx(
         sharp["trace_se"].iloc[-1]
     )
 
@@ -83,15 +83,15 @@ def test_dynamics_do_not_change_training(
     again = run(cfg, tmp_path / "again", progress=False)
     assert again["hessian_trace"] == metrics["hessian_trace"]
     pd.testing.assert_frame_equal(
-        io.read_table(out / "spectra_step10.parquet"),
-        io.read_table(tmp_path / "again" / "spectra_step10.parquet"),
+        store.read_table(out / "spectra_step10.parquet"),
+        store.read_table(tmp_path / "again" / "spectra_step10.parquet"),
     )
 
 
 def test_hessian_true_measures_before_and_after_only(tmp_path: Path) -> None:
     cfg = TINY.replace(epochs=1, hessian=True, hessian_probes=2, hessian_batches=1)
     metrics = run(cfg, tmp_path / "r", progress=False)
-    sharp = io.read_table(tmp_path / "r" / SHARPNESS_FILE)
+    sharp = store.read_table(tmp_path / "r" / SHARPNESS_FILE)
     assert list(sharp["step"]) == [0, 9] and list(sharp["n_batches"]) == [1, 1]
     assert "step_snapshots" not in metrics
     assert not list((tmp_path / "r").glob("spectra_step*"))

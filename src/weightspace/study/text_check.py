@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from weightspace import io, store
+from weightspace import store
 from weightspace.compare.prediction import study_correlations
 from weightspace.data.eda import make_text_augment
 from weightspace.data.text import text_subset
@@ -51,7 +51,7 @@ def _config(study: Path, row: pd.Series) -> RunConfig:
     path = study / str(row["run_dir"]) / store.CONFIG_FILE
     if not path.is_file():
         raise DataError(f"{path} is missing; rerun the study to restore the run directory")
-    data = io.read_json(path)
+    data = store.read_json(path)
     data.pop("run_id", None)
     return RunConfig.from_dict(data)
 
@@ -141,6 +141,6 @@ def text_prediction_check(
         rng=np.random.default_rng(seed), n_boot=n_boot, n_test=n_test,
     )  # fmt: skip
     if write:
-        io.write_table(study / "diversity.parquet", table)
-        io.write_table(study / "diversity_correlations.parquet", corrs)
+        store.write_table(study / "diversity.parquet", table)
+        store.write_table(study / "diversity_correlations.parquet", corrs)
     return table, corrs, study / str(bs_row["run_dir"])
