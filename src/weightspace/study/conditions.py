@@ -12,7 +12,6 @@ published: ``wd1e-05``, ``wd5e-05``, ``wd0.0001``, ``dp0.1``.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from weightspace.data.augment import normalize_spec
 from weightspace.data.eda import eda_strength, is_eda_policy, make_text_augment
 from weightspace.data.magnitude import policy_level
 from weightspace.errors import ConfigError, unknown_choice
+from weightspace.synthetic import expand_conditions as expand_synthetic
 
 CATEGORIES = ("bs", "div", "dp", "wd", "gen", "combo")
 
@@ -177,29 +177,9 @@ def _as_list(value: Any, key: str) -> list[Any]:
 
 
 def synthetic_conditions(spec: Mapping[str, Any]) -> list[Condition]:
-    """Hand a ``synthetic = {...}`` table to the synthetic-data package's expander."""
-    try:
-        module = importlib.import_module("weightspace.synthetic")
-        expander = module.expand_conditions
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(
-            "synthetic conditions need weightspace.synthetic.expand_conditions, which this "
-            "installation does not provide; remove 'synthetic' from [conditions] or update "
-            "weightspace"
-        ) from err
-    out = []
-    for item in expander(dict(spec)):
-        if isinstance(item, Condition):
-            out.append(item)
-        elif isinstance(item, Mapping):
-            out.append(Condition(**dict(item)))
-        else:  # a dataclass-like object from the synthetic package
-            out.append(
-                Condition(
-                    item.name, item.category, getattr(item, "strength", math.nan), item.overrides
-                )
-            )
-    return out
+    """The ``gen`` conditions of a ``synthetic = {...}`` table
+    (:func:`weightspace.synthetic.expand_conditions`)."""
+    return [Condition(**item) for item in expand_synthetic(dict(spec))]
 
 
 def expand_conditions(table: Mapping[str, Any]) -> list[Condition]:
