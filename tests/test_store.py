@@ -179,7 +179,7 @@ def test_a_study_whose_comparison_fails_exits_non_zero_and_keeps_its_runs(tmp_pa
 
     monkeypatch.setattr(orchestrate, "compare", broken)
     monkeypatch.setattr(orchestrate, "run_study", _fake_run_study(orchestrate.run_study))
-    monkeypatch.setattr("weightspace.study.run_study", orchestrate.run_study)
+    monkeypatch.setattr("weightspace.cli.study.run_study", orchestrate.run_study)
     study = tmp_path / "study"
     spec = tmp_path / "spec.toml"
     spec.write_text(SPEC.to_toml())

@@ -12,6 +12,7 @@ import torch
 
 import weightspace.data
 import weightspace.train.data
+import weightspace.train.runner
 from weightspace import store
 from weightspace.errors import ConfigError
 from weightspace.train import RunConfig, run
@@ -44,6 +45,7 @@ def _fake_corrupt(images: torch.Tensor, kind: str, severity: int, *, seed: int) 
 @pytest.fixture
 def fake_corruptions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(weightspace.data, "CORRUPTIONS", ("dark", "flip"), raising=False)
+    monkeypatch.setattr(weightspace.train.runner, "CORRUPTIONS", ("dark", "flip"))
     monkeypatch.setattr(weightspace.data, "corrupt", _fake_corrupt, raising=False)
     monkeypatch.setattr(weightspace.train.data, "corrupt", _fake_corrupt)
 
