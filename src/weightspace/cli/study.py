@@ -12,7 +12,7 @@ import typer
 from weightspace import store
 from weightspace.cli._app import app, configure_logging
 from weightspace.errors import ConfigError
-from weightspace.store import RUNS_TABLE, StudyPaths
+from weightspace.store import RUNS_TABLE, RunStatus, StudyPaths
 from weightspace.study import StudySpec, estimate_seconds, expand, plan_table, run_study
 from weightspace.study.collect import collect
 from weightspace.study.summary import format_seconds, measured_times
@@ -129,7 +129,7 @@ def study_command(
         measured = {}
         if (study_dir / RUNS_TABLE).is_file():
             measured = measured_times(store.read_table(study_dir / RUNS_TABLE))
-        pending = [p for p, s in zip(plans, table.status, strict=True) if s != "done"]
+        pending = [p for p, s in zip(plans, table.status, strict=True) if s != RunStatus.DONE]
         est = estimate_seconds(pending, workers=max(1, workers), measured=measured)
         with pd.option_context("display.max_rows", None, "display.width", 120):
             typer.echo(

@@ -46,7 +46,7 @@ from weightspace.report.sections import (
     tables_of,
     with_run_deltas,
 )
-from weightspace.store import read_table
+from weightspace.store import REPORT_FILE, SPEC_FILE, read_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -242,7 +242,7 @@ def _build_sections(
 
 def _study_name(root: Path) -> str:
     """The ``[study] name`` of ``study.toml`` when there is one, else the folder name."""
-    spec = root / "study.toml"
+    spec = root / SPEC_FILE
     if spec.is_file():
         try:
             section = load_toml(spec).get("study", {})
@@ -281,7 +281,7 @@ def build_report(
     inputs = load_inputs(study_dir)
     run_compare(inputs, tuple(protocols), compare_result)
     adopt_compare_deltas(inputs)
-    out_path = Path(out) if out is not None else inputs.root / "report.html"
+    out_path = Path(out) if out is not None else inputs.root / REPORT_FILE
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write = _Writer(out_path.parent / "figures", formats)
     sections = _build_sections(inputs, write, list(esd_layers) if esd_layers else None)

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _LABELS = {TRACE: "Hessian trace"}
-_DONE = {"done", "ok", "complete", "completed"}
 
 
 def trajectories_figure(traj: pd.DataFrame, *, metrics: Sequence[str] | None = None) -> Figure:
@@ -111,7 +110,7 @@ def dynamics_section(
     )
     runs = inputs.runs
     if runs is not None and "status" in runs.columns:
-        done = set(runs.loc[runs["status"].astype(str).str.lower().isin(_DONE), "run_id"])
+        done = set(runs.loc[store.usable(runs), "run_id"])
         layers = None if layers is None else layers[layers["run_id"].isin(done)]
         sharpness = None if sharpness is None else sharpness[sharpness["run_id"].isin(done)]
     traj, tests = dynamics_tables(layers, sharpness)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from weightspace import store
 from weightspace.report._data import BASELINE, synthetic_fraction, synthetic_mode
 from weightspace.report._style import (
     category_palette,
@@ -58,9 +59,7 @@ def run_metrics_figure(runs: pd.DataFrame, *, metrics: Sequence[str] = RUN_METRI
     """One bar per condition (mean over seeds), ±1 s.d. error bars and one dot per seed."""
     ok = runs
     if "status" in runs.columns:
-        ok = runs[
-            runs["status"].astype(str).str.lower().isin(["ok", "success", "complete", "done"])
-        ]
+        ok = runs[store.usable(runs)]
         ok = ok if not ok.empty else runs
     metrics = _present(ok, metrics)
     if not metrics:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from weightspace import store
 from weightspace.report._data import BASELINE, DELTA_METRICS, MAIN_METRICS, category_summary
 from weightspace.report._inputs import PROTOCOLS, ReportInputs
 from weightspace.report.html import Bullets, Paragraph, Section, TableBlock
@@ -132,9 +133,7 @@ def headline_section(inputs: ReportInputs) -> Section:
         if "run_id" in src.columns:
             facts["runs"] = src["run_id"].nunique()
     if inputs.runs is not None and "status" in inputs.runs.columns:
-        failed = ~inputs.runs["status"].astype(str).str.lower().isin(
-            ["ok", "success", "complete", "completed", "done"]
-        )
+        failed = ~store.usable(inputs.runs)
         facts["failed runs"] = int(failed.sum())
     facts["layers with ΔΔ"] = inputs.dd["layer"].nunique() if not inputs.dd.empty else 0
     sec.add(TableBlock(pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]})))

@@ -262,7 +262,7 @@ def run_study(
         runs_table=StudyPaths(study_dir).runs_table,
         layers_table=StudyPaths(study_dir).layers_table,
         total=len(plans),
-        done=int((runs.status == "done").sum()),
+        done=int(store.usable(runs).sum()),
         failed=failed,
         skipped=skipped,
         wall_time_s=time.time() - start,

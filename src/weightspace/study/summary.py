@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from weightspace import store
 from weightspace.compare.delta import delta_table
 from weightspace.study.plan import RunPlan
 
@@ -66,7 +67,7 @@ def run_deltas(layers: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) 
 def headline(runs: pd.DataFrame, layers: pd.DataFrame) -> Headline:
     acc = pd.Series(dtype=float)
     if not runs.empty and "test_acc" in runs:
-        done = runs[(runs.status == "done") & (runs.category == "bs")]
+        done = runs[store.usable(runs) & (runs.category == "bs")]
         acc = pd.to_numeric(done["test_acc"], errors="coerce").dropna()
     per_run = run_deltas(layers)
     deltas: dict[str, dict[str, float]] = {}
@@ -141,7 +142,7 @@ def format_seconds(s: float) -> str:
 def measured_times(runs: pd.DataFrame) -> dict[str, Any]:
     if runs.empty or "wall_time_s" not in runs:
         return {}
-    done = runs[(runs.status == "done")]
+    done = runs[store.usable(runs)]
     return {
         r: float(t)
         for r, t in zip(done.run_id, pd.to_numeric(done.wall_time_s, errors="coerce"), strict=True)

@@ -141,6 +141,6 @@ def text_prediction_check(
         rng=np.random.default_rng(seed), n_boot=n_boot, n_test=n_test,
     )  # fmt: skip
     if write:
-        store.write_table(study / "diversity.parquet", table)
-        store.write_table(study / "diversity_correlations.parquet", corrs)
+        store.write_table(study / store.DIVERSITY_TABLE, table)
+        store.write_table(study / store.CORRELATIONS_TABLE, corrs)
     return table, corrs, study / str(bs_row["run_dir"])
