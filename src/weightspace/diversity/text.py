@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from weightspace.config import check_int
 from weightspace.diversity.vendi import per_class_vendi, vendi_score
 from weightspace.diversity.weighted import weighted_vendi
-from weightspace.errors import ConfigError
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 TEXT_METRICS = ("vs_ngram", "vs_ngram_real", "vs_emb", "vs_emb_real", "rho", "wvs",
@@ -39,8 +39,7 @@ def words(text: str) -> list[str]:
 
 def ngram_counts(texts: Sequence[str], *, n: int = 1) -> np.ndarray:
     """Counts (N, V) float64 of the word n-grams of each text; V = distinct n-grams seen."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"n must be a positive integer; got {n!r}")
+    check_int("n", n, minimum=1)
     grams = []
     for t in texts:
         w = words(t)
@@ -90,8 +89,7 @@ def score_text_augment(
     ``augment``: a :class:`weightspace.data.eda.TextAugment` (or anything with
     ``is_identity`` and ``__call__(texts, rng)``). Without augmentation: one draw, ρ = 1.
     """
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise ConfigError(f"draws must be a positive integer; got {draws!r}")
+    check_int("draws", draws, minimum=1)
     real = list(texts)
     k = 1 if augment.is_identity else draws
     per = []

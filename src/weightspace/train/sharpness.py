@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from weightspace.config import check_int
 from weightspace.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ def _params(model: nn.Module, params: Sequence[torch.Tensor] | None) -> list[tor
 def _check(batches: Sequence[Any], name: str, value: int) -> None:
     if len(batches) == 0:
         raise ConfigError("batches is empty; give at least one batch to evaluate the loss on")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
+    check_int(name, value, minimum=1)
 
 
 @contextmanager
