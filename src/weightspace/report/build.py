@@ -46,6 +46,7 @@ from weightspace.report.sections import (
     tables_of,
     with_run_deltas,
 )
+from weightspace.report.text import text_section
 from weightspace.store import REPORT_FILE, SPEC_FILE, read_table
 
 if TYPE_CHECKING:
@@ -262,6 +263,7 @@ def build_report(
     compare_result: Any = None,
     protocols: Sequence[str] = PROTOCOLS,
     esd_layers: Sequence[str] | None = None,
+    bert_tables: str | Path | None = None,
 ) -> Path:
     """Write ``report.html`` (self-contained) and ``figures/*.{png,svg}`` beside it.
 
@@ -270,6 +272,8 @@ def build_report(
     ``compare_result``: a ``CompareResult`` or ``{protocol: CompareResult}`` to show instead
     of running :func:`weightspace.compare.compare` for each of ``protocols``.
     ``esd_layers``: layer longnames for the ESD panels (default: first, middle and last).
+    ``bert_tables``: the published BERT tables shown beside a text study's statistics
+    (default: see :func:`weightspace.report.text.bert_tables_dir`).
     Returns the HTML path.
     """
     bad = sorted(set(formats) - set(FORMATS))
@@ -285,6 +289,7 @@ def build_report(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write = _Writer(out_path.parent / "figures", formats)
     sections = _build_sections(inputs, write, list(esd_layers) if esd_layers else None)
+    sections += [s for s in [text_section(inputs, write, bert_tables=bert_tables)] if s]
     page = render_html(
         f"weightspace report — {_study_name(inputs.root)}",
         "How data diversity and regularizers changed the weight spectra",

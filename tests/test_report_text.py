@@ -1,0 +1,82 @@
+"""The report's text section on a tiny text study (random-weights BERT, seconds on CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from text_fixtures import tiny_bert_dir, write_corpus
+from weightspace.report import build_report
+from weightspace.report._inputs import load_inputs
+from weightspace.report.text import eda_outcomes, is_text_study
+
+PUBLISHED = Path(__file__).parent / "data" / "paper-tables" / "rn18-cifar10-scratch"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from weightspace.study import StudySpec, run_study
+    from weightspace.study.text_check import text_prediction_check
+
+    root = tmp_path_factory.mktemp("text-report")
+    corpus, bert = write_corpus(root / "corpus.csv", repeat=5), tiny_bert_dir(root)
+    spec = StudySpec.from_dict({
+        "study": {"name": "tiny-text-report", "seeds": [0, 1]},
+        "data": {"dataset": f"text:{corpus}", "val_fraction": 0.1},
+        "model": {"name": "bert", "pretrained": str(bert), "max_length": 16},
+        "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3},
+        "conditions": {"baseline": True, "dropout": [0.3], "weight_decay": [1e-3],
+                       "augment": ["sr0.3", "rd0.3", "rd0.5"]},
+    })  # fmt: skip
+    out = root / "study"
+    result = run_study(spec, out, workers=0, threads=1, progress=False)
+    assert result.failed == 0, result.runs.error.tolist()
+    text_prediction_check(out, draws=1, n=None, n_boot=100)
+    return out
+
+
+def test_eda_outcomes_per_op_and_strength(study):
+    runs = pd.read_parquet(study / "runs.parquet")
+    table = eda_outcomes(runs).set_index("condition")
+    assert list(table.index) == ["bs", "div_sr_03", "div_rd_03", "div_rd_05"]  # EDA op order
+    assert table.loc["div_rd_05", "op"] == "rd" and table.loc["div_rd_05", "strength"] == 0.5
+    rd = runs[runs["condition"] == "div_rd_05"]["test_acc"]
+    assert table.loc["div_rd_05", "n_seeds"] == 2
+    assert table.loc["div_rd_05", "test_acc"] == pytest.approx(rd.mean())
+    assert table.loc["div_rd_05", "test_acc_std"] == pytest.approx(rd.std(ddof=1))
+    bs = runs[runs["condition"] == "bs"]["test_acc"].mean()
+    assert table.loc["div_sr_03", "gain"] == pytest.approx(table.loc["div_sr_03", "test_acc"] - bs)
+
+
+def test_text_section_in_the_report(study, tmp_path):
+    assert is_text_study(load_inputs(study))
+    html_path = build_report(study, out=tmp_path / "r.html", formats=("png",),
+                             bert_tables=PUBLISHED)  # fmt: skip
+    html = html_path.read_text(encoding="utf-8")
+    assert 'id="text"' in html and "EDA outcomes" in html
+    for name in ("text_eda", "text_wvs"):
+        assert (tmp_path / "figures" / f"{name}.png").is_file()
+    corr = pd.read_parquet(study / "diversity_correlations.parquet").set_index("score")
+    assert f"Spearman {corr.loc['wvs', 'spearman']:.2f}" in html
+    assert "paper protocol statistics" in html and "published: ANOVA F (p)" in html
+    assert "ours: div–wd t (p)" in html
+    assert (tmp_path / "figures" / "text_fingerprint.png").is_file()
+
+
+def test_published_tables_absent(study, tmp_path):
+    missing = tmp_path / "no-such-tables"
+    html = build_report(study, out=tmp_path / "r.html", formats=(), protocols=("paper",),
+                        bert_tables=missing).read_text(encoding="utf-8")  # fmt: skip
+    assert f"Published BERT tables not shown: {missing} is not a folder" in html
+    assert "paper protocol statistics" not in html
+
+
+def test_image_study_has_no_text_section(tmp_path):
+    from report_fixtures import make_study
+
+    root = make_study(tmp_path / "img", seeds=(0,), gen=False)
+    assert not is_text_study(load_inputs(root))
+    html = build_report(root, out=tmp_path / "r.html", formats=()).read_text(encoding="utf-8")
+    assert 'id="text"' not in html
