@@ -28,7 +28,8 @@ def study(tmp_path_factory):
         "model": {"name": "bert", "pretrained": str(bert), "max_length": 16},
         "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3},
         "conditions": {"baseline": True, "dropout": [0.3], "weight_decay": [1e-3],
-                       "augment": ["sr0.3", "rd0.3", "rd0.5"]},
+                       "augment": ["sr0.3", "rd0.3", "rd0.5"],
+                       "synthetic": {"mode": "add", "fractions": [0.5]}},
     })  # fmt: skip
     out = root / "study"
     result = run_study(spec, out, workers=0, threads=1, progress=False)
@@ -63,6 +64,30 @@ def test_text_section_in_the_report(study, tmp_path):
     assert "paper protocol statistics" in html and "published: ANOVA F (p)" in html
     assert "ours: div–wd t (p)" in html
     assert (tmp_path / "figures" / "text_fingerprint.png").is_file()
+    assert "generator quality, seed 0" in html and "generator quality, seed 1" in html
+    assert "built-in text generator samples, seed 0" in html
+
+
+def test_text_generator_quality_written_into_the_study(study):
+    from weightspace import io
+    from weightspace.synthetic.settings import SyntheticSettings
+    from weightspace.synthetic.text import builtin_text_samples
+    from weightspace.train import RunConfig
+    from weightspace.train.text import prepare_text_data
+
+    runs = pd.read_parquet(study / "runs.parquet")
+    row = runs[(runs["condition"] == "gen0.5_add") & (runs["seed"] == 1)].iloc[0]
+    cfg = io.read_json(study / row["run_dir"] / "config.json")
+    cfg.pop("run_id", None)
+    cfg = RunConfig.from_dict(cfg)
+    real = prepare_text_data(cfg.replace(synthetic=None)).train_real
+    synth = builtin_text_samples(SyntheticSettings.from_mapping(cfg.synthetic), real, seed=1)
+    quality = pd.read_csv(study / "synthetic" / "s1" / "quality.csv").set_index("class")
+    assert list(quality.index) == ["neg", "pos", "all"]
+    assert quality.loc["all", "n_synthetic"] == len(synth)
+    assert 0.0 <= quality.loc["all", "precision"] <= 1.0
+    samples = pd.read_csv(study / "synthetic" / "s1" / "samples.csv")
+    assert set(samples["text"]) <= set(synth.texts) and set(samples["class"]) == {"neg", "pos"}
 
 
 def test_published_tables_absent(study, tmp_path):

@@ -227,6 +227,10 @@ def text_section(
                           "Fingerprint of the EDA (div) and synthetic (gen) conditions beside "
                           "dropout and weight decay (same table as the fingerprint section)."))  # fmt: skip
             sec.add(TableBlock(sub, title="fingerprint: EDA and gen beside dp and wd"))
+    for samples in sorted(store.StudyPaths(inputs.root).synthetic_dir.glob("s*/samples.csv")):
+        sec.add(TableBlock(store.read_table(samples), collapsed=True,
+                           title=f"built-in text generator samples, seed "
+                           f"{samples.parent.name[1:]} (quality: synthetic section)"))  # fmt: skip
     _published(sec, inputs, bert_tables_dir(bert_tables))
     return sec
 

@@ -37,6 +37,7 @@ from weightspace.study.plan import RunPlan, expand
 from weightspace.study.predict import prediction_check
 from weightspace.study.spec import StudySpec
 from weightspace.study.summary import Headline, headline
+from weightspace.study.text_quality import text_synthetic_quality
 from weightspace.synthetic import GeneratorConfig, SyntheticSettings, prepare_builtin
 from weightspace.train.data import prepare_data
 
@@ -251,6 +252,7 @@ def run_study(
         if run_fn is None and any(p.config.synthetic is not None for p in plans):
             try:
                 _synthetic_quality(study_dir, plans)
+                text_synthetic_quality(study_dir, plans)
             except WeightspaceError as err:
                 log.warning("synthetic-data quality not collected: %s", err)
     compare_dir, report, notes = (

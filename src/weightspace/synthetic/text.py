@@ -123,6 +123,12 @@ def text_quality_table(
     return table
 
 
+def builtin_text_samples(settings: SyntheticSettings, real: TextSet, *, seed: int) -> TextSet:
+    """The built-in generator's texts for ``real``: ``oversample`` × the largest class, per class."""
+    per_class = int(np.ceil(settings.oversample * np.bincount(real.labels.numpy()).max()))
+    return bigram_generate(real, per_class=per_class, seed=seed)
+
+
 def build_text_mix(settings: SyntheticSettings, real: TextSet, *, seed: int) -> TextMix:
     """The synthetic source of ``settings`` (built-in or imported), filtered, mixed with ``real``."""
     if settings.generator:
@@ -131,8 +137,7 @@ def build_text_mix(settings: SyntheticSettings, real: TextSet, *, seed: int) -> 
             f"has none (got {dict(settings.generator)}); remove them"
         )
     if settings.source == "builtin":
-        per_class = int(np.ceil(settings.oversample * np.bincount(real.labels.numpy()).max()))
-        synth = bigram_generate(real, per_class=per_class, seed=seed)
+        synth = builtin_text_samples(settings, real, seed=seed)
     else:
         synth = conform_texts(read_text_file(settings.source), real)
     if settings.filtered:
