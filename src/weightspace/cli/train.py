@@ -11,6 +11,7 @@ import typer
 from weightspace import store
 from weightspace.cli._app import app, fail
 from weightspace.config import load_toml
+from weightspace.data.text import is_text_dataset
 from weightspace.errors import ConfigError, WeightspaceError
 from weightspace.synthetic import build_training_set
 from weightspace.train import RunConfig, run
@@ -54,6 +55,14 @@ def train(
     snapshot_every: int | None = typer.Option(
         None, help="Spectral snapshot every k epochs, besides before/after."
     ),
+    max_length: int | None = typer.Option(
+        None, help="Text models: tokens per text (default 64); longer texts are truncated."
+    ),
+    freeze_embeddings: bool | None = typer.Option(
+        None,
+        "--freeze-embeddings/--train-embeddings",
+        help="Text models: keep the word-embedding matrix fixed (default: train it).",
+    ),
     no_ood: bool = typer.Option(False, "--no-ood", help="Skip the corrupted test sets."),
     overwrite: bool = typer.Option(False, help="Replace an existing complete run directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -86,6 +95,8 @@ def train(
                 threads=threads,
                 device=device,
                 snapshot_every=snapshot_every,
+                max_length=max_length,
+                freeze_embeddings=freeze_embeddings,
             ),
         )
     except WeightspaceError as err:
@@ -112,6 +123,13 @@ def _train(
         values["ood"] = False
     cfg = RunConfig.from_dict(values, where=where)
     cfg.check_names()
+    text_only = [k for k in ("max_length", "freeze_embeddings") if k in options]
+    if text_only and not is_text_dataset(cfg.dataset):
+        flags = ", ".join("--" + k.replace("_", "-") for k in text_only)
+        raise ConfigError(
+            f"{flags} apply to text datasets only, but dataset {cfg.dataset!r} is an image "
+            "dataset; drop the flag or give a text dataset (rotten-tomatoes, text:PATH)"
+        )
     if store.is_complete(out) and not overwrite:
         raise ConfigError(
             f"{out} already holds a complete run; choose another --out or pass --overwrite"
