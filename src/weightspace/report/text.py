@@ -26,7 +26,7 @@ from weightspace.report import figures_runs as fr
 from weightspace.report import figures_spectral as fs
 from weightspace.report._data import BASELINE
 from weightspace.report._inputs import ReportInputs
-from weightspace.report._style import category_color, empty_figure, new_figure
+from weightspace.report._style import empty_figure, new_figure
 from weightspace.report.html import FigureBlock, Paragraph, Section, TableBlock
 from weightspace.report.sections import tables_of
 
@@ -116,9 +116,9 @@ def eda_outcome_figure(table: pd.DataFrame, *, metric: str = "test_acc") -> Figu
             sub["strength"],
             sub[metric],
             yerr=np.where(np.isfinite(std), std, 0.0),
-            marker="o",
             capsize=3,
-            color=category_color("div", index=i),
+            color=f"C{i}",  # one colour per op (all are category div)
+            marker="osD^v"[i % 5],
             label=op,
         )
     base = table.loc[table["op"] == "none", metric]
