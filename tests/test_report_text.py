@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 from text_fixtures import tiny_bert_dir, write_corpus
 from weightspace.report import build_report
 from weightspace.report._inputs import load_inputs
-from weightspace.report.text import eda_outcomes, is_text_study
+from weightspace.report.text import eda_outcomes, is_text_study, wvs_sentences
 
 PUBLISHED = Path(__file__).parent / "data" / "paper-tables" / "rn18-cifar10-scratch"
 
@@ -60,7 +61,9 @@ def test_text_section_in_the_report(study, tmp_path):
     for name in ("text_eda", "text_wvs"):
         assert (tmp_path / "figures" / f"{name}.png").is_file()
     corr = pd.read_parquet(study / "diversity_correlations.parquet").set_index("score")
-    assert f"Spearman {corr.loc['wvs', 'spearman']:.2f}" in html
+    for sentence in wvs_sentences(corr.reset_index()):
+        assert escape(sentence, quote=False) in html
+    assert "WVS vs acc_gain across" in html
     assert "paper protocol statistics" in html and "published: ANOVA F (p)" in html
     assert "ours: div–wd t (p)" in html
     assert (tmp_path / "figures" / "text_fingerprint.png").is_file()
@@ -105,3 +108,15 @@ def test_image_study_has_no_text_section(tmp_path):
     assert not is_text_study(load_inputs(root))
     html = build_report(root, out=tmp_path / "r.html", formats=()).read_text(encoding="utf-8")
     assert 'id="text"' not in html
+
+
+def test_wvs_sentences_give_the_interval_and_say_when_not_computed():
+    corr = pd.DataFrame({"stratum": ["augmentation", "synthetic"], "score": ["wvs", "wvs"],
+                         "target": ["acc_gain"] * 2, "n": [6, 3], "spearman": [0.6, float("nan")],
+                         "spearman_lo": [-0.2, float("nan")], "spearman_hi": [0.95, float("nan")],
+                         "p": [0.21, float("nan")], "p_adj": [0.42, float("nan")]})  # fmt: skip
+    aug, syn = wvs_sentences(corr)
+    assert "across 6 augmentation conditions: Spearman 0.60" in aug
+    assert "interval -0.20 to 0.95" in aug and "adjusted" in aug
+    assert "3 synthetic conditions: not computed" in syn
+    assert wvs_sentences(None)[0].startswith("No rank correlation table")

@@ -27,7 +27,7 @@ from weightspace.report import figures_spectral as fs
 from weightspace.report._data import BASELINE
 from weightspace.report._inputs import ReportInputs
 from weightspace.report._style import empty_figure, new_figure
-from weightspace.report.html import FigureBlock, Paragraph, Section, TableBlock
+from weightspace.report.html import Bullets, FigureBlock, Paragraph, Section, TableBlock
 from weightspace.report.sections import tables_of
 
 if TYPE_CHECKING:
@@ -130,19 +130,28 @@ def eda_outcome_figure(table: pd.DataFrame, *, metric: str = "test_acc") -> Figu
     return fig
 
 
-def _wvs_row(corr: pd.DataFrame | None) -> str:
+def wvs_sentences(corr: pd.DataFrame | None, *, target: str = "acc_gain") -> list[str]:
+    """One sentence per stratum on WVS's rank correlation with ``target`` and its interval."""
     if corr is None or corr.empty or "score" not in corr.columns:
-        return "no rank correlation table (run `weightspace diversity --study`)"
-    hit = corr[corr["score"] == "wvs"]
+        return ["No rank correlation table (run `weightspace diversity --study`)."]
+    hit = corr[(corr["score"] == "wvs") & (corr.get("target", target) == target)]
     if hit.empty:
-        return "the rank correlation table has no WVS row"
-    r = hit.iloc[0]
-    return (
-        f"WVS vs accuracy gain across {int(r['n'])} data conditions: Spearman "
-        f"{r['spearman']:.2f} (95% bootstrap interval {r['spearman_lo']:.2f} to "
-        f"{r['spearman_hi']:.2f}), Kendall {r['kendall']:.2f} ({r['kendall_lo']:.2f} to "
-        f"{r['kendall_hi']:.2f}); an interval that includes 0 does not establish the ranking."
-    )
+        return [f"The rank correlation table has no WVS row for {target}."]
+    out = []
+    for _, r in hit.iterrows():
+        where = f"{r['stratum']} conditions" if "stratum" in r else "data conditions"
+        head = f"WVS vs {target} across {int(r['n'])} {where}"
+        if not np.isfinite(float(r["spearman"])):
+            out.append(f"{head}: not computed (too few conditions; see docs/compare.md).")
+            continue
+        text = (f"{head}: Spearman {r['spearman']:.2f} (95% bootstrap interval "
+                f"{r['spearman_lo']:.2f} to {r['spearman_hi']:.2f})")  # fmt: skip
+        if "p" in r and np.isfinite(float(r["p"])):
+            text += f", {fmt_p(float(r['p']))}"
+            if "p_adj" in r and np.isfinite(float(r["p_adj"])):
+                text += f" (adjusted {fmt_p(float(r['p_adj']))})"
+        out.append(text + "; an interval that includes 0 does not establish the ranking.")
+    return out
 
 
 def bert_tables_dir(given: str | Path | None = None) -> Path:
@@ -215,7 +224,7 @@ def text_section(
         sec.add(write("text_wvs", fr.diversity_figure(div, scores=("wvs",)),
                       "Weighted Vendi score of each data condition's training texts vs its "
                       "test accuracy (baseline, EDA and gen)."))  # fmt: skip
-        sec.add(Paragraph(_wvs_row(inputs.diversity_correlations)))
+        sec.add(Bullets(tuple(wvs_sentences(inputs.diversity_correlations))))
     else:
         sec.add(Paragraph("No diversity table: run `weightspace diversity --study` for the "
                           "WVS-vs-accuracy scatter.", note=True))  # fmt: skip
