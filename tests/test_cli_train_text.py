@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from text_fixtures import tiny_bert_dir, write_corpus
-from weightspace import io, store
+from weightspace import store
 from weightspace.cli import app
 
 runner = CliRunner()
@@ -27,9 +27,9 @@ def test_text_flags_reach_the_run(tmp_path: Path) -> None:
     args = [*_args(tmp_path, out), "--max-length", "4", "--freeze-embeddings"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    cfg = io.read_json(out / "config.json")
+    cfg = store.read_json(out / "config.json")
     assert cfg["max_length"] == 4 and cfg["freeze_embeddings"] is True
-    metrics = io.read_json(out / "metrics.json")
+    metrics = store.read_json(out / "metrics.json")
     assert metrics["text_truncated_test"] > 0.0  # 4 tokens with [CLS]/[SEP] cut most texts
     before = load_file(out / store.INIT_WEIGHTS_FILE)
     after = load_file(out / store.WEIGHTS_FILE)
@@ -43,7 +43,7 @@ def test_train_embeddings_is_the_default_and_can_be_said(tmp_path: Path) -> None
     out = tmp_path / "run"
     result = runner.invoke(app, [*_args(tmp_path, out), "--train-embeddings"])
     assert result.exit_code == 0, result.output
-    assert io.read_json(out / "config.json")["freeze_embeddings"] is False
+    assert store.read_json(out / "config.json")["freeze_embeddings"] is False
 
 
 def test_invalid_text_flags_exit_2(tmp_path: Path) -> None:
@@ -54,4 +54,4 @@ def test_invalid_text_flags_exit_2(tmp_path: Path) -> None:
                                 "--freeze-embeddings", "--quiet", "-o", str(out)])  # fmt: skip
     assert image.exit_code == 2
     assert "--max-length, --freeze-embeddings apply to text datasets only" in image.output
-    assert not io.is_complete(out)
+    assert not store.is_complete(out)

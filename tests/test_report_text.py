@@ -72,7 +72,7 @@ def test_text_section_in_the_report(study, tmp_path):
 
 
 def test_text_generator_quality_written_into_the_study(study):
-    from weightspace import io
+    from weightspace import store
     from weightspace.synthetic.settings import SyntheticSettings
     from weightspace.synthetic.text import builtin_text_samples
     from weightspace.train import RunConfig
@@ -80,7 +80,7 @@ def test_text_generator_quality_written_into_the_study(study):
 
     runs = pd.read_parquet(study / "runs.parquet")
     row = runs[(runs["condition"] == "gen0.5_add") & (runs["seed"] == 1)].iloc[0]
-    cfg = io.read_json(study / row["run_dir"] / "config.json")
+    cfg = store.read_json(study / row["run_dir"] / "config.json")
     cfg.pop("run_id", None)
     cfg = RunConfig.from_dict(cfg)
     real = prepare_text_data(cfg.replace(synthetic=None)).train_real
