@@ -32,7 +32,7 @@ def study_command(
     preset: str | None = typer.Option(
         None,
         "--preset",
-        help="A shipped preset: finetune, scratch, paper, paper-finetune, synthetic.",
+        help="A shipped preset: finetune, scratch, synthetic, sharpness, text, text-quick, paper, paper-finetune.",
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Study directory [default: studies/<name>]."
