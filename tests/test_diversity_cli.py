@@ -83,6 +83,7 @@ def test_study_check_prints_strata_p_values_and_the_family(tmp_path: Path, monke
     import pandas as pd
 
     from weightspace.compare.prediction import study_correlations
+    from weightspace.cli import diversity as cli_diversity
     from weightspace.study import predict
 
     rng = np.random.default_rng(0)
@@ -99,7 +100,7 @@ def test_study_check_prints_strata_p_values_and_the_family(tmp_path: Path, monke
         table[col] = np.nan
     corrs = study_correlations(table, ["vs_emb"], ["acc_gain"], rng=rng, n_boot=100, n_perm=200)
     check = predict.PredictionCheck(conditions=table, correlations=corrs, baseline_run="x")
-    monkeypatch.setattr(predict, "prediction_check", lambda *a, **k: check)
+    monkeypatch.setattr(cli_diversity, "prediction_check", lambda *a, **k: check)
     res = invoke("--study", str(tmp_path))
     assert res.exit_code == 0, res.output
     aug = corrs[corrs["stratum"] == "augmentation"].iloc[0]

@@ -9,7 +9,7 @@ from torch import nn
 from weightspace.config import config_hash
 from weightspace.errors import ConfigError
 from weightspace.train import RunConfig
-from weightspace.train.config import NOT_IN_RUN_ID
+from weightspace.train.config import NEW_FIELD_DEFAULTS, NOT_IN_RUN_ID, TEXT_FIELD_DEFAULTS
 from weightspace.train.loop import build_optimizer, param_groups
 
 
@@ -54,7 +54,7 @@ def test_validation_and_run_id() -> None:
     assert RunConfig(weight_decay_params=" Matrices ").weight_decay_params == "matrices"
     base = RunConfig(weight_decay=1e-3)
     d = base.to_dict()
-    for name in (*NOT_IN_RUN_ID, "weight_decay_params"):
+    for name in (*NOT_IN_RUN_ID, *NEW_FIELD_DEFAULTS, *TEXT_FIELD_DEFAULTS):
         d.pop(name)
     assert base.run_id() == config_hash(d)  # ids of runs made before the setting stay valid
     assert base.replace(weight_decay_params="matrices").run_id() != base.run_id()
