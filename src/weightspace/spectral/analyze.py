@@ -35,7 +35,6 @@ from weightspace.spectral.row import (
     Progress,
     analyze_layer,
     columns,
-    is_skipped,
 )
 from weightspace.spectral.summary import summarize
 
@@ -70,8 +69,9 @@ def analyze_specs(
 
     ``workers`` > 1 analyses that many layers at once in threads (LAPACK and numpy release
     the GIL), each with single-threaded BLAS: a symmetric eigensolver scales poorly with BLAS
-    threads, independent layers scale well. Weights are loaded in the calling thread, at
-    most ``workers + 1`` layers ahead.
+    threads, independent layers scale well. Each worker loads its own layer, so at most
+    ``workers`` layers are in memory at once (one layer's weights plus its M×M Gram matrix
+    each).
     """
     opts = Options(
         compat=compat,
@@ -128,8 +128,7 @@ def _analyze_parallel(
     pending: deque[Future[dict[str, Any]]] = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for spec in spec_list:
-            weights = None if is_skipped(spec) else spec.load()  # type: ignore[misc]
-            pending.append(pool.submit(analyze_layer, spec, opts, weights))
+            pending.append(pool.submit(analyze_layer, spec, opts))  # loads in the worker
             while len(pending) > workers:
                 record(pending.popleft().result())
         while pending:

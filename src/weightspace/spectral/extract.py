@@ -2,8 +2,10 @@
 
 ``iter_layers(source)`` accepts a ``torch.nn.Module``, a state dict (``dict`` of tensors or
 arrays) or a path (see :mod:`weightspace.spectral.load`). Every spec's ``load()`` returns
-the layer's weight slices as a fresh (caller-owned) **float64**, C-contiguous array shaped
-``(S, N, M)`` with ``N >= M``: S = 1 for a dense matrix, S = prod(kernel) for a convolution (slice s is
+the layer's weight slices as an array shaped ``(S, N, M)`` with ``N >= M`` that no one else
+writes to (fresh, or a read-only memory map of a file), in the exact widening of the stored
+dtype — float64 for float64 weights, float32 for float32/fp16/bf16 — and possibly a
+transposed view (``as_slices`` gives a float64 C-contiguous copy): S = 1 for a dense matrix, S = prod(kernel) for a convolution (slice s is
 ``W[:, :, i, j]`` for kernel position s = i·kw + j, WeightWatcher's order). Loading is
 deferred so that a model larger than memory is read one layer at a time.
 
