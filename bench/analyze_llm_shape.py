@@ -7,9 +7,10 @@ same files with each tool in a fresh interpreter (so peak resident memory is per
 prints: time per matrix, total time, peak RSS, the time extrapolated to 32 blocks, the
 speed-up, and the largest |alpha difference| (weightspace in compat="ww" mode).
 
-Threading is each tool's out of the box: weightspace analyses ``torch.get_num_threads()``
-layers at once, each with single-threaded BLAS; WeightWatcher runs one layer at a time with
-multi-threaded BLAS. ``--threads 1`` pins both to one thread (and weightspace to one worker).
+Threading is each tool's out of the box: weightspace analyses as many layers at once as
+there are usable cores (``$WEIGHTSPACE_THREADS`` if set), each with single-threaded BLAS;
+WeightWatcher runs one layer at a time with multi-threaded BLAS. ``--threads 1`` pins both
+to one thread (and weightspace to one worker).
 
     .venv/bin/python bench/analyze_llm_shape.py --quick        # hidden 1024, 1 block, ~1 min
     .venv/bin/python bench/analyze_llm_shape.py                # 2 Llama-7B blocks, ~10 min
@@ -75,10 +76,8 @@ def _peak_rss_gb() -> float:
 def child_weightspace(
     path: str, threads: int, device: str, precision: str, only: str = ""
 ) -> dict[str, Any]:
-    import torch
-
     from weightspace.spectral import analyze
-    from weightspace.threads import set_threads
+    from weightspace.threads import current_threads, set_threads
 
     if threads:
         set_threads(threads)
@@ -101,7 +100,8 @@ def child_weightspace(
     ok = df[df.status == "success"]
     return {
         "tool": "weightspace",
-        "threads": torch.get_num_threads(),
+        "threads": current_threads(),
+        "torch_loaded": "torch" in sys.modules,  # reading safetensors never imports torch
         "total_s": total,
         "per_matrix_s": [t - (done[i - 1][0] if i else 0.0) for i, (t, _) in enumerate(done)],
         "names": list(ok.longname),

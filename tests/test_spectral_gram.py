@@ -146,3 +146,19 @@ def test_parallel_workers_give_the_same_rows(tmp_path: Path) -> None:
     one = analyze(tmp_path / "p.safetensors", threads=1)
     two = analyze(tmp_path / "p.safetensors", threads=2)
     pd.testing.assert_frame_equal(one, two, check_exact=True)
+
+
+def test_analysing_safetensors_never_imports_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    w = torch.randn(64, 40, generator=torch.Generator().manual_seed(5)).to(torch.bfloat16)
+    _write(tmp_path / "w.safetensors", {"fc.weight": w})
+    code = (
+        "import sys; from weightspace.spectral import analyze; "
+        f"df = analyze({str(tmp_path / 'w.safetensors')!r}, threads=1); "
+        "assert df.status.iloc[0] == 'success', df; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # torch alone would add ~0.7 GB of resident memory

@@ -37,6 +37,7 @@ from weightspace.spectral.row import (
     columns,
 )
 from weightspace.spectral.summary import summarize
+from weightspace.threads import current_threads
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +225,10 @@ def analyze(
     extraction order; columns as :func:`columns`. ``compat="ww"`` reproduces WeightWatcher
     0.7.7; ``mp_fit`` adds the Marchenko–Pastur columns, ``randomize`` the shuffled-weights
     control (seeded by ``seed``). ``progress(done, total, longname)`` is called after each
-    layer. ``threads``: how many layers to analyse at once (each single-threaded); default
-    the current torch thread count (``weightspace.threads.set_threads`` sets it).
+    layer. ``threads``: how many layers to analyse at once, each with single-threaded BLAS
+    (so threads × BLAS threads never exceeds it); default ``threads.current_threads()``: the
+    count given to ``set_threads`` (``--threads`` / ``$WEIGHTSPACE_THREADS``), else the usable
+    cores.
     ``precision="float32"`` runs the eigensolver in float32 (opt-in, faster; see
     ``docs/spectral.md`` for its measured error); the default and compat parity are float64.
     ``tail``: truncated power law, finger fixes or a clipped top (:mod:`.fingers`);
@@ -242,9 +245,7 @@ def analyze(
         precision=precision,
     )
     if threads is None:
-        import torch
-
-        workers = max(1, torch.get_num_threads())
+        workers = current_threads()
     else:
         check_int("threads", threads, minimum=1)
         workers = threads

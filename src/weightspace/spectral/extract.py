@@ -19,12 +19,12 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import torch
 
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.spectral.extract_module import module_specs
@@ -102,7 +102,8 @@ def iter_layers(
 
 
 def _raw_specs(source: Any) -> Iterable[LayerSpec]:
-    if isinstance(source, torch.nn.Module):
+    torch = sys.modules.get("torch")  # not loaded: source cannot be a torch module
+    if torch is not None and isinstance(source, torch.nn.Module):
         return module_specs(source)
     if isinstance(source, str | os.PathLike):
         return path_specs(source)
