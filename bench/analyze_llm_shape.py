@@ -68,6 +68,17 @@ def write_checkpoint(root: Path, *, blocks: int, hidden: int, ffn: int, seed: in
 
 
 def _peak_rss_gb() -> float:
+    """This process's peak resident set (VmHWM), in GB.
+
+    Not ``ru_maxrss``: on Linux a child started by fork/exec inherits its parent's maximum
+    there, so it would report the writer's (torch-loaded) peak instead of the tool's.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2  # kB
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
@@ -197,7 +208,8 @@ def main() -> None:
         per = r["per_matrix_s"]
         print(f"{tool:>13}: total {r['total_s']:.1f}s, per matrix {sum(per) / max(len(per), 1):.2f}s "
               f"(max {max(per, default=0):.2f}s), peak RSS {r['peak_rss_gb']:.2f} GB, "
-              f"32 blocks ≈ {r['total_s'] * 32 / args.blocks / 60:.1f} min")  # fmt: skip
+              f"32 blocks ≈ {r['total_s'] * 32 / args.blocks / 60:.1f} min"
+              + (f", torch loaded: {r['torch_loaded']}" if "torch_loaded" in r else ""))  # fmt: skip
     if len(results) == 2:
         a, b = results["weightspace"], results["weightwatcher"]
         print(
