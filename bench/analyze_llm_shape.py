@@ -7,9 +7,10 @@ same files with each tool in a fresh interpreter (so peak resident memory is per
 prints: time per matrix, total time, peak RSS, the time extrapolated to 32 blocks, the
 speed-up, and the largest |alpha difference| (weightspace in compat="ww" mode).
 
-Threading is each tool's out of the box: weightspace analyses ``torch.get_num_threads()``
-layers at once, each with single-threaded BLAS; WeightWatcher runs one layer at a time with
-multi-threaded BLAS. ``--threads 1`` pins both to one thread (and weightspace to one worker).
+Threading is each tool's out of the box: weightspace analyses as many layers at once as
+there are usable cores (``$WEIGHTSPACE_THREADS`` if set), each with single-threaded BLAS;
+WeightWatcher runs one layer at a time with multi-threaded BLAS. ``--threads 1`` pins both
+to one thread (and weightspace to one worker).
 
     .venv/bin/python bench/analyze_llm_shape.py --quick        # hidden 1024, 1 block, ~1 min
     .venv/bin/python bench/analyze_llm_shape.py                # 2 Llama-7B blocks, ~10 min
@@ -67,6 +68,17 @@ def write_checkpoint(root: Path, *, blocks: int, hidden: int, ffn: int, seed: in
 
 
 def _peak_rss_gb() -> float:
+    """This process's peak resident set (VmHWM), in GB.
+
+    Not ``ru_maxrss``: on Linux a child started by fork/exec inherits its parent's maximum
+    there, so it would report the writer's (torch-loaded) peak instead of the tool's.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2  # kB
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
@@ -75,10 +87,8 @@ def _peak_rss_gb() -> float:
 def child_weightspace(
     path: str, threads: int, device: str, precision: str, only: str = ""
 ) -> dict[str, Any]:
-    import torch
-
     from weightspace.spectral import analyze
-    from weightspace.threads import set_threads
+    from weightspace.threads import current_threads, set_threads
 
     if threads:
         set_threads(threads)
@@ -101,7 +111,8 @@ def child_weightspace(
     ok = df[df.status == "success"]
     return {
         "tool": "weightspace",
-        "threads": torch.get_num_threads(),
+        "threads": current_threads(),
+        "torch_loaded": "torch" in sys.modules,  # reading safetensors never imports torch
         "total_s": total,
         "per_matrix_s": [t - (done[i - 1][0] if i else 0.0) for i, (t, _) in enumerate(done)],
         "names": list(ok.longname),
@@ -197,7 +208,8 @@ def main() -> None:
         per = r["per_matrix_s"]
         print(f"{tool:>13}: total {r['total_s']:.1f}s, per matrix {sum(per) / max(len(per), 1):.2f}s "
               f"(max {max(per, default=0):.2f}s), peak RSS {r['peak_rss_gb']:.2f} GB, "
-              f"32 blocks ≈ {r['total_s'] * 32 / args.blocks / 60:.1f} min")  # fmt: skip
+              f"32 blocks ≈ {r['total_s'] * 32 / args.blocks / 60:.1f} min"
+              + (f", torch loaded: {r['torch_loaded']}" if "torch_loaded" in r else ""))  # fmt: skip
     if len(results) == 2:
         a, b = results["weightspace"], results["weightwatcher"]
         print(

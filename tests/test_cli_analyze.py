@@ -133,3 +133,19 @@ def test_cuda_without_cuda_exits_2() -> None:
 def test_parse_layers() -> None:
     assert _parse_layers(["3", "fc,layer1.*", " 10 "]) == [3, "fc", "layer1.*", 10]
     assert _parse_layers(None) is None and _parse_layers([","]) is None
+
+
+def test_directory_prints_a_progress_line_per_matrix(tmp_path: Path) -> None:
+    root = tmp_path / "sharded"
+    root.mkdir()
+    torch.manual_seed(1)
+    save_file({"a.weight": torch.randn(40, 24).to(torch.bfloat16)}, str(root / "m-1.safetensors"))
+    save_file({"b.weight": torch.randn(30, 50), "c.weight": torch.randn(2, 3)},
+              str(root / "m-2.safetensors"))  # fmt: skip
+    result = runner.invoke(app, ["analyze", str(root), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("analyze ")]
+    assert [ln.split(":")[0] for ln in lines] == ["analyze 1/3 a", "analyze 2/3 b", "analyze 3/3 c"]
+    assert all(ln.endswith(" s total)") for ln in lines)
+    quiet = runner.invoke(app, ["analyze", str(root), "--threads", "1", "--quiet"])
+    assert quiet.exit_code == 0 and "analyze 1/3" not in quiet.stderr

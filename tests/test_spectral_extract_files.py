@@ -154,46 +154,30 @@ def _sharded(tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
     return root, tensors
 
 
-class _CountingOpen:
-    """Wraps ``safetensors.safe_open`` and records every tensor read."""
+class _CountingReads:
+    """Records every tensor read (name and rows) through the safetensors store."""
 
-    def __init__(self, real: object) -> None:
-        self.real = real
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from weightspace.spectral.load_safetensors import SafetensorsStore
+
         self.reads: list[str] = []
-
-    def __call__(self, *args: object, **kw: object) -> object:
+        self.rows: list[slice | None] = []
+        real = SafetensorsStore.read
         counter = self
 
-        class Handle:
-            def __init__(self) -> None:
-                self.h = counter.real(*args, **kw)  # type: ignore[operator]
+        def read(store: SafetensorsStore, name: str, rows: slice | None = None) -> np.ndarray:
+            counter.reads.append(name)
+            counter.rows.append(rows)
+            return real(store, name, rows)
 
-            def __enter__(self) -> Handle:
-                self.h.__enter__()
-                return self
-
-            def __exit__(self, *exc: object) -> None:
-                self.h.__exit__(*exc)
-
-            def get_tensor(self, name: str) -> torch.Tensor:
-                counter.reads.append(name)
-                return self.h.get_tensor(name)
-
-            def get_slice(self, name: str) -> object:
-                counter.reads.append(name)
-                return self.h.get_slice(name)
-
-        return Handle()
+        monkeypatch.setattr(SafetensorsStore, "read", read)
 
 
 def test_sharded_directory_is_ordered_by_index_and_lazy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import safetensors
-
     root, tensors = _sharded(tmp_path)
-    counter = _CountingOpen(safetensors.safe_open)
-    monkeypatch.setattr(safetensors, "safe_open", counter)
+    counter = _CountingReads(monkeypatch)
     specs = list(iter_layers(root))
     assert [s.longname for s in specs] == [f"layers.{i}" for i in range(4)]
     assert [s.layer_id for s in specs] == [0, 2, 3, 4]  # the bias counts in the file order
@@ -225,15 +209,13 @@ def test_layer_by_layer_loading_does_not_accumulate_memory(tmp_path: Path) -> No
 
 
 def test_qkv_split_reads_only_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import safetensors
-
     w = torch.randn(36, 12)
     path = _save_st({"enc.attn.in_proj_weight": w}, tmp_path / "a.safetensors")
-    counter = _CountingOpen(safetensors.safe_open)
-    monkeypatch.setattr(safetensors, "safe_open", counter)
+    counter = _CountingReads(monkeypatch)
     specs = {s.longname: s for s in iter_layers(path)}
     np.testing.assert_array_equal(specs["enc.attn.v"].load()[0], w[24:].double().numpy())
     assert counter.reads == ["enc.attn.in_proj_weight"]
+    assert counter.rows == [slice(24, 36)]
 
 
 def test_sharded_torch_directory(tmp_path: Path) -> None:

@@ -13,16 +13,20 @@ import hashlib
 import logging
 import os
 import pickle
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from safetensors.torch import load_file
 
 from weightspace.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+# torch is imported where a torch file is read: reading safetensors/.npz weights never loads
+# it (importing torch alone makes a process ~0.7 GB larger)
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +49,16 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"weights file {str(path)!r} does not exist; check the path")
     if path.suffix == ".safetensors":
         try:
+            from safetensors.torch import load_file
+
             return load_file(str(path))
         except Exception as err:  # truncated or not a safetensors file
             raise CheckpointError(
                 f"cannot read {str(path)!r} as safetensors ({err}); the file is truncated or "
                 "not a .safetensors file"
             ) from None
+    import torch
+
     tensors = unwrap_state_dict(torch_load(path), origin=str(path))
     return {k: torch.as_tensor(v) for k, v in tensors.items()}
 
@@ -59,7 +67,8 @@ def is_array(v: Any) -> bool:
     """A numpy array or a torch tensor."""
     if isinstance(v, np.ndarray):
         return True
-    return isinstance(v, torch.Tensor)
+    torch = sys.modules.get("torch")  # not loaded: v cannot be a tensor
+    return torch is not None and isinstance(v, torch.Tensor)
 
 
 def unwrap_state_dict(obj: Any, *, origin: str) -> dict[str, Any]:
@@ -88,6 +97,8 @@ def unwrap_state_dict(obj: Any, *, origin: str) -> dict[str, Any]:
 def torch_load(path: Path) -> Any:
     """``torch.load(weights_only=True)``, memory-mapped when the format allows; a pickle that
     needs code to run is refused, never executed; any failure is a :class:`CheckpointError`."""
+    import torch
+
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")

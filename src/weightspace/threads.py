@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from weightspace.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 ENV_VAR = "WEIGHTSPACE_THREADS"
+_chosen: int | None = None  # the last count given to set_threads
 _BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
@@ -37,6 +39,15 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def current_threads() -> int:
+    """The count last given to :func:`set_threads`; else torch's intra-op count when torch
+    is loaded; else :func:`default_threads` (the usable cores)."""
+    if _chosen is not None:
+        return _chosen
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else default_threads()
+
+
 def set_threads(n: int | None = None) -> int:
     """Set torch intra-op threads and BLAS threads to ``n`` (default: :func:`default_threads`).
 
@@ -56,9 +67,12 @@ def set_threads(n: int | None = None) -> int:
         threadpool_limits(n)
     except ImportError:
         pass
-    try:
-        import torch
-    except ImportError:
+    global _chosen
+    _chosen = n
+    # torch is not imported here (it alone adds ~0.7 GB to a process): when it is loaded
+    # later it reads OMP_NUM_THREADS, set above; when it is loaded already, set it directly
+    torch = sys.modules.get("torch")
+    if torch is None:
         return n
     torch.set_num_threads(n)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -133,12 +134,28 @@ def format_table(df: Any) -> str:
 
 
 class _Progress:
-    """``progress(done, total, longname)`` feeding a tqdm bar on stderr, opened on first use."""
+    """``progress(done, total, longname)``: one line per matrix on stderr, or a tqdm bar.
 
-    def __init__(self) -> None:
+    ``lines`` (weights files and directories, where one matrix can take seconds): a line per
+    analysed matrix with its time and the total so far, readable in a log file too. Otherwise
+    a tqdm bar, opened on first use.
+    """
+
+    def __init__(self, *, lines: bool = False) -> None:
         self.bar: Any = None
+        self.lines = lines
+        self.start = self.last = time.perf_counter()
 
     def __call__(self, done: int, total: int, longname: str) -> None:
+        if self.lines:
+            now = time.perf_counter()
+            typer.echo(
+                f"analyze {done}/{total} {longname}: {now - self.last:.1f} s "
+                f"({now - self.start:.1f} s total)",
+                err=True,
+            )
+            self.last = now
+            return
         if self.bar is None:
             from tqdm.auto import tqdm
 
@@ -232,7 +249,7 @@ def _analyze(path: str, *, out: Path | None, compat: str | None, mp_fit: bool, r
             raise ConfigError("--device cuda, but torch sees no CUDA device; use --device cpu")
     set_threads(threads)
     source: Any = demo_model() if path == DEMO else path
-    progress = None if quiet else _Progress()
+    progress = None if quiet else _Progress(lines=path != DEMO)
     try:
         df = analyze(source, compat=compat, mp_fit=mp_fit, randomize=randomize, layers=layers,
                      min_evals=min_evals, device=device, seed=seed, progress=progress)  # fmt: skip

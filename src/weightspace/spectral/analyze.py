@@ -35,9 +35,9 @@ from weightspace.spectral.row import (
     Progress,
     analyze_layer,
     columns,
-    is_skipped,
 )
 from weightspace.spectral.summary import summarize
+from weightspace.threads import current_threads
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,9 @@ def analyze_specs(
 
     ``workers`` > 1 analyses that many layers at once in threads (LAPACK and numpy release
     the GIL), each with single-threaded BLAS: a symmetric eigensolver scales poorly with BLAS
-    threads, independent layers scale well. Weights are loaded in the calling thread, at
-    most ``workers + 1`` layers ahead.
+    threads, independent layers scale well. Each worker loads its own layer, so at most
+    ``workers`` layers are in memory at once (one layer's weights plus its M×M Gram matrix
+    each).
     """
     opts = Options(
         compat=compat,
@@ -128,8 +129,7 @@ def _analyze_parallel(
     pending: deque[Future[dict[str, Any]]] = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for spec in spec_list:
-            weights = None if is_skipped(spec) else spec.load()  # type: ignore[misc]
-            pending.append(pool.submit(analyze_layer, spec, opts, weights))
+            pending.append(pool.submit(analyze_layer, spec, opts))  # loads in the worker
             while len(pending) > workers:
                 record(pending.popleft().result())
         while pending:
@@ -225,8 +225,10 @@ def analyze(
     extraction order; columns as :func:`columns`. ``compat="ww"`` reproduces WeightWatcher
     0.7.7; ``mp_fit`` adds the Marchenko–Pastur columns, ``randomize`` the shuffled-weights
     control (seeded by ``seed``). ``progress(done, total, longname)`` is called after each
-    layer. ``threads``: how many layers to analyse at once (each single-threaded); default
-    the current torch thread count (``weightspace.threads.set_threads`` sets it).
+    layer. ``threads``: how many layers to analyse at once, each with single-threaded BLAS
+    (so threads × BLAS threads never exceeds it); default ``threads.current_threads()``: the
+    count given to ``set_threads`` (``--threads`` / ``$WEIGHTSPACE_THREADS``), else the usable
+    cores.
     ``precision="float32"`` runs the eigensolver in float32 (opt-in, faster; see
     ``docs/spectral.md`` for its measured error); the default and compat parity are float64.
     ``tail``: truncated power law, finger fixes or a clipped top (:mod:`.fingers`);
@@ -243,9 +245,7 @@ def analyze(
         precision=precision,
     )
     if threads is None:
-        import torch
-
-        workers = max(1, torch.get_num_threads())
+        workers = current_threads()
     else:
         check_int("threads", threads, minimum=1)
         workers = threads

@@ -35,7 +35,13 @@ from weightspace.spectral.analyze import analyze_specs
 from weightspace.spectral.extract import iter_layers
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.overlap import overlap_table
-from weightspace.spectral.slices import make_spec, skipped_spec, tensor_to_numpy, to_slices
+from weightspace.spectral.slices import (
+    as_slices,
+    make_spec,
+    skipped_spec,
+    tensor_to_numpy,
+    to_slices,
+)
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -45,8 +51,8 @@ def _difference(
     load: Callable[[], np.ndarray], base: Callable[[], np.ndarray]
 ) -> Callable[[], np.ndarray]:
     def delta() -> np.ndarray:
-        w = load()
-        w -= base()  # both fresh float64 (S, N, M) arrays in the same layout
+        w = as_slices(load(), copy=True)  # float64, C-contiguous, ours to write
+        w -= base()  # (S, N, M) in the same orientation; float32 operands widen exactly
         return w
 
     return delta
@@ -223,7 +229,7 @@ def delta_table(before: Any, after: Any, *, k: int = 10, compat: str | None = No
         row: dict[str, Any] = {"layer_id": spec.layer_id, "longname": spec.longname}
         d = delta_rows.loc[spec.longname]
         row.update({f"delta_{m}": float(d[m]) for m in DELTA_METRICS})
-        w0 = float(np.linalg.norm(base[spec.longname].load()))  # type: ignore[misc]
+        w0 = float(np.linalg.norm(as_slices(base[spec.longname].load())))  # type: ignore[misc]
         row["rel_change"] = math.sqrt(float(d["norm"])) / w0 if w0 > 0 else math.nan
         o = overlaps.loc[spec.longname]
         for col in ("overlap_left", "overlap_right", "max_angle_left", "max_angle_right"):

@@ -2,8 +2,10 @@
 
 ``iter_layers(source)`` accepts a ``torch.nn.Module``, a state dict (``dict`` of tensors or
 arrays) or a path (see :mod:`weightspace.spectral.load`). Every spec's ``load()`` returns
-the layer's weight slices as a fresh (caller-owned) **float64**, C-contiguous array shaped
-``(S, N, M)`` with ``N >= M``: S = 1 for a dense matrix, S = prod(kernel) for a convolution (slice s is
+the layer's weight slices as an array shaped ``(S, N, M)`` with ``N >= M`` that no one else
+writes to (fresh, or a read-only memory map of a file), in the exact widening of the stored
+dtype — float64 for float64 weights, float32 for float32/fp16/bf16 — and possibly a
+transposed view (``as_slices`` gives a float64 C-contiguous copy): S = 1 for a dense matrix, S = prod(kernel) for a convolution (slice s is
 ``W[:, :, i, j]`` for kernel position s = i·kw + j, WeightWatcher's order). Loading is
 deferred so that a model larger than memory is read one layer at a time.
 
@@ -17,12 +19,12 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import torch
 
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.spectral.extract_module import module_specs
@@ -100,7 +102,8 @@ def iter_layers(
 
 
 def _raw_specs(source: Any) -> Iterable[LayerSpec]:
-    if isinstance(source, torch.nn.Module):
+    torch = sys.modules.get("torch")  # not loaded: source cannot be a torch module
+    if torch is not None and isinstance(source, torch.nn.Module):
         return module_specs(source)
     if isinstance(source, str | os.PathLike):
         return path_specs(source)

@@ -57,13 +57,14 @@ class TensorStore(Protocol):
     def shape(self, name: str) -> tuple[int, ...]: ...
     def is_float(self, name: str) -> bool: ...
     def read(self, name: str, rows: slice | None = None) -> np.ndarray:
-        """The tensor (or ``rows`` of its first axis) as a float numpy array (may be a view)."""
+        """The tensor (or ``rows`` of its first axis) as a float numpy array that the caller
+        owns: fresh, or a read-only memory map of a file — never a view of live weights."""
         ...
 
 
 def _loader(store: TensorStore, name: str, rows: slice | None = None) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        return to_slices(store.read(name, rows))
+        return to_slices(store.read(name, rows), copy=False)  # reads are the caller's
 
     return load
 

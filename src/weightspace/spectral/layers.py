@@ -21,9 +21,12 @@ class LayerSpec:
     """One analysable (or skipped) layer.
 
     ``load()`` returns the weight slices as an array shaped ``(S, N, M)`` with ``N >= M``
-    (transposed where needed): S = 1 for dense matrices, S = prod(kernel) for
-    convolutions (one slice per kernel position). Loading is deferred so that a model
-    larger than memory can be analysed layer by layer.
+    (transposed where needed, possibly as a view): S = 1 for dense matrices, S = prod(kernel)
+    for convolutions (one slice per kernel position). Its dtype is the exact widening of the
+    stored one (float64 stays float64; float32, fp16 and bf16 give float32) and it may be a
+    read-only memory map: callers that need float64 or write into it call
+    ``esd.as_slices`` (float64, C-contiguous). Loading is deferred so that a model larger
+    than memory can be analysed layer by layer.
     """
 
     layer_id: int  # WeightWatcher-compatible: index in model.named_modules() (0 = the root)

@@ -126,11 +126,14 @@ class DictStore:
         return bool(v.is_floating_point())
 
     def read(self, name: str, rows: slice | None = None) -> np.ndarray:
+        """A fresh array (never a view of the caller's tensors)."""
         v = self._t[name]
         v = v if rows is None else v[rows]
         if isinstance(v, np.ndarray):
-            return np.asarray(v)
-        return tensor_to_numpy(v)
+            return np.array(v, copy=True)
+        a = tensor_to_numpy(v)  # a view when v is a float32/64 CPU tensor
+        same = v.device.type == "cpu" and str(v.dtype) in ("torch.float32", "torch.float64")
+        return a.copy() if same else a
 
 
 # --- npz -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from weightspace.spectral.fingers import TailOptions, fit_tail
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.mp import MPFit, failed_mp, fit_mp
 from weightspace.spectral.powerlaw import WW_EVALS_THRESH, PowerLawFit, failed_fit, fit_power_law
+from weightspace.spectral.slices import all_finite, as_stack
 
 COMPAT_MODES = ("ww",)
 DEFAULT_MIN_EVALS = 8  # WeightWatcher 0.7.7's default
@@ -168,13 +169,15 @@ def analyze_layer(
         row["reason"] = spec.reason or "no weights to analyse"
         return row
     assert spec.load is not None
-    slices = esd_mod.as_slices(spec.load() if weights is None else weights)  # (S, N, M)
+    # (S, N, M) in the loaded dtype (float32 for half/single precision weights, a memory map
+    # or a transposed view possibly): the Gram product widens it to float64 in row blocks
+    slices = as_stack(spec.load() if weights is None else weights)
     s, n, m = slices.shape
     row.update(N=n, M=m, rf=s, Q=n / m if m else math.nan, num_evals=s * m)
     if slices.size == 0:
         row["reason"] = f"empty weight matrix of shape {slices.shape}"
         return row
-    if not np.all(np.isfinite(slices)):
+    if not all_finite(slices):
         row["reason"] = "weights contain NaN/Inf"
         return row
 
@@ -223,7 +226,8 @@ def analyze_layer(
         row.update(mp.columns())
         _note(row, mp.reason)
     if opts.randomize:
-        row.update(_randomized(slices, evals, scale, n, m, spec, opts))
+        full = esd_mod.as_slices(slices)  # float64 C-contiguous, shuffled in place of the weights
+        row.update(_randomized(full, evals, scale, n, m, spec, opts))
     return row
 
 

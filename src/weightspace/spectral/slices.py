@@ -1,7 +1,8 @@
 """The layer-row building blocks shared by every source (modules, state dicts, files).
 
-:func:`to_slices` is the one place a weight tensor becomes the float64 ``(S, N, M)`` stack of
-matrices that is fitted (and plotted): S = 1 for a dense matrix, S = prod(kernel) for a
+:func:`to_slices` is the one place a weight tensor becomes the ``(S, N, M)`` stack of
+matrices that is fitted (and plotted; float32 for half and single precision weights, float64
+for double — exact either way; the Gram product widens to float64 in blocks): S = 1 for a dense matrix, S = prod(kernel) for a
 convolution (slice s is ``W[:, :, i, j]`` for kernel position s = i·kw + j, WeightWatcher's
 order), each slice transposed so that N >= M. :func:`make_spec` / :func:`skipped_spec` build
 the :class:`LayerSpec` rows; :func:`tensor_to_numpy` reads a torch tensor without a float64
@@ -39,23 +40,39 @@ GRU_GATES = ("r", "z", "n")
 QKV = ("q", "k", "v")
 
 
-def to_slices(w: np.ndarray) -> np.ndarray:
-    """Weights ``(out, in)`` or ``(out, in, *kernel)`` -> float64 ``(S, N, M)`` with N >= M.
+def to_slices(w: np.ndarray, *, copy: bool = True) -> np.ndarray:
+    """Weights ``(out, in)`` or ``(out, in, *kernel)`` -> ``(S, N, M)`` slices with N >= M.
+
+    The values are exact: float64 stays float64, every narrower float (float16, and bf16
+    already widened by the reader) becomes float32. Slices wider than tall are transposed
+    views, so the result need not be C-contiguous; :func:`as_slices` gives the float64
+    C-contiguous copy where one is needed. With ``copy`` (default) the result never shares
+    memory with ``w`` (never a view of live weights); ``copy=False`` is for arrays the caller
+    already owns (fresh or read-only reads of a file).
 
     >>> to_slices(np.zeros((2, 5))).shape
     (1, 5, 2)
     >>> to_slices(np.zeros((8, 3, 2, 2))).shape
     (4, 8, 3)
+    >>> to_slices(np.zeros((2, 5), dtype=np.float16)).dtype
+    dtype('float32')
     """
-    if w.ndim < 2:
-        raise ValueError(f"need at least 2 dimensions, got shape {w.shape}")
-    if w.ndim == 2:
-        s = w[None]  # (1, out, in)
+    a = np.asarray(w)
+    if a.ndim < 2:
+        raise ValueError(f"need at least 2 dimensions, got shape {a.shape}")
+    if a.dtype not in (np.float32, np.float64):
+        wide = np.float32 if a.dtype == np.float16 else np.float64
+        a = a.astype(wide)  # a fresh array
+    elif copy:
+        a = np.array(a, copy=True, order="K")
+    if a.ndim == 2:
+        s = a[None]  # (1, out, in)
     else:
-        flat = w.reshape(w.shape[0], w.shape[1], -1)  # (out, in, K) with K = prod(kernel)
+        flat = a.reshape(a.shape[0], a.shape[1], -1)  # (out, in, K) with K = prod(kernel)
         s = np.moveaxis(flat, -1, 0)  # (K, out, in); slice k = kernel position, row-major
-    # always a fresh array (never a view of live weights)
-    return as_slices(s, copy=True)
+    if s.shape[1] < s.shape[2]:
+        s = s.transpose(0, 2, 1)  # (S, N, M) with N >= M, a view
+    return s
 
 
 def as_slices(w: np.ndarray, *, copy: bool = False) -> np.ndarray:
@@ -72,6 +89,33 @@ def as_slices(w: np.ndarray, *, copy: bool = False) -> np.ndarray:
     if a.shape[1] < a.shape[2]:
         a = a.transpose(0, 2, 1)  # (S, N, M) with N >= M
     return np.array(a, dtype=np.float64, order="C", copy=True if copy else None)
+
+
+def as_stack(w: np.ndarray) -> np.ndarray:
+    """A 2-D ``(N, M)`` or 3-D ``(S, N, M)`` stack -> ``(S, N, M)``, N >= M, without copying.
+
+    Like :func:`as_slices` but wide slices become transposed views and float32/float64 keep
+    their dtype (anything else is widened to float64): what the blockwise Gram product reads.
+    """
+    a = np.asarray(w)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise ValueError(f"weight slices must be 2-D or 3-D (S, N, M), got shape {a.shape}")
+    return a.transpose(0, 2, 1) if a.shape[1] < a.shape[2] else a
+
+
+def all_finite(slices: np.ndarray, *, block: int = 1 << 22) -> bool:
+    """Whether every entry of ``(S, N, M)`` slices is finite, checked ~``block`` at a time."""
+    s, n, m = slices.shape
+    rows = max(1, block // max(m, 1))
+    return all(
+        bool(np.isfinite(slices[k, i : i + rows]).all())
+        for k in range(s)
+        for i in range(0, n, rows)
+    )
 
 
 def slice_dims(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -138,8 +182,8 @@ def skipped_spec(
 def tensor_to_numpy(t: Any) -> np.ndarray:
     """A torch tensor as a float32/float64 numpy array (a view when it already is one on CPU).
 
-    Half-precision types are widened to float32 exactly; :func:`to_slices` then does the one
-    float64 copy, so no full-size float64 intermediate is made.
+    Half-precision types are widened to float32 exactly; no full-size float64 copy is made
+    (the Gram product widens row blocks to float64).
     """
     import torch  # torch-free callers (.npz files) never reach here
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from weightspace.checkpoint import unwrap_state_dict
 from weightspace.errors import ConfigError
+from weightspace.spectral.esd import as_slices
 from weightspace.spectral.extract import iter_layers
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.load import open_store
@@ -153,7 +154,7 @@ def select(rows: list[Row], layers: Any) -> list[Row]:
 
 def _slice_loader(load: Callable[[], np.ndarray], k: int, scale: float) -> Callable[[], np.ndarray]:
     def sliced() -> np.ndarray:
-        return load()[k : k + 1] * scale  # (1, N, M)
+        return as_slices(load()[k : k + 1]) * scale  # (1, N, M), float64
 
     return sliced
 

@@ -367,7 +367,7 @@ class WeightWatcher:
         """The layer's weight matrices as (out, in) arrays, one per kernel position."""
         row = self._one_row(model, layer, params)
         assert row.spec.load is not None
-        slices = row.spec.load()  # (S, N, M), N >= M
+        slices = as_slices(row.spec.load())  # (S, N, M), N >= M, float64
         shape = row.spec.extra.get("shape", ())
         flip = len(shape) >= 2 and shape[0] < shape[1]  # type: ignore[arg-type, index]
         return [s.T.copy() if flip else s.copy() for s in slices]
