@@ -19,10 +19,13 @@ from math import factorial
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from weightspace.compare.effect_size import CI_LEVEL
-from weightspace.compare.rank import _exact_spearman_p, _spearman_rows
+from weightspace.compare.rank import (
+    _exact_spearman_p,
+    _permutation_spearman_p,
+    _spearman_rows,
+)
 
 MIN_N = 5  # four points: the smallest exact two-sided p of a perfect ρ is 1/12
 EXACT_N = 8
@@ -52,16 +55,7 @@ def rank_test(
     if len(x) <= EXACT_N and factorial(len(x)) <= 10 * max(n_perm, 1):
         out["p"], out["exact"] = _exact_spearman_p(x, y, rho), True
     else:
-        res = stats.permutation_test(
-            (x, y),
-            lambda a, b, axis=-1: np.abs(_spearman_rows(a, b)),
-            permutation_type="pairings",
-            vectorized=True,
-            n_resamples=n_perm,
-            alternative="greater",
-            rng=rng,
-        )
-        out["p"] = float(res.pvalue)
+        out["p"] = _permutation_spearman_p(x, y, n_perm=n_perm, rng=rng)
     if len(x) >= MIN_CI_N:
         idx = rng.integers(0, len(x), size=(n_boot, len(x)))  # resampled conditions
         noisy = y[idx] + se[idx] * rng.standard_normal(idx.shape)

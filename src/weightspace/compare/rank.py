@@ -57,15 +57,7 @@ def spearman_ci(
     if len(x) <= EXACT_SPEARMAN_N:
         p = _exact_spearman_p(x, y, rho)
     else:  # permutation, +1 correction: never 0 (the t approximation says 0 for ρ = ±1)
-        p = stats.permutation_test(
-            (x, y),
-            lambda a, b, axis=-1: np.abs(_spearman_rows(a, b)),
-            permutation_type="pairings",
-            vectorized=True,
-            n_resamples=n_perm,
-            alternative="greater",
-            rng=rng,
-        ).pvalue
+        p = _permutation_spearman_p(x, y, n_perm=n_perm, rng=rng)
     if len(x) < MIN_CI_POINTS:
         return float(rho), float(p), nan, nan
     with warnings.catch_warnings():  # resamples with a constant column: NaN, dropped below
@@ -82,6 +74,22 @@ def spearman_ci(
         )
     low, high = _percentile_ci(np.asarray(boot.bootstrap_distribution))
     return float(rho), float(p), low, high
+
+
+def _permutation_spearman_p(
+    x: np.ndarray, y: np.ndarray, *, n_perm: int, rng: np.random.Generator
+) -> float:
+    """Two-sided permutation p of Spearman ρ over ``n_perm`` pairings (+1 correction)."""
+    res = stats.permutation_test(
+        (x, y),
+        lambda a, b, axis=-1: np.abs(_spearman_rows(a, b)),
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=n_perm,
+        alternative="greater",
+        rng=rng,
+    )
+    return float(res.pvalue)
 
 
 def _spearman_rows(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:

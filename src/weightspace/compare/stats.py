@@ -11,6 +11,7 @@ Effect sizes live in :mod:`weightspace.compare.effect_size`, Spearman ρ in
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
@@ -98,6 +99,28 @@ def label_splits(n: int, n_a: int, rng: np.random.Generator, n_perm: int):
     return order < n_a, False
 
 
+def _relabel_test(
+    samples: Sequence[np.ndarray],
+    statistic: Callable[..., np.ndarray],
+    *,
+    n_perm: int,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """The observed ``statistic`` (vectorized, large = extreme) and its permutation p with
+    group labels exchangeable (``scipy.stats.permutation_test``): every relabelling when
+    there are at most ``n_perm``, else ``n_perm`` random ones with the +1 correction."""
+    res = stats.permutation_test(
+        samples,
+        statistic,
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=n_perm,
+        alternative="greater",
+        rng=rng,
+    )
+    return float(res.statistic), float(res.pvalue)
+
+
 def permutation_diff(
     a: np.ndarray,
     b: np.ndarray,
@@ -131,17 +154,9 @@ def permutation_diff(
         def statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
             return np.abs(np.mean(x, axis=axis) - np.mean(y, axis=axis))
 
-    res = stats.permutation_test(
-        (a, b),
-        statistic,
-        permutation_type="independent",
-        vectorized=True,
-        n_resamples=n_perm,
-        alternative="greater",
-        rng=rng,
-    )
+    _, p = _relabel_test((a, b), statistic, n_perm=n_perm, rng=rng)
     exact = comb(len(a) + len(b), len(a)) <= n_perm
-    return float(res.pvalue), exact
+    return p, exact
 
 
 def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -260,13 +275,4 @@ def permutation_anova(
     def statistic(*xs: np.ndarray, axis: int = -1) -> np.ndarray:
         return _f_statistic(*xs, axis=axis, welch=use_welch)
 
-    res = stats.permutation_test(
-        samples,
-        statistic,
-        permutation_type="independent",
-        vectorized=True,
-        n_resamples=n_perm,
-        alternative="greater",
-        rng=rng,
-    )
-    return float(res.statistic), float(res.pvalue)
+    return _relabel_test(samples, statistic, n_perm=n_perm, rng=rng)

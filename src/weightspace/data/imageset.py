@@ -11,6 +11,28 @@ import torch
 from weightspace.errors import ConfigError, DataError
 
 
+def check_labels(
+    labels: torch.Tensor, classes: tuple[str, ...], *, n: int, what: str, name: str
+) -> tuple[str, ...]:
+    """Validate ``labels`` for ``n`` items (``what``: "images", "texts") against ``classes``.
+
+    Returns the class names as a tuple of strings; raises :class:`DataError` naming ``name``.
+    """
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64:
+        raise DataError(f"{name}: labels must be a torch.int64 tensor")
+    if labels.shape != (n,):
+        raise DataError(f"{name}: {n} {what} but labels shaped {tuple(labels.shape)}")
+    if not classes:
+        raise DataError(f"{name}: no class names")
+    names = tuple(str(c) for c in classes)
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(names)):
+        raise DataError(
+            f"{name}: labels span [{int(labels.min())}, {int(labels.max())}] "
+            f"but there are {len(names)} classes"
+        )
+    return names
+
+
 @dataclass(frozen=True)
 class ImageSet:
     """Images and labels held in memory.
@@ -32,23 +54,10 @@ class ImageSet:
             raise DataError(
                 f"{self.name}: images must be shaped (N, C, H, W), got {tuple(self.images.shape)}"
             )
-        if not isinstance(self.labels, torch.Tensor) or self.labels.dtype != torch.int64:
-            raise DataError(f"{self.name}: labels must be a torch.int64 tensor")
-        if self.labels.shape != (self.images.shape[0],):
-            raise DataError(
-                f"{self.name}: {self.images.shape[0]} images but labels shaped "
-                f"{tuple(self.labels.shape)}"
-            )
-        if not self.classes:
-            raise DataError(f"{self.name}: no class names")
-        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        if len(self.labels) and (
-            int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.classes)
-        ):
-            raise DataError(
-                f"{self.name}: labels span [{int(self.labels.min())}, {int(self.labels.max())}] "
-                f"but there are {len(self.classes)} classes"
-            )
+        classes = check_labels(
+            self.labels, self.classes, n=int(self.images.shape[0]), what="images", name=self.name
+        )
+        object.__setattr__(self, "classes", classes)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from weightspace.data.imageset import stratified_subset, train_val_split
+from weightspace.data.imageset import check_labels, stratified_subset, train_val_split
 from weightspace.errors import DataError, unknown_choice
 
 log = logging.getLogger(__name__)
@@ -61,22 +61,10 @@ class TextSet:
         object.__setattr__(self, "texts", tuple(self.texts))
         if not all(isinstance(t, str) for t in self.texts):
             raise DataError(f"{self.name}: every text must be a string")
-        if not isinstance(self.labels, torch.Tensor) or self.labels.dtype != torch.int64:
-            raise DataError(f"{self.name}: labels must be a torch.int64 tensor")
-        if self.labels.shape != (len(self.texts),):
-            raise DataError(
-                f"{self.name}: {len(self.texts)} texts but labels shaped {tuple(self.labels.shape)}"
-            )
-        if not self.classes:
-            raise DataError(f"{self.name}: no class names")
-        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        if len(self.labels) and (
-            int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.classes)
-        ):
-            raise DataError(
-                f"{self.name}: labels span [{int(self.labels.min())}, {int(self.labels.max())}] "
-                f"but there are {len(self.classes)} classes"
-            )
+        classes = check_labels(
+            self.labels, self.classes, n=len(self.texts), what="texts", name=self.name
+        )
+        object.__setattr__(self, "classes", classes)
 
     def __len__(self) -> int:
         return len(self.texts)
