@@ -82,8 +82,8 @@ def test_study_check_prints_strata_p_values_and_the_family(tmp_path: Path, monke
     BH-adjusted p, and the family's size (the correlations are computed, not stubbed)."""
     import pandas as pd
 
-    from weightspace.compare.prediction import study_correlations
     from weightspace.cli import diversity as cli_diversity
+    from weightspace.compare.prediction import study_correlations
     from weightspace.study import predict
 
     rng = np.random.default_rng(0)
