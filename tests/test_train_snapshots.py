@@ -139,3 +139,24 @@ def test_with_step_replaces_the_column() -> None:
     df = pd.DataFrame({"step": [1, 1], "alpha": [2.0, 3.0]})
     out = with_step(df, 7)
     assert list(out.columns) == ["step", "alpha"] and list(out["step"]) == [7, 7]
+
+
+def test_hessian_on_a_text_run_is_refused(tmp_path: Path) -> None:
+    """A text run's training set has no images to draw the fixed Hessian batches from."""
+    from types import SimpleNamespace
+
+    from weightspace.train.snapshots import Dynamics
+
+    texts = SimpleNamespace(texts=("a", "b"), labels=torch.tensor([0, 1]))
+    data = SimpleNamespace(train=texts, mean=None, std=None)
+    config = RunConfig(hessian=True, batch_size=2)
+    with pytest.raises(ConfigError, match="image runs only"):
+        Dynamics.create(
+            model=torch.nn.Linear(2, 2), config=config, data=data, out_dir=tmp_path,
+            spectra=lambda m, c: pd.DataFrame(), device="cpu",
+        )  # fmt: skip
+    inactive = Dynamics.create(
+        model=torch.nn.Linear(2, 2), config=RunConfig(batch_size=2), data=data,
+        out_dir=tmp_path, spectra=lambda m, c: pd.DataFrame(), device="cpu",
+    )  # fmt: skip
+    assert not inactive.active and inactive.total_steps == 3  # 2 texts, batch 2, 3 epochs
