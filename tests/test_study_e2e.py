@@ -67,6 +67,11 @@ def test_tiny_real_study(tmp_path):
     assert len(per_run) == 12 and per_run.nunique() == 1  # every run: same layers twice
     for col in ("alpha", "log_norm", "log_spectral_norm", "entropy", "stable_rank"):
         assert col in layers.columns
+    moved = pd.read_parquet(study / "weight_delta.parquet")  # every run's ΔW and overlap
+    assert moved.groupby("run_id").size().to_dict() == (
+        layers[layers.snapshot == "after"].groupby("run_id").size().to_dict()
+    )
+    assert moved["overlap_left"].between(0, 1 + 1e-9).all() and moved["rel_change"].gt(0).all()
     h = result.headline
     assert h.baseline_runs == 2 and not math.isnan(h.baseline_acc_std)
     assert set(h.deltas) == {"bs", "dp", "wd"}
@@ -87,6 +92,12 @@ def test_tiny_real_study_with_comparison_and_report(tmp_path):
     assert result.report is not None and result.report.is_file()
     assert (tmp_path / "s" / "compare" / "default" / "compare.json").is_file()
     assert (tmp_path / "s" / "compare" / "paper" / "compare.json").is_file()
+    rotation = pd.read_csv(tmp_path / "s" / "compare" / "default" / "rotation.csv")
+    assert set(rotation["category"]) == {"bs", "dp", "wd"}
+    tests = pd.read_csv(tmp_path / "s" / "compare" / "default" / "rotation_tests.csv")
+    assert set(tests["metric"]) == {"overlap", "rel_change"} and (tests["n_family"] == 2).all()
+    html = result.report.read_text(encoding="utf-8")
+    assert "Rotate or rescale?" in html and "Rotate or rescale — dropout" in html
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ FILES = {
     "spectra_after.parquet",
     "weights.safetensors",
     "weights_init.safetensors",
+    "weight_delta.parquet",
     "provenance.json",
     "MANIFEST.json",
 }
@@ -110,6 +111,16 @@ def test_run_directory_holds_every_file_and_metric(tmp_path: Path, fake_corrupti
     saved = load_file(out / "weights_init.safetensors")
     assert all(torch.equal(saved[k], v) for k, v in init.state_dict().items())
 
+    # ΔW and subspace overlap against an explicit reference on the two saved files
+    from weightspace.spectral.delta import delta_table
+
+    moved = pd.read_parquet(out / "weight_delta.parquet")
+    assert moved["longname"].tolist() == before["longname"].tolist()
+    pd.testing.assert_frame_equal(
+        moved, delta_table(out / "weights_init.safetensors", out / "weights.safetensors", k=10)
+    )
+    assert moved["rel_change"].gt(0).all() and moved["overlap_left"].between(0, 1 + 1e-9).all()
+
     prov = store.read_json(out / "provenance.json")
     assert prov["seed"] == 0 and prov["threads"] == 1 and prov["device"] == "cpu"
     assert prov["torch"] == torch.__version__ and prov["run_id"] == cfg.run_id()
@@ -119,6 +130,15 @@ def _data(cfg: RunConfig) -> Any:
     from weightspace.train.data import prepare_data
 
     return prepare_data(cfg)
+
+
+def test_overlap_k_none_records_no_weight_delta(tmp_path: Path) -> None:
+    cfg = TINY.replace(epochs=1, overlap_k=None, ood=False)
+    run(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "weight_delta.parquet").exists()
+    assert cfg.run_id() != TINY.replace(epochs=1, ood=False).run_id()
+    with pytest.raises(ConfigError, match="overlap_k"):
+        TINY.replace(overlap_k=0)
 
 
 def test_same_seed_same_metrics(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from weightspace.compare.categories import BASELINE
+
 ALPHA = 0.05
 NAMES = {"dp": "dropout", "wd": "weight decay", "div": "data diversity", "gen": "synthetic data"}
 
@@ -161,7 +163,9 @@ def headline(tables: dict[str, pd.DataFrame]) -> str:
     )
 
 
-def _category_test_sentence(row) -> str:
+def _category_test_sentence(row, label: str | None = None) -> str:
+    """``label``: what was compared (default ``ΔΔ <metric>``)."""
+    label = label or f"ΔΔ {row.metric}"
     size = ""
     if math.isfinite(row.g):
         ci = (
@@ -177,9 +181,9 @@ def _category_test_sentence(row) -> str:
     )
     a, b = _name(row.a), _name(row.b)
     lead = (
-        f"{a.capitalize()} and {b} differ on ΔΔ {row.metric}"
+        f"{a.capitalize()} and {b} differ on {label}"
         if _significant(row)
-        else f"No evidence that {a} and {b} differ on ΔΔ {row.metric}"
+        else f"No evidence that {a} and {b} differ on {label}"
     )
     return (
         f"{lead}: mean difference {row.diff:.3g}{diff_ci}{size}; {fmt_p(row.p)} (larger of "
@@ -227,6 +231,7 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
             else "untested"
         )
         out.append(f"{row.condition}: {row.verdict} (nearest {row.nearest}; {test}).")
+    out.extend(rotation_sentences(tables))
     for name, label in (
         ("dose_response", "dose–response"),
         ("spectral_vs_accuracy", "spectral vs outcome"),
@@ -259,3 +264,34 @@ def _relation_sentence(name: str, row) -> str:
         f"the change in {row.outcome} (ρ = {row.rho:.2f}, {fmt_p(row.p)}, {fmt_p_adj(row)}, "
         f"{_ci(row)}, n = {row.n})."
     )
+
+
+ROTATION_WHAT = {
+    "overlap": "the overlap of the top singular subspaces before and after training",
+    "rel_change": "the relative size of the update ‖ΔW‖/‖W‖",
+}
+
+
+def rotation_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Rotate or rescale: each category's subspace overlap and update size beside the
+    baseline's (descriptive), then the category tests of :mod:`weightspace.compare.rotation`."""
+    summary = tables.get("rotation", pd.DataFrame())
+    if summary.empty:
+        return []
+    out = []
+    wide = summary.set_index(["category", "metric"])
+    for category in dict.fromkeys(summary["category"]):
+        if category == BASELINE or (category, "overlap") not in wide.index:
+            continue
+        ov, rc = wide.loc[(category, "overlap")], wide.loc[(category, "rel_change")]
+        ci = f" (95% CI [{ov.ci_low:.3f}, {ov.ci_high:.3f}])" if math.isfinite(ov.ci_low) else ""
+        out.append(
+            f"Rotate or rescale — {_name(category)}: top-k subspace overlap {ov['mean']:.3f}"
+            f"{ci} against the baseline's {ov.baseline_mean:.3f}; relative update size "
+            f"{rc['mean']:.3f} against {rc.baseline_mean:.3f} (means over layers and "
+            f"{int(ov.n_conditions)} conditions; descriptive)."
+        )
+    tests = tables.get("rotation_tests", pd.DataFrame())
+    for row in tests.itertuples():
+        out.append(_category_test_sentence(row, ROTATION_WHAT.get(row.metric, row.metric)))
+    return out

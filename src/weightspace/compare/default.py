@@ -16,6 +16,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from weightspace.compare import rotation
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import delta_delta, delta_table, resolve_metrics
 from weightspace.compare.fingerprint import fingerprint_table, reference_accuracy
@@ -171,8 +172,12 @@ def default_tables(
     n_boot: int = 1000,
     references: tuple[str, ...] = ("dp", "wd"),
     baseline: str = BASELINE,
+    weight_deltas: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every table of the default protocol (see the module docstring and docs/compare.md)."""
+    """Every table of the default protocol (see the module docstring and docs/compare.md).
+
+    ``weight_deltas``: the studies' ΔW / subspace-overlap table; with it, ``rotation`` and
+    ``rotation_tests`` (:mod:`weightspace.compare.rotation`)."""
     metrics = resolve_metrics(layers, metrics)
     streams = np.random.SeedSequence(seed).spawn(7)
     rngs = [np.random.default_rng(s) for s in streams]
@@ -215,4 +220,13 @@ def default_tables(
             dd, runs, metrics, baseline=baseline, rng=rngs[5], n_boot=n_boot
         ),
     }
+    if weight_deltas is not None and not weight_deltas.empty:
+        per_run = rotation.run_rotation(weight_deltas)
+        tables["rotation"] = rotation.rotation_summary(per_run, baseline=baseline)
+        tables["rotation_tests"] = category_tests(
+            rotation.tested_scores(per_run, baseline=baseline),
+            rotation.TESTED,
+            rng=rngs[6],
+            n_perm=n_perm,
+        )
     return adjust_tables(tables)

@@ -25,15 +25,15 @@ measured, the sharpness table (``run_id, condition, category, seed, step, trace`
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import integrate, stats
+from scipy import integrate
 
 from weightspace.compare.categories import BASELINE
+from weightspace.compare.multiplicity import holm
+from weightspace.compare.stats import stratified_permutation_diff, t_interval
 from weightspace.errors import ConfigError, DataError
 
 METRICS = ("alpha", "log_norm", "log_spectral_norm", "stable_rank")
@@ -117,7 +117,7 @@ def category_trajectories(curves: pd.DataFrame, *, level: float = 0.95) -> pd.Da
     for (cat, metric, step), g in curves.groupby(["category", "metric", "step"], sort=True):
         per_condition = g.groupby("condition")["value"].mean()
         units = per_condition if len(per_condition) > 1 else g["value"]
-        mean, lo, hi = _t_interval(units.to_numpy(dtype=float), level)
+        mean, lo, hi = t_interval(units.to_numpy(dtype=float), level)
         rows.append(
             {
                 "category": cat,
@@ -131,14 +131,6 @@ def category_trajectories(curves: pd.DataFrame, *, level: float = 0.95) -> pd.Da
             }
         )
     return pd.DataFrame(rows)
-
-
-def _t_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return mean, mean - half, mean + half
 
 
 def _areas(curves: pd.DataFrame) -> pd.DataFrame | None:
@@ -186,7 +178,7 @@ def trajectory_tests(
                 continue
             is_cat = (areas["category"] == cat).to_numpy()
             a = areas["area"].to_numpy(dtype=float)
-            diff, p, exact = _stratified_test(
+            diff, p, exact = stratified_permutation_diff(
                 a, is_cat, areas["seed"].to_numpy(), n_permutations, rng
             )
             rows.append(
@@ -205,49 +197,5 @@ def trajectory_tests(
             )
     table = pd.DataFrame(rows)
     if not table.empty:
-        table.insert(table.columns.get_loc("p_value") + 1, "p_holm", _holm(table["p_value"]))
+        table.insert(table.columns.get_loc("p_value") + 1, "p_holm", holm(table["p_value"]))
     return table
-
-
-def _stratified_test(
-    a: np.ndarray, is_cat: np.ndarray, strata: np.ndarray, n_perm: int, rng: np.random.Generator
-) -> tuple[float, float, bool]:
-    """mean(a | cat) − mean(a | reference) and its two-sided stratified permutation p."""
-    n_cat, n_ref = int(is_cat.sum()), int((~is_cat).sum())
-    if n_cat == 0 or n_ref == 0:
-        return math.nan, math.nan, False
-    weights = np.where(is_cat, 1.0 / n_cat, -1.0 / n_ref)
-    observed = float(a @ weights)
-    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    counts = [math.comb(len(g), int(is_cat[g].sum())) for g in groups]
-    total = math.prod(counts)
-    tol = 1e-12 * max(1.0, float(np.abs(a).max()))
-    if total <= n_perm:  # every arrangement of the labels within each stratum
-        options = [list(itertools.combinations(g, int(is_cat[g].sum()))) for g in groups]
-        null = []
-        for choice in itertools.product(*options):
-            mask = np.zeros(len(a), dtype=bool)
-            for idx in choice:
-                mask[list(idx)] = True
-            null.append(float(a @ np.where(mask, 1.0 / n_cat, -1.0 / n_ref)))
-        null_arr = np.abs(np.asarray(null))
-        return observed, float(np.mean(null_arr >= abs(observed) - tol)), True
-    perm_w = np.tile(weights, (n_perm, 1))  # (B, n): shuffle the labels within each stratum
-    for g in groups:
-        perm_w[:, g] = rng.permuted(perm_w[:, g], axis=1)
-    null_arr = np.abs(perm_w @ a)
-    hits = int(np.sum(null_arr >= abs(observed) - tol))
-    return observed, (1 + hits) / (1 + n_perm), False
-
-
-def _holm(p: pd.Series) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN)."""
-    values = p.to_numpy(dtype=float)
-    out = np.full(len(values), math.nan)
-    ok = np.flatnonzero(np.isfinite(values))
-    order = ok[np.argsort(values[ok], kind="stable")]
-    m, running = len(order), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * values[i]))
-        out[i] = running
-    return out

@@ -338,3 +338,32 @@ def load_runs(
     runs["strength"] = pd.to_numeric(runs["strength"], errors="coerce").fillna(parsed)
     runs["seed"] = runs["seed"].fillna(0).astype(int) if "seed" in runs.columns else 0
     return runs.reset_index(drop=True)
+
+
+def load_weight_deltas(
+    paths: PathLike | Sequence[PathLike], *, category_rules: CategoryRules | None = None
+) -> pd.DataFrame | None:
+    """The studies' ``weight_delta.parquet`` (ΔW metrics and subspace overlap per run ×
+    layer; usable runs only), or None when no study recorded them."""
+    frames = []
+    for path in _as_paths(paths):
+        study = store.StudyPaths(path)
+        table_path = study.root / store.WEIGHT_DELTA_TABLE
+        if not table_path.is_file():
+            continue
+        table = store.read_study_table(table_path, required=("run_id", "condition", "longname"))
+        if study.runs_table.is_file():
+            runs = store.read_study_table(study.runs_table)
+            if "status" in runs.columns:
+                table = table[table["run_id"].isin(set(runs.loc[store.usable(runs), "run_id"]))]
+        table = table.copy()
+        _study_dataset(table, path)
+        frames.append(table)
+    if not frames:
+        return None
+    table = pd.concat(frames, ignore_index=True)
+    if category_rules is not None or "category" not in table.columns:
+        table["category"] = (
+            table["condition"].astype(str).map((category_rules or DEFAULT_RULES).category)
+        )
+    return table.reset_index(drop=True)

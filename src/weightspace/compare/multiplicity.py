@@ -6,7 +6,8 @@ pairs (div, dp) and (div, wd) of ``category_tests`` on ``alpha``, ``entropy``, `
 ``log_spectral_norm`` (those analysed). Holm's step-down procedure controls the family-wise
 error rate at 5%. Every other p-value belongs to an exploratory family — the remaining
 category pairs and metrics, the omnibus tests, the fingerprints, dose–response and spectral
-vs outcome — each controlled for its false-discovery rate with Benjamini–Hochberg. Every
+vs outcome, the
+rotation tests (subspace overlap and update size, :mod:`weightspace.compare.rotation`) — each controlled for its false-discovery rate with Benjamini–Hochberg. Every
 table with p-values gains ``family``, ``n_family`` (the number of tests in it) and ``p_adj``.
 """
 
@@ -24,6 +25,7 @@ EXPLORATORY = {
     "omnibus": ("p_perm", "omnibus (exploratory)"),
     "dose_response": ("p", "dose–response (exploratory)"),
     "spectral_vs_accuracy": ("p", "spectral vs outcome (exploratory)"),
+    "rotation_tests": ("p", "rotation (exploratory)"),
 }
 
 

@@ -13,7 +13,12 @@ import pandas as pd
 from weightspace.compare.categories import CategoryRules
 from weightspace.compare.conclude import default_conclusions, paper_conclusions
 from weightspace.compare.default import default_tables
-from weightspace.compare.load import load_layers, load_runs, normalize_layers
+from weightspace.compare.load import (
+    load_layers,
+    load_runs,
+    load_weight_deltas,
+    normalize_layers,
+)
 from weightspace.compare.paper import paper_tables
 from weightspace.errors import ConfigError
 from weightspace.store import write_json, write_table
@@ -78,6 +83,7 @@ def compare(
     runs: pd.DataFrame | None = None,
     category_rules: CategoryRules | None = None,
     references: Sequence[str] = ("dp", "wd"),
+    weight_deltas: pd.DataFrame | None = None,
 ) -> CompareResult:
     """Compare conditions' ΔΔ spectra: the paper's protocol or our default one.
 
@@ -85,7 +91,8 @@ def compare(
     :func:`load_layers`), or an already loaded long layer table. ``runs``: per-run outcomes
     for a table input (loaded from the paths otherwise). ``seed`` seeds every permutation and
     bootstrap; ``n_perm``/``n_boot`` their sizes. ``references``: the categories a condition's
-    fingerprint is compared with.
+    fingerprint is compared with. ``weight_deltas``: the ΔW / subspace-overlap table for a
+    table input (read from the studies' ``weight_delta.parquet`` otherwise).
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
@@ -99,6 +106,8 @@ def compare(
         layers = load_layers(paths_or_table, category_rules=category_rules)
         if runs is None:
             runs = load_runs(paths_or_table, category_rules=category_rules)
+        if weight_deltas is None:
+            weight_deltas = load_weight_deltas(paths_or_table, category_rules=category_rules)
     settings: dict[str, object] = {
         "protocol": protocol,
         "metrics": list(metrics) if metrics else None,
@@ -119,5 +128,6 @@ def compare(
         n_perm=n_perm,
         n_boot=n_boot,
         references=tuple(references),
+        weight_deltas=weight_deltas,
     )
     return CompareResult(tables, default_conclusions(tables), protocol, settings)

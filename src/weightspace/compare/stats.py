@@ -11,6 +11,8 @@ Effect sizes live in :mod:`weightspace.compare.effect_size`, Spearman ρ in
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -43,6 +45,8 @@ __all__ = [
     "permutation_anova",
     "permutation_diff",
     "spearman_ci",
+    "stratified_permutation_diff",
+    "t_interval",
     "two_group_test",
     "welch_df",
     "welch_interval",
@@ -276,3 +280,44 @@ def permutation_anova(
         return _f_statistic(*xs, axis=axis, welch=use_welch)
 
     return _relabel_test(samples, statistic, n_perm=n_perm, rng=rng)
+
+
+def t_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
+    """(mean, lower, upper) of a two-sided t-interval at ``level``; NaN bounds for n < 2."""
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, math.nan, math.nan
+    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return mean, mean - half, mean + half
+
+
+def stratified_permutation_diff(
+    a: np.ndarray, is_cat: np.ndarray, strata: np.ndarray, n_perm: int, rng: np.random.Generator
+) -> tuple[float, float, bool]:
+    """(mean(a | is_cat) − mean(a | not is_cat), two-sided p, exact?): a permutation test
+    that shuffles the labels only within each stratum (e.g. runs sharing a seed)."""
+    n_cat, n_ref = int(is_cat.sum()), int((~is_cat).sum())
+    if n_cat == 0 or n_ref == 0:
+        return math.nan, math.nan, False
+    weights = np.where(is_cat, 1.0 / n_cat, -1.0 / n_ref)
+    observed = float(a @ weights)
+    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    counts = [math.comb(len(g), int(is_cat[g].sum())) for g in groups]
+    total = math.prod(counts)
+    tol = 1e-12 * max(1.0, float(np.abs(a).max()))
+    if total <= n_perm:  # every arrangement of the labels within each stratum
+        options = [list(itertools.combinations(g, int(is_cat[g].sum()))) for g in groups]
+        null = []
+        for choice in itertools.product(*options):
+            mask = np.zeros(len(a), dtype=bool)
+            for idx in choice:
+                mask[list(idx)] = True
+            null.append(float(a @ np.where(mask, 1.0 / n_cat, -1.0 / n_ref)))
+        null_arr = np.abs(np.asarray(null))
+        return observed, float(np.mean(null_arr >= abs(observed) - tol)), True
+    perm_w = np.tile(weights, (n_perm, 1))  # (B, n): shuffle the labels within each stratum
+    for g in groups:
+        perm_w[:, g] = rng.permuted(perm_w[:, g], axis=1)
+    null_arr = np.abs(perm_w @ a)
+    hits = int(np.sum(null_arr >= abs(observed) - tol))
+    return observed, (1 + hits) / (1 + n_perm), False

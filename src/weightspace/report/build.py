@@ -2,7 +2,7 @@
 
 Sections (each appears only when its data exists): headline, outcomes (accuracy, ECE, OOD),
 statistics (paper protocol and default protocol, with their plain-language conclusions),
-fingerprint, category means, layer profiles, ESD panels, dose–response, diversity, synthetic.
+fingerprint, rotate or rescale, category means, layer profiles, ESD panels, dose–response, diversity, synthetic.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from weightspace.report.html import (
     TableBlock,
     render_html,
 )
+from weightspace.report.rotation import rotation_section
 from weightspace.report.sections import (
     by_dataset,
     category_summary_of,
@@ -107,6 +108,9 @@ def _build_sections(
         sec.add(write("fingerprint", fs.fingerprint_figure(fp), "Fingerprint table as a heatmap."))
         sec.add(TableBlock(fp))
         sections.append(sec)
+    rot = rotation_section(inputs, write)
+    if rot is not None:
+        sections.append(rot)
     summary, ci_text = category_summary_of(inputs)
     floor = noise_floor_of(inputs.results)
     if not summary.empty:

@@ -9,6 +9,7 @@ Layout of a study directory::
     runs/.damaged/<name>.<time>/    a finished run found damaged, moved aside (never deleted)
     runs.parquet, layers.parquet    the study tables, rebuilt from runs/ by collection
     sharpness.parquet               Hessian traces of every run that measured them (collected)
+    weight_delta.parquet            ΔW metrics and subspace overlap of every run (collected)
     dd.parquet                      ΔΔ per condition × layer (written by the comparison)
     compare/<protocol>/             comparison results
     diversity.parquet, diversity_correlations.parquet   the diversity prediction check
@@ -25,6 +26,8 @@ Layout of a finished run directory::
     spectra_epoch<k>.parquet optional snapshots every k epochs
     spectra_step<k>.parquet  optional snapshots every k optimizer steps
     sharpness.parquet        optional Hessian traces (step, trace, trace_se, ...)
+    weight_delta.parquet     per layer: ESD metrics of ΔW = W_after − W_init, relative change
+                             and top-k singular-subspace overlap (unless overlap_k = None)
     weights_init.safetensors, weights.safetensors   initial and final weights
     provenance.json          versions, device, seed, wall time
     MANIFEST.json            size and SHA-256 of every file above
@@ -50,6 +53,7 @@ RUNS_DIR = "runs"
 RUNS_TABLE = "runs.parquet"
 LAYERS_TABLE = "layers.parquet"
 SHARPNESS_TABLE = "sharpness.parquet"  # the study's and each run's (same name)
+WEIGHT_DELTA_TABLE = "weight_delta.parquet"  # the study's and each run's (same name)
 DD_TABLE = "dd.parquet"
 COMPARE_DIR = "compare"
 DIVERSITY_TABLE = "diversity.parquet"

@@ -193,9 +193,10 @@ def _layer_rows(entry: _Entry) -> list[pd.DataFrame]:
     return frames
 
 
-def _sharpness_rows(entry: _Entry) -> list[pd.DataFrame]:
-    """The run's Hessian traces (docs/dynamics.md) with its ids in front, if it has any."""
-    path = entry.path / store.SHARPNESS_TABLE
+def _run_table_rows(entry: _Entry, name: str) -> list[pd.DataFrame]:
+    """The run's table ``name`` (Hessian traces, docs/dynamics.md; ΔW and subspace overlap,
+    docs/weightwatcher.md) with its ids in front, if it has one."""
+    path = entry.path / name
     if store.load_run(entry.path).status is not RunStatus.DONE or not path.is_file():
         return []
     df = store.read_table(path)
@@ -231,9 +232,11 @@ def collect(
     study_dir.mkdir(parents=True, exist_ok=True)
     store.write_table(study_dir / RUNS_TABLE, runs)
     store.write_table(study_dir / LAYERS_TABLE, layers)
-    sharpness = [f for e in entries for f in _sharpness_rows(e)]
-    if sharpness:
-        table = pd.concat(sharpness, ignore_index=True)
-        store.write_table(study_dir / store.SHARPNESS_TABLE, table)
+    for name in (store.SHARPNESS_TABLE, store.WEIGHT_DELTA_TABLE):
+        frames = [f for e in entries for f in _run_table_rows(e, name)]
+        if frames:
+            store.write_table(study_dir / name, pd.concat(frames, ignore_index=True))
+        else:
+            (study_dir / name).unlink(missing_ok=True)  # no stale table from earlier runs
     log.info("collected %d runs, %d layer rows into %s", len(runs), len(layers), study_dir)
     return runs, layers

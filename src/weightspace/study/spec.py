@@ -91,6 +91,7 @@ TRAIN_FIELDS = {
         "hessian_batches",
         "compat",
         "mp_fit",
+        "overlap_k",
         "eval_batch_size",
         "num_workers",
         "device",

@@ -50,6 +50,7 @@ DYNAMICS_DEFAULTS: dict[str, Any] = {
 NEW_FIELD_DEFAULTS: dict[str, object] = {
     "weight_decay_params": "all",
     "image_size": None,
+    "overlap_k": 10,
     **DYNAMICS_DEFAULTS,
 }
 SCHEDULES = ("constant", "cosine", "step")
@@ -130,6 +131,9 @@ class RunConfig:
     snapshot_every: int | None = None  # spectral snapshot every k epochs (besides before/after)
     compat: str | None = None  # passed to weightspace.spectral.analyze
     mp_fit: bool = False
+    # ΔW = W_after − W_init per layer and the top-k singular-subspace overlap of W_init and
+    # W_after (weight_delta.parquet; docs/weightwatcher.md); None: not recorded
+    overlap_k: int | None = 10
     # training dynamics (docs/dynamics.md)
     snapshot_every_steps: int | None = None  # spectra every k optimizer steps (cheap path)
     snapshot_mp_fit: bool = False  # the step snapshots also fit Marchenko-Pastur
@@ -189,6 +193,7 @@ class RunConfig:
         check_int("snapshot_every", self.snapshot_every, minimum=1, allow_none=True)
         check_int("max_length", self.max_length, minimum=2, allow_none=True)
         check_int("seed", self.seed, minimum=0)
+        check_int("overlap_k", self.overlap_k, minimum=1, allow_none=True)
         for name in ("snapshot_every_steps", "hessian_every_steps"):
             check_int(name, getattr(self, name), minimum=1, allow_none=True)
         check_int("hessian_probes", self.hessian_probes, minimum=1)

@@ -1,5 +1,6 @@
 """One training run, end to end: data → model → spectra before → train → evaluate → spectra
-after → run directory (written atomically; see :mod:`weightspace.store`)."""
+after → ΔW and subspace overlap → run directory (written atomically; see
+:mod:`weightspace.store`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from weightspace.data import CORRUPTIONS, make_augment
 from weightspace.errors import ConfigError
 from weightspace.models import create_model
 from weightspace.spectral.analyze import analyze
+from weightspace.spectral.delta import delta_table
 from weightspace.threads import set_threads
 from weightspace.train import finetune
 from weightspace.train.config import RunConfig
@@ -157,6 +159,16 @@ def run(
         )
         store.write_table(tmp / store.HISTORY_FILE, _history_frame(rows))
         _save_weights(tmp / store.WEIGHTS_FILE, model, config)
+        if config.overlap_k is not None:  # how the update moved each layer (ΔW, overlap)
+            store.write_table(
+                tmp / store.WEIGHT_DELTA_TABLE,
+                delta_table(
+                    tmp / store.INIT_WEIGHTS_FILE,
+                    tmp / store.WEIGHTS_FILE,
+                    k=config.overlap_k,
+                    compat=config.compat,
+                ),
+            )
         store.write_json(tmp / store.CONFIG_FILE, {**config.to_dict(), "run_id": config.run_id()})
         store.write_json(tmp / store.METRICS_FILE, metrics)
         store.write_json(
