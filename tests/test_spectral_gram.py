@@ -162,3 +162,37 @@ def test_analysing_safetensors_never_imports_torch(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"  # torch alone would add ~0.7 GB of resident memory
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("lower", [True, False])
+def test_two_stage_eigensolver_matches_scipy_reading_one_triangle(order: str, lower: bool) -> None:
+    from scipy.linalg import eigh
+
+    from weightspace.spectral import eigensolver
+
+    assert eigensolver.solver() == "dsyevd_2stage"  # the wheels' OpenBLAS exports it
+    m = eigensolver.MIN_TWO_STAGE + 37
+    x = np.random.default_rng(0).standard_normal((m, m + 50))
+    g = x @ x.T
+    want = eigh(g, eigvals_only=True)
+    a = np.array(g, order=order)
+    a[np.triu_indices(m, 1) if lower else np.tril_indices(m, -1)] = np.nan  # never read
+    got = eigensolver.eigvalsh(a, lower=lower)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * want[-1])
+
+
+def test_eigensolver_can_be_forced_to_one_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    from weightspace.spectral import eigensolver
+
+    monkeypatch.setenv("WEIGHTSPACE_EIGENSOLVER", "evd")
+    eigensolver._two_stage.cache_clear()
+    try:
+        assert eigensolver.solver() == "dsyevd"
+        g = np.diag(np.arange(eigensolver.MIN_TWO_STAGE, 0, -1.0))
+        np.testing.assert_array_equal(
+            eigensolver.eigvalsh(g), np.arange(1.0, eigensolver.MIN_TWO_STAGE + 1)
+        )
+    finally:
+        monkeypatch.delenv("WEIGHTSPACE_EIGENSOLVER")
+        eigensolver._two_stage.cache_clear()

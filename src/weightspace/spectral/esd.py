@@ -18,8 +18,8 @@ resolved below that level (:func:`resolve_small`).
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import eigvalsh
 
+from weightspace.spectral.eigensolver import eigvalsh
 from weightspace.spectral.slices import as_slices
 
 __all__ = [
@@ -85,7 +85,7 @@ def slice_eigenvalues(
         g, lower = gram(slices[k])
         if precision == "float32":
             g = g.astype(np.float32)
-        out[k] = eigvalsh(g, lower=lower, driver="evd", overwrite_a=True, check_finite=False)
+        out[k] = eigvalsh(g, lower=lower)  # overwrites g
         del g
     return np.clip(out, 0.0, None)
 
