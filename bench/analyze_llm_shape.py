@@ -88,6 +88,7 @@ def child_weightspace(
     path: str, threads: int, device: str, precision: str, only: str = ""
 ) -> dict[str, Any]:
     from weightspace.spectral import analyze
+    from weightspace.spectral.eigensolver import solver
     from weightspace.threads import current_threads, set_threads
 
     if threads:
@@ -112,6 +113,7 @@ def child_weightspace(
     return {
         "tool": "weightspace",
         "threads": current_threads(),
+        "eigensolver": solver(),
         "torch_loaded": "torch" in sys.modules,  # reading safetensors never imports torch
         "total_s": total,
         "per_matrix_s": [t - (done[i - 1][0] if i else 0.0) for i, (t, _) in enumerate(done)],
@@ -209,7 +211,8 @@ def main() -> None:
         print(f"{tool:>13}: total {r['total_s']:.1f}s, per matrix {sum(per) / max(len(per), 1):.2f}s "
               f"(max {max(per, default=0):.2f}s), peak RSS {r['peak_rss_gb']:.2f} GB, "
               f"32 blocks ≈ {r['total_s'] * 32 / args.blocks / 60:.1f} min"
-              + (f", torch loaded: {r['torch_loaded']}" if "torch_loaded" in r else ""))  # fmt: skip
+              + (f", torch loaded: {r['torch_loaded']}" if "torch_loaded" in r else "")
+              + (f", eigensolver {r['eigensolver']}" if "eigensolver" in r else ""))  # fmt: skip
     if len(results) == 2:
         a, b = results["weightspace"], results["weightwatcher"]
         print(

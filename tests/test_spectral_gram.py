@@ -164,15 +164,39 @@ def test_analysing_safetensors_never_imports_torch(tmp_path: Path) -> None:
     assert out.stdout.strip() == "False"  # torch alone would add ~0.7 GB of resident memory
 
 
+@pytest.fixture
+def solver_env(monkeypatch: pytest.MonkeyPatch):
+    """Set WEIGHTSPACE_EIGENSOLVER for one test (the solver is chosen once per process)."""
+    from weightspace.spectral import eigensolver
+
+    def use(name: str) -> None:
+        monkeypatch.setenv("WEIGHTSPACE_EIGENSOLVER", name)
+        eigensolver._routine.cache_clear()
+
+    yield use
+    monkeypatch.delenv("WEIGHTSPACE_EIGENSOLVER", raising=False)
+    eigensolver._routine.cache_clear()
+
+
+def test_the_set_up_provides_the_fastest_eigensolver() -> None:
+    from weightspace.spectral import eigensolver
+
+    assert eigensolver.solver() == "mkl"  # the `fast` extra, installed by scripts/bootstrap.sh
+
+
+@pytest.mark.parametrize("name", ["mkl", "openblas-2stage", "scipy"])
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("lower", [True, False])
-def test_two_stage_eigensolver_matches_scipy_reading_one_triangle(order: str, lower: bool) -> None:
+def test_every_eigensolver_matches_scipy_reading_one_triangle(
+    solver_env, name: str, order: str, lower: bool
+) -> None:
     from scipy.linalg import eigh
 
     from weightspace.spectral import eigensolver
 
-    assert eigensolver.solver() == "dsyevd_2stage"  # the wheels' OpenBLAS exports it
-    m = eigensolver.MIN_TWO_STAGE + 37
+    solver_env(name)
+    assert eigensolver.solver() == name
+    m = eigensolver.MIN_FAST + 37
     x = np.random.default_rng(0).standard_normal((m, m + 50))
     g = x @ x.T
     want = eigh(g, eigvals_only=True)
@@ -182,17 +206,10 @@ def test_two_stage_eigensolver_matches_scipy_reading_one_triangle(order: str, lo
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * want[-1])
 
 
-def test_eigensolver_can_be_forced_to_one_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unknown_eigensolver_is_a_config_error(solver_env) -> None:
+    from weightspace.errors import ConfigError
     from weightspace.spectral import eigensolver
 
-    monkeypatch.setenv("WEIGHTSPACE_EIGENSOLVER", "evd")
-    eigensolver._two_stage.cache_clear()
-    try:
-        assert eigensolver.solver() == "dsyevd"
-        g = np.diag(np.arange(eigensolver.MIN_TWO_STAGE, 0, -1.0))
-        np.testing.assert_array_equal(
-            eigensolver.eigvalsh(g), np.arange(1.0, eigensolver.MIN_TWO_STAGE + 1)
-        )
-    finally:
-        monkeypatch.delenv("WEIGHTSPACE_EIGENSOLVER")
-        eigensolver._two_stage.cache_clear()
+    solver_env("lapack")
+    with pytest.raises(ConfigError, match="mkl, openblas-2stage, scipy"):
+        eigensolver.solver()
