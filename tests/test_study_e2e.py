@@ -81,6 +81,19 @@ def test_tiny_real_study(tmp_path):
     assert (again.skipped, again.done) == (6, 6)
     assert pd.read_parquet(study / "runs.parquet").run_id.tolist() == runs.run_id.tolist()
 
+    # a run finished before runs recorded weight_delta.parquet gets it when the study is
+    # collected again, and stays verifiable (its manifest is refreshed)
+    from weightspace import store
+    from weightspace.study.collect import collect
+
+    old = next((study / "runs").glob("dp0.5__s1__*"))
+    (old / "weight_delta.parquet").unlink()
+    store.write_manifest(old)
+    collect(study)
+    assert store.load_run(old, hashes=True).status is store.RunStatus.DONE
+    again_moved = pd.read_parquet(study / "weight_delta.parquet")
+    pd.testing.assert_frame_equal(again_moved, moved)
+
 
 @pytest.mark.slow
 def test_tiny_real_study_with_comparison_and_report(tmp_path):

@@ -169,3 +169,11 @@ def write_manifest(run_dir: str | os.PathLike[str]) -> Path:
         Path(run_dir) / MANIFEST,
         {"version": MANIFEST_VERSION, "files": manifest_entries(run_dir)},
     )
+
+
+def add_run_table(run_dir: str | os.PathLike[str], name: str, df: pd.DataFrame) -> Path:
+    """Add a table to a finished run (a file that runs of an earlier version did not write)
+    and refresh its manifest, so that the run stays verifiable."""
+    path = write_table(Path(run_dir) / name, df)
+    write_manifest(run_dir)
+    return path

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from weightspace import store
+from weightspace.spectral.delta import delta_table
 from weightspace.store import (
     ID_COLUMNS,
     LAYERS_TABLE,
@@ -193,6 +194,24 @@ def _layer_rows(entry: _Entry) -> list[pd.DataFrame]:
     return frames
 
 
+def _backfill_weight_delta(entry: _Entry) -> None:
+    """A finished run written before runs recorded ``weight_delta.parquet`` gets it now, from
+    its initial and final weights (unless its config turned it off with ``overlap_k``)."""
+    run_dir = entry.path
+    if not run_dir.is_dir() or (run_dir / store.WEIGHT_DELTA_TABLE).is_file():
+        return
+    run = store.load_run(run_dir)
+    if run.status is not RunStatus.DONE:
+        return
+    k = run.config.get("overlap_k", 10)
+    init, final = run_dir / store.INIT_WEIGHTS_FILE, run_dir / store.WEIGHTS_FILE
+    if k is None or not init.is_file() or not final.is_file():
+        return
+    table = delta_table(init, final, k=int(k), compat=run.config.get("compat"))
+    store.add_run_table(run_dir, store.WEIGHT_DELTA_TABLE, table)
+    log.info("run %s: added %s (ΔW and subspace overlap)", run.name, store.WEIGHT_DELTA_TABLE)
+
+
 def _run_table_rows(entry: _Entry, name: str) -> list[pd.DataFrame]:
     """The run's table ``name`` (Hessian traces, docs/dynamics.md; ΔW and subspace overlap,
     docs/weightwatcher.md) with its ids in front, if it has one."""
@@ -232,6 +251,8 @@ def collect(
     study_dir.mkdir(parents=True, exist_ok=True)
     store.write_table(study_dir / RUNS_TABLE, runs)
     store.write_table(study_dir / LAYERS_TABLE, layers)
+    for entry in entries:
+        _backfill_weight_delta(entry)
     for name in (store.SHARPNESS_TABLE, store.WEIGHT_DELTA_TABLE):
         frames = [f for e in entries for f in _run_table_rows(e, name)]
         if frames:
