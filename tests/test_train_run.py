@@ -115,9 +115,11 @@ def test_run_directory_holds_every_file_and_metric(tmp_path: Path, fake_corrupti
     from weightspace.spectral.delta import delta_table
 
     moved = pd.read_parquet(out / "weight_delta.parquet")
-    assert moved["longname"].tolist() == before["longname"].tolist()
+    assert moved[["layer_id", "longname"]].equals(after[["layer_id", "longname"]])  # as layers
+    want = delta_table(out / "weights_init.safetensors", out / "weights.safetensors", k=10)
+    got = moved.set_index("longname").drop(columns="layer_id")
     pd.testing.assert_frame_equal(
-        moved, delta_table(out / "weights_init.safetensors", out / "weights.safetensors", k=10)
+        got, want.set_index("longname").drop(columns="layer_id").loc[got.index]
     )
     assert moved["rel_change"].gt(0).all() and moved["overlap_left"].between(0, 1 + 1e-9).all()
 

@@ -50,7 +50,7 @@ def run_rotation(deltas: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise DataError(
             f"the weight-delta table lacks columns {missing}; rebuild it with "
-            "`weightspace study --collect DIR` from runs that wrote weight_delta.parquet"
+            "`weightspace study --collect --out DIR`"
         )
     table = deltas.copy()
     if "dataset" not in table.columns:

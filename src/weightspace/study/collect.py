@@ -28,7 +28,6 @@ from typing import Any
 import pandas as pd
 
 from weightspace import store
-from weightspace.spectral.delta import delta_table
 from weightspace.store import (
     ID_COLUMNS,
     LAYERS_TABLE,
@@ -40,6 +39,7 @@ from weightspace.store import (
 from weightspace.study.conditions import AUGMENT_STRENGTH, augment_level
 from weightspace.study.plan import RunPlan, expand
 from weightspace.study.spec import StudySpec
+from weightspace.train.runner import weight_delta
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def _backfill_weight_delta(entry: _Entry) -> None:
     init, final = run_dir / store.INIT_WEIGHTS_FILE, run_dir / store.WEIGHTS_FILE
     if k is None or not init.is_file() or not final.is_file():
         return
-    table = delta_table(init, final, k=int(k), compat=run.config.get("compat"))
+    table = weight_delta(run_dir, run.spectra("after"), k=int(k), compat=run.config.get("compat"))
     store.add_run_table(run_dir, store.WEIGHT_DELTA_TABLE, table)
     log.info("run %s: added %s (ΔW and subspace overlap)", run.name, store.WEIGHT_DELTA_TABLE)
 

@@ -162,12 +162,7 @@ def run(
         if config.overlap_k is not None:  # how the update moved each layer (ΔW, overlap)
             store.write_table(
                 tmp / store.WEIGHT_DELTA_TABLE,
-                delta_table(
-                    tmp / store.INIT_WEIGHTS_FILE,
-                    tmp / store.WEIGHTS_FILE,
-                    k=config.overlap_k,
-                    compat=config.compat,
-                ),
+                weight_delta(tmp, after, k=config.overlap_k, compat=config.compat),
             )
         store.write_json(tmp / store.CONFIG_FILE, {**config.to_dict(), "run_id": config.run_id()})
         store.write_json(tmp / store.METRICS_FILE, metrics)
@@ -212,6 +207,19 @@ def _spectra(model: nn.Module, config: RunConfig, *, mp_fit: bool | None = None)
         return analyze(model, compat=config.compat, mp_fit=fit_mp)
     finally:
         model.train(was_training)
+
+
+def weight_delta(run_dir: Path, after: pd.DataFrame, *, k: int, compat: str | None) -> pd.DataFrame:
+    """ΔW metrics and subspace overlap per layer from a run directory's two weights files
+    (:func:`~weightspace.spectral.delta.delta_table`), in the order and with the
+    ``layer_id`` of the run's spectra ``after`` (the model's numbering, as ``layers.parquet``;
+    a layer the spectra lack keeps the file's)."""
+    table = delta_table(
+        run_dir / store.INIT_WEIGHTS_FILE, run_dir / store.WEIGHTS_FILE, k=k, compat=compat
+    )
+    ids = dict(zip(after["longname"], after["layer_id"], strict=True))
+    table["layer_id"] = table["longname"].map(ids).fillna(table["layer_id"]).astype("int64")
+    return table.sort_values("layer_id", kind="stable", ignore_index=True)
 
 
 def _save_weights(path: Path, model: nn.Module, config: RunConfig) -> None:
