@@ -22,6 +22,7 @@ mean is shown beside each category's (``diff_from_baseline``, descriptive).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -77,9 +78,7 @@ def rotation_summary(
     scores = condition_rotation(per_run)
     base = scores.loc[scores["category"] == baseline, list(METRICS)].mean()
     rows = []
-    for (category, metric), _ in scores.melt(
-        id_vars=["condition", "category"], value_vars=list(METRICS), var_name="metric"
-    ).groupby(["category", "metric"], sort=True):
+    for category, metric in itertools.product(sorted(scores["category"].unique()), METRICS):
         conds = scores.loc[scores["category"] == category, metric].dropna()
         runs = per_run.loc[per_run["category"] == category, metric].dropna()
         units = conds if len(conds) > 1 else runs
