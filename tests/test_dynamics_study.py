@@ -74,12 +74,44 @@ def test_trajectories_tests_and_report(study: Path, tmp_path: Path) -> None:
     sharp = pd.read_parquet(study / "sharpness.parquet")
     traj, tests = dynamics_tables(layers, sharp, n_permutations=99)
     assert set(traj["metric"]) == {"alpha", "log_norm", "log_spectral_norm", "stable_rank",
-                                   "hessian_trace"}  # fmt: skip
+                                   "log10_hessian_trace"}  # fmt: skip
     assert set(traj["step"]) == {0, 2, 3, 4, 6}
     assert set(tests["category"]) == {"dp", "wd"} and tests["p_value"].between(0, 1).all()
     trajectories_figure(traj)
     html = build_report(study, out=tmp_path / "report.html", formats=()).read_text()
     assert 'id="dynamics"' in html and "Hessian trace" in html
+
+
+def test_report_tests_log_trace_and_diversity_against_dropout() -> None:
+    """A planted sharpness table: dropout's trace is 10x lower than everyone else's at every
+    step; the report's tests run on log10 and add data diversity against dropout."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for cat, k in {"bs": 1, "dp": 3, "div": 3}.items():
+        for c in range(k):
+            cond = "bs" if cat == "bs" else f"{cat}{c}"
+            for seed in range(3):
+                for step in (0, 10, 20):
+                    base = 100.0 * (1 + step) * (0.1 if cat == "dp" and step else 1.0)
+                    trace = base * 10 ** rng.normal(0, 0.05)
+                    rows.append((f"{cond}_{seed}", cond, cat, seed, step, trace))
+    sharp = pd.DataFrame(rows, columns=["run_id", "condition", "category", "seed", "step", "trace"])
+    sharp.loc[0, "trace"] = -5.0  # a negative estimate: its step leaves the tests, not a crash
+    traj, tests = dynamics_tables(None, sharp, n_permutations=99)
+    assert set(traj["metric"]) == {"log10_hessian_trace"}
+    rows_by = tests.set_index(["category", "reference"])
+    assert set(rows_by.index) == {("dp", "bs"), ("div", "bs"), ("div", "dp")}
+    # log10 gap 0, 1, 1 at steps 0, 10, 20: mean gap (0.5·10 + 1·10) / 20 = 0.75
+    assert rows_by.loc[("div", "dp"), "area"] == pytest.approx(0.75, abs=0.05)
+    assert int(rows_by.loc[("div", "dp"), "n_steps"]) == 3
+    # the baseline's negative estimate at step 0 leaves that step out of its comparisons
+    assert int(rows_by.loc[("dp", "bs"), "n_steps"]) == 2
+    assert rows_by.loc[("dp", "bs"), "area"] == pytest.approx(-1.0, abs=0.05)
+    from weightspace.compare.multiplicity import holm
+
+    assert tests["p_holm"].tolist() == pytest.approx(list(holm(tests["p_value"].to_numpy())))
 
 
 def test_sharpness_preset_plan() -> None:

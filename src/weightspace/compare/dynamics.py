@@ -38,11 +38,13 @@ from weightspace.errors import ConfigError, DataError
 
 METRICS = ("alpha", "log_norm", "log_spectral_norm", "stable_rank")
 TRACE = "hessian_trace"
+LOG_TRACE = "log10_hessian_trace"
 EMA_PAPER = 0.98
 RUN_KEYS = ["run_id", "condition", "category", "seed"]
 
 __all__ = [
     "EMA_PAPER",
+    "LOG_TRACE",
     "METRICS",
     "TRACE",
     "category_trajectories",
@@ -79,8 +81,14 @@ def run_curves(
     sharpness: pd.DataFrame | None = None,
     metrics: Sequence[str] = METRICS,
     smoothing: float | None = None,
+    log_trace: bool = False,
 ) -> pd.DataFrame:
-    """Long table ``run_id, condition, category, seed, step, metric, value`` (see module doc)."""
+    """Long table ``run_id, condition, category, seed, step, metric, value`` (see module doc).
+
+    ``log_trace``: the trace enters as ``log10_hessian_trace`` (a non-positive estimate
+    becomes NaN and its step is left out of the tests), which weighs proportional
+    differences alike at every step; the raw trace grows by orders of magnitude during
+    training, so its area is dominated by the last steps and by single large values."""
     frames = []
     if layers is not None and not layers.empty:
         present = [m for m in metrics if m in layers.columns]
@@ -94,11 +102,11 @@ def run_curves(
         )
     if sharpness is not None and not sharpness.empty:
         _need(sharpness, [*RUN_KEYS, "step", "trace"], "sharpness table")
-        frames.append(
-            sharpness[[*RUN_KEYS, "step", "trace"]]
-            .rename(columns={"trace": "value"})
-            .assign(metric=TRACE)
-        )
+        trace = sharpness[[*RUN_KEYS, "step", "trace"]].rename(columns={"trace": "value"})
+        if log_trace:
+            values = trace["value"].astype(float)
+            trace = trace.assign(value=np.log10(values.where(values > 0)))
+        frames.append(trace.assign(metric=LOG_TRACE if log_trace else TRACE))
     if not frames:
         return pd.DataFrame(columns=[*RUN_KEYS, "step", "metric", "value"])
     curves = pd.concat(frames, ignore_index=True)

@@ -15,12 +15,14 @@ import pandas as pd
 
 from weightspace import store
 from weightspace.compare.dynamics import (
+    LOG_TRACE,
     METRICS,
     TRACE,
     category_trajectories,
     run_curves,
     trajectory_tests,
 )
+from weightspace.compare.multiplicity import holm
 from weightspace.report._style import (
     category_palette,
     empty_figure,
@@ -34,7 +36,7 @@ from weightspace.report.html import FigureBlock, Paragraph, Section, TableBlock
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-_LABELS = {TRACE: "Hessian trace"}
+_LABELS = {TRACE: "Hessian trace", LOG_TRACE: "log10 Hessian trace"}
 
 
 def trajectories_figure(traj: pd.DataFrame, *, metrics: Sequence[str] | None = None) -> Figure:
@@ -45,7 +47,7 @@ def trajectories_figure(traj: pd.DataFrame, *, metrics: Sequence[str] | None = N
     if traj.empty:
         return empty_figure("no trajectories (the runs recorded no intermediate snapshots)")
     present = list(dict.fromkeys(traj["metric"]))
-    wanted = [m for m in (metrics or [*METRICS, TRACE]) if m in present]
+    wanted = [m for m in (metrics or [*METRICS, LOG_TRACE, TRACE]) if m in present]
     if not wanted:
         return empty_figure("none of the requested metrics has a trajectory")
     cats = order_categories(traj["category"])
@@ -83,17 +85,27 @@ def dynamics_tables(
     """(trajectories, tests) from a layer table with ``step`` and an optional sharpness table.
 
     Layer tables with only the two end points give no trajectory (their tests would repeat
-    the before/after comparison), so they are left out.
+    the before/after comparison), so they are left out. The trace is shown and tested on a
+    log10 scale (:func:`~weightspace.compare.dynamics.run_curves`). Tests: every category
+    against the baseline and, when both are present, data diversity against dropout (the
+    paper's sharpness question); ``p_holm`` is Holm over all rows.
     """
     if layers is not None and ("step" not in layers.columns or layers["step"].nunique() < 3):
         layers = None
-    curves = run_curves(layers, sharpness=sharpness, smoothing=smoothing)
+    curves = run_curves(layers, sharpness=sharpness, smoothing=smoothing, log_trace=True)
     if curves.empty:
         return pd.DataFrame(), pd.DataFrame()
     traj = category_trajectories(curves)
     tests = pd.DataFrame()
-    if "bs" in set(curves["category"]) and curves["category"].nunique() > 1:
+    cats = set(curves["category"])
+    if "bs" in cats and len(cats) > 1:
         tests = trajectory_tests(curves, n_permutations=n_permutations)
+        if {"div", "dp"} <= cats:
+            extra = trajectory_tests(
+                curves, reference="dp", categories=["div"], n_permutations=n_permutations
+            )
+            tests = pd.concat([tests, extra], ignore_index=True)
+            tests["p_holm"] = holm(tests["p_value"].to_numpy(dtype=float))
     return traj, tests
 
 
@@ -119,8 +131,8 @@ def dynamics_section(
     sec = Section("dynamics", "Training dynamics and sharpness")
     sec.add(
         Paragraph(
-            "Mean over each run's layers of every spectral metric, and the Hessian trace of "
-            "the training loss (Hutchinson, on fixed clean training batches), against the "
+            "Mean over each run's layers of every spectral metric, and the Hessian trace (log10) "
+            "of the training loss (Hutchinson, on fixed clean training batches), against the "
             "optimizer step; per category the mean over conditions with a 95% t-band over "
             "conditions (over seeds for the baseline). See docs/dynamics.md."
         )
@@ -136,9 +148,10 @@ def dynamics_section(
         sec.add(
             TableBlock(
                 tests,
-                title="Trajectory vs the baseline: area = mean gap between the category's "
-                "and the baseline's curves over training (metric units); p: permutation of "
-                "condition labels within each seed (two-sided); p_holm: Holm over this table",
+                title="Trajectory vs the reference (the baseline; dropout for data diversity): "
+                "area = mean gap between the category's and the reference's curves over "
+                "training (metric units; the trace in log10); p: permutation of condition "
+                "labels within each seed (two-sided); p_holm: Holm over this table",
             )
         )
     return sec
