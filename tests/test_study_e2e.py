@@ -93,6 +93,14 @@ def test_tiny_real_study(tmp_path):
     assert store.load_run(old, hashes=True).status is store.RunStatus.DONE
     again_moved = pd.read_parquet(study / "weight_delta.parquet")
     pd.testing.assert_frame_equal(again_moved, moved)
+    # one whose weights cannot be read is left without it; collection still succeeds
+    (old / "weight_delta.parquet").unlink()
+    (old / "weights_init.safetensors").write_bytes(b"not a safetensors file")
+    store.write_manifest(old)
+    collect(study)
+    assert not (old / "weight_delta.parquet").exists()
+    left = set(pd.read_parquet(study / "weight_delta.parquet")["run_id"])
+    assert old.name.split("__")[2] not in left and len(left) == 5
 
 
 @pytest.mark.slow

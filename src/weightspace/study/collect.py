@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from weightspace import store
+from weightspace.errors import WeightspaceError
 from weightspace.store import (
     ID_COLUMNS,
     LAYERS_TABLE,
@@ -207,7 +208,13 @@ def _backfill_weight_delta(entry: _Entry) -> None:
     init, final = run_dir / store.INIT_WEIGHTS_FILE, run_dir / store.WEIGHTS_FILE
     if k is None or not init.is_file() or not final.is_file():
         return
-    table = weight_delta(run_dir, run.spectra("after"), k=int(k), compat=run.config.get("compat"))
+    try:
+        table = weight_delta(
+            run_dir, run.spectra("after"), k=int(k), compat=run.config.get("compat")
+        )
+    except (WeightspaceError, OSError, ValueError) as err:  # the run's other results stand
+        log.warning("run %s: cannot add %s (%s)", run.name, store.WEIGHT_DELTA_TABLE, err)
+        return
     store.add_run_table(run_dir, store.WEIGHT_DELTA_TABLE, table)
     log.info("run %s: added %s (ΔW and subspace overlap)", run.name, store.WEIGHT_DELTA_TABLE)
 
