@@ -18,7 +18,7 @@ import pandas as pd
 
 from weightspace.compare import rotation
 from weightspace.compare.categories import BASELINE
-from weightspace.compare.delta import delta_delta, delta_table, resolve_metrics
+from weightspace.compare.delta import condition_scores, delta_delta, delta_table, resolve_metrics
 from weightspace.compare.fingerprint import fingerprint_table, reference_accuracy
 from weightspace.compare.mixed import mixed_model_table
 from weightspace.compare.multiplicity import adjust_tables
@@ -51,12 +51,6 @@ def condition_layers(dd: pd.DataFrame, metrics: Sequence[str], key: str) -> pd.D
     """ΔΔ averaged over seeds: one row per (dataset, condition, category, layer)."""
     cols = ["dataset", "condition", "category", key]
     return dd.groupby(cols, sort=False)[list(metrics)].mean().reset_index()
-
-
-def condition_scores(cond_layers: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Mean ΔΔ over layers per (dataset, condition), then over datasets per condition."""
-    per_dataset = cond_layers.groupby(["dataset", "condition", "category"])[list(metrics)].mean()
-    return per_dataset.groupby(level=["condition", "category"]).mean().reset_index()
 
 
 def category_tests(

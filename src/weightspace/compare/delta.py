@@ -181,3 +181,10 @@ def baseline_pairs(delta: pd.DataFrame, *, baseline: str = BASELINE, key: str = 
     if not frames:
         return pd.DataFrame(columns=["dataset", "seed_a", "seed_b", key, *metrics])
     return pd.concat(frames, ignore_index=True)
+
+
+def condition_scores(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Per condition: the mean of ``metrics`` over ``rows`` (layers of a seed-averaged ΔΔ
+    table, or runs) within each dataset, then over datasets."""
+    per_dataset = rows.groupby(["dataset", "condition", "category"])[list(metrics)].mean()
+    return per_dataset.groupby(level=["condition", "category"]).mean().reset_index()

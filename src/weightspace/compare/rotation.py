@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from weightspace.compare.categories import BASELINE
+from weightspace.compare.delta import condition_scores
 from weightspace.compare.stats import t_interval
 from weightspace.errors import DataError
 
@@ -65,8 +66,7 @@ def run_rotation(deltas: pd.DataFrame) -> pd.DataFrame:
 def condition_rotation(per_run: pd.DataFrame) -> pd.DataFrame:
     """Seed means: ``condition, category`` and :data:`METRICS` (datasets averaged, as the
     spectral condition scores)."""
-    per_dataset = per_run.groupby(["dataset", "condition", "category"])[list(METRICS)].mean()
-    return per_dataset.groupby(level=["condition", "category"]).mean().reset_index()
+    return condition_scores(per_run, list(METRICS))
 
 
 def rotation_summary(

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from weightspace import store
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.conclude import rotation_sentences
+from weightspace.compare.load import load_weight_deltas
 from weightspace.compare.rotation import METRICS, layer_rotation
 from weightspace.report._style import (
     category_palette,
@@ -92,14 +92,8 @@ def rotation_section(
     summary = tables.get("rotation")
     if summary is None or summary.empty:
         return None
-    path = inputs.root / store.WEIGHT_DELTA_TABLE
-    per_layer = None
-    if path.is_file():
-        deltas = store.read_study_table(path, required=("run_id", "longname", "category"))
-        if inputs.runs is not None and "status" in inputs.runs.columns:
-            done = set(inputs.runs.loc[store.usable(inputs.runs), "run_id"])
-            deltas = deltas[deltas["run_id"].isin(done)]
-        per_layer = layer_rotation(deltas)
+    deltas = load_weight_deltas(inputs.root)  # usable runs only
+    per_layer = None if deltas is None else layer_rotation(deltas)
     sec = Section("rotation", "Rotate or rescale?")
     sec.add(
         Paragraph(
