@@ -92,8 +92,9 @@ def test_dose_response_places_augmentation_by_level():
     table = dose_response_table(dd, runs, ["alpha"], rng=np.random.default_rng(1), n_boot=200)
     row = table[(table["category"] == "div") & (table["metric"] == "alpha")].iloc[0]
     assert row["dose"] == "augment_level"
-    assert row["n"] == 15 and row["n_strengths"] == 5  # divAuto has no level: left out
-    assert row["rho"] > 0.9 and row["ci_low"] > 0
+    # conditions are the points (five levels, three seeds each); divAuto has no level
+    assert row["n"] == 5 and row["n_runs"] == 15
+    assert row["rho"] > 0.9 and row["exact"] and row["p"] <= 0.05 and row["min_p"] < 0.05
     # without the level (e.g. WeightWatcher folders) these conditions have no dose
     table = dose_response_table(
         dd, runs.drop(columns="augment_level"), ["alpha"], rng=np.random.default_rng(1), n_boot=200

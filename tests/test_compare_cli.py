@@ -81,14 +81,14 @@ def test_json_file_output(tmp_path):
 def test_default_protocol_on_a_study_directory(tmp_path):
     import numpy as np
 
-    from weightspace.compare._synthetic import SyntheticStudy, write_synthetic_study
+    from weightspace.compare.simulate import PlantedStudy, write_planted_study
 
-    spec = SyntheticStudy(
+    spec = PlantedStudy(
         conditions={"dp0.1": 0.1, "dp0.5": 0.2, "wd0.001": 0.1, "wd0.01": 0.2, "divA": 0.15},
         signature_of={"divA": "dp"},
         seeds=(0, 1),
     )
-    write_synthetic_study(tmp_path / "study", spec, rng=np.random.default_rng(0))
+    write_planted_study(tmp_path / "study", spec, rng=np.random.default_rng(0))
     out = tmp_path / "out"
     result = invoke(
         ["compare", str(tmp_path / "study"), "--n-perm", "50", "--n-boot", "50", "--seed", "1",
@@ -97,18 +97,22 @@ def test_default_protocol_on_a_study_directory(tmp_path):
     assert result.exit_code == 0, result.output
     for title in ("noise_floor", "omnibus", "category_tests", "fingerprint", "Conclusions"):
         assert title in result.output
-    # reference leave-one-out accuracy, and every p-value table's family with its size
-    assert "fingerprint_references" in result.output
+    # every test family with its size and the power it had, and every p-value table's family
+    assert "families" in result.output and "mean_power" in result.output
+    families = pd.read_csv(out / "families.csv").set_index("family")
+    assert families.loc["headline (Holm)", "n_tests"] == 4
+    assert 0 <= families.loc["headline (Holm)", "mean_power"] <= 1
     tests = pd.read_csv(out / "category_tests.csv")
     for family, rows in tests.groupby("family"):
         assert f"family: {family} — {int(rows['n_family'].max())} tests" in result.output
     omnibus = pd.read_csv(out / "omnibus.csv")
     assert f"family: {omnibus['family'].iloc[0]} — {len(omnibus)} tests" in result.output
-    assert "family: fingerprint — 5 tests" in result.output
+    assert "family: fingerprint: conditions (BH) — 1 tests" in result.output
+    assert "family: headline (Holm) — 4 tests" in result.output
     assert "15 p-values not adjusted for multiplicity (layers as samples" in result.output
-    fingerprint = pd.read_csv(out / "fingerprint.csv").set_index("condition")
-    assert fingerprint.loc["divA", "nearest"] == "dp"
-    assert {"distance_dp", "distance_wd", "p_value", "p_adj", "verdict"} <= set(fingerprint.columns)
+    fingerprint = pd.read_csv(out / "fingerprint.csv").set_index("name")
+    assert fingerprint.loc["divA", "theta"] < 0.5  # planted with dropout's signature
+    assert {"theta", "ci_low", "p_moved_adj", "p_axis_adj", "verdict"} <= set(fingerprint.columns)
     assert json.loads((out / "compare.json").read_text())["settings"]["seed"] == 1
 
 

@@ -120,22 +120,28 @@ def test_planted_effect_is_recovered_and_detected() -> None:
     table = trajectory_tests(curves, n_permutations=999, seed=0).set_index("category")
     # planted: mean gap 0.5 over training; noise of one time-averaged run is ~0.1
     assert table.loc["dp", "area"] == pytest.approx(0.5, abs=0.2)
-    # 5 runs per seed (1 reference), 3 seeds: 125 arrangements, enumerated; the observed
-    # one is the most extreme
-    assert table.loc["dp", "exact"] and table.loc["dp", "p_value"] == pytest.approx(1 / 125)
-    assert table.loc["div", "exact"]  # 7^3 = 343 arrangements
+    # conditions are the units: the mean gap over the 4 dp conditions, with the baseline's
+    # own noise (shared by every gap) in its SE
+    assert table.loc["dp", "p_value"] < 0.05
+    assert table.loc["dp", "ci_low"] < table.loc["dp", "area"] < table.loc["dp", "ci_high"]
     assert table.loc["div", "p_value"] > 0.01
     assert table.loc["dp", "p_holm"] >= table.loc["dp", "p_value"]
     assert table.loc["div", "n_conditions"] == 6 and table.loc["div", "n_runs"] == 18
     assert table.loc["div", "n_reference_runs"] == 3 and table.loc["div", "n_steps"] == 11
 
 
-def test_exact_enumeration_when_small() -> None:
+def test_two_categories_relabel_whole_conditions_or_say_the_design_cannot_reject() -> None:
     rng = np.random.default_rng(2)
-    curves = _planted(rng, effects={"dp": 2.0}, conditions={"bs": 1, "dp": 3}, seeds=2)
-    row = trajectory_tests(curves, n_permutations=999).iloc[0]
-    # 4 runs per seed, 1 labelled reference: 4 x 4 arrangements; the observed one is extreme
-    assert row["exact"] and row["p_value"] == pytest.approx(1 / 16)
+    curves = _planted(rng, effects={"dp": 2.0}, conditions={"bs": 1, "dp": 4, "div": 4}, seeds=2)
+    row = trajectory_tests(curves, reference="dp", categories=["div"], n_permutations=999).iloc[0]
+    # 4 vs 4 conditions: 70 relabellings, enumerated; the observed one is the most extreme
+    assert row["exact"] and row["min_p"] == pytest.approx(2 / 70)
+    assert row["p_value"] < 0.05 and row["area"] == pytest.approx(-1.0, abs=0.3)
+    small = _planted(rng, effects={"dp": 2.0}, conditions={"bs": 1, "dp": 2, "div": 2}, seeds=2)
+    row = trajectory_tests(small, reference="dp", categories=["div"]).iloc[0]
+    # 2 vs 2 conditions: the smallest possible p is 1/3 — no test, a note instead
+    assert np.isnan(row["p_value"]) and row["min_p"] == pytest.approx(1 / 3)
+    assert "no test can reach p < 0.05" in row["note"]
 
 
 @pytest.mark.parametrize("seeds,n_perm", [(2, 999), (3, 99)])  # exact path, Monte Carlo path
@@ -153,14 +159,16 @@ def test_calibrated_under_no_effect(seeds: int, n_perm: int) -> None:
 
 def test_shared_seed_effects_do_not_fool_the_test() -> None:
     # huge seed-to-seed differences and an unbalanced number of seeds per category would
-    # make an unstratified test reject; the stratified one does not
+    # make an unmatched comparison reject; the seed-matched linear model removes them
     rng = np.random.default_rng(4)
     curves = _planted(rng, effects={}, conditions={"bs": 1, "div": 6}, seeds=3, noise=0.01)
     curves = curves[~((curves["category"] == "div") & (curves["seed"] == 0))]
     curves.loc[curves["seed"] == 0, "value"] += 10.0
     row = trajectory_tests(curves, n_permutations=999).iloc[0]
-    assert abs(row["area"]) > 3  # the naive gap is large
-    assert row["p_value"] > 0.05
+    naive = curves[curves["category"] == "div"]["value"].mean() - curves[
+        curves["category"] == "bs"]["value"].mean()  # fmt: skip
+    assert abs(naive) > 3  # the naive gap is large
+    assert abs(row["area"]) < 0.2 and row["p_value"] > 0.05  # the seed-matched one is not
 
 
 def test_errors() -> None:

@@ -14,7 +14,7 @@ from weightspace.compare import (
     load_runs,
     parse_strength,
 )
-from weightspace.compare._synthetic import SyntheticStudy, synthetic_tables, write_synthetic_study
+from weightspace.compare.simulate import PlantedStudy, planted_tables, write_planted_study
 from weightspace.errors import ConfigError, DataError
 
 COLUMNS = ["layer_id", "name", "longname", "alpha", "entropy", "log_norm", "log_spectral_norm",
@@ -138,8 +138,8 @@ def test_frozen_layers_are_dropped(tmp_path):
 
 
 def test_study_directory_keeps_its_categories_and_drops_failed_runs(tmp_path):
-    spec = SyntheticStudy(conditions={"dp0.5": 0.1, "gen0.5": 0.1, "combo_a": 0.1}, seeds=(0, 1))
-    write_synthetic_study(tmp_path / "study", spec, rng=np.random.default_rng(0))
+    spec = PlantedStudy(conditions={"dp0.5": 0.1, "gen0.5": 0.1, "combo_a": 0.1}, seeds=(0, 1))
+    write_planted_study(tmp_path / "study", spec, rng=np.random.default_rng(0))
     runs = pd.read_parquet(tmp_path / "study" / "runs.parquet")
     runs.loc[runs["run_id"] == "gen0.5__s1", "status"] = "failed"
     runs.to_parquet(tmp_path / "study" / "runs.parquet", index=False)
@@ -155,9 +155,9 @@ def test_study_directory_keeps_its_categories_and_drops_failed_runs(tmp_path):
 
 
 def test_two_studies_pool_as_two_datasets(tmp_path):
-    spec = SyntheticStudy(conditions={"dp0.5": 0.1}, seeds=(0,))
+    spec = PlantedStudy(conditions={"dp0.5": 0.1}, seeds=(0,))
     for name in ("a", "b"):
-        write_synthetic_study(tmp_path / name, spec, rng=np.random.default_rng(1))
+        write_planted_study(tmp_path / name, spec, rng=np.random.default_rng(1))
     layers = load_layers([tmp_path / "a", tmp_path / "b"])
     assert sorted(layers["dataset"].unique()) == ["a", "b"]
     with pytest.raises(DataError, match="duplicate"):
@@ -177,8 +177,8 @@ def test_category_rules_are_configurable():
 
 
 def test_custom_rules_override_study_categories():
-    spec = SyntheticStudy(conditions={"dp0.5": 0.1}, seeds=(0,))
-    layers, _, _ = synthetic_tables(spec, rng=np.random.default_rng(0))
+    spec = PlantedStudy(conditions={"dp0.5": 0.1}, seeds=(0,))
+    layers, _, _ = planted_tables(spec, rng=np.random.default_rng(0))
     from weightspace.compare import normalize_layers
 
     rules = CategoryRules(rules=(("prefix", "bs", "bs"), ("prefix", "dp", "reg")))
@@ -230,7 +230,8 @@ def test_reads_what_the_study_writes(tmp_path):
     result = compare(study, n_perm=50, n_boot=50)
     floor = result.tables["noise_floor"]
     assert (floor["n_baseline_seeds"] == 2).all()
-    assert set(result.tables["fingerprint"]["condition"]) == {
+    fingerprint = result.tables["fingerprint"]
+    assert set(fingerprint.loc[fingerprint["level"] == "condition", "name"]) == {
         "dp0.3",
         "dp0.5",
         "wd0.0001",
@@ -242,8 +243,8 @@ def test_reads_what_the_study_writes(tmp_path):
 def test_missing_longname_falls_back_to_a_unique_layer_name():
     from weightspace.compare import normalize_layers
 
-    spec = SyntheticStudy(conditions={"dp0.1": 0.1}, seeds=(0,), n_layers=4)
-    layers, _, _ = synthetic_tables(spec, rng=np.random.default_rng(0))
+    spec = PlantedStudy(conditions={"dp0.1": 0.1}, seeds=(0,), n_layers=4)
+    layers, _, _ = planted_tables(spec, rng=np.random.default_rng(0))
     no_long = layers.drop(columns="longname")
     named = normalize_layers(no_long.assign(name=no_long["layer_id"].map(lambda i: f"fc{i}")))
     assert sorted(named["longname"].unique()) == ["fc1", "fc3", "fc5", "fc7"]

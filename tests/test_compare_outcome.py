@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from weightspace.compare.outcome import MIN_N, binomial_se, rank_test
+from weightspace.compare.outcome import MIN_N, binomial_se
 from weightspace.compare.prediction import (
     PAPER_TABLES_ENV,
     paper_prediction_check,
     prediction_correlations,
 )
 from weightspace.compare.relations import spectral_vs_outcomes
+from weightspace.stats.spearman import spearman_test
 
 TABLES = Path(
     os.environ.get(PAPER_TABLES_ENV)
@@ -65,16 +66,19 @@ def test_spectral_vs_outcome_uses_conditions_within_each_category():
     assert pooled < 0  # what the pooled, between-category correlation would have said
 
 
-def test_rank_test_minimum_n_exact_p_and_scipy_permutation():
+def test_spearman_test_minimum_n_exact_p_reachability_and_scipy_permutation():
     rng = np.random.default_rng(1)
     x = np.arange(4.0)
-    assert np.isnan(rank_test(x, x, rng=rng, n_boot=100, n_perm=100)["p"])  # below MIN_N
+    assert np.isnan(spearman_test(x, x, rng=rng, n_boot=100, n_perm=100, min_n=MIN_N).p)
+    four = spearman_test(x, x, rng=rng, n_boot=100, n_perm=100)  # four points, perfect ρ
+    assert four.p == pytest.approx(1 / 12) and four.min_p == pytest.approx(1 / 12)
+    assert not four.reachable  # no four-point test can reach p < 0.05
     x = np.arange(float(MIN_N + 1))
-    res = rank_test(x, x**2, rng=rng, n_boot=100, n_perm=100)
-    assert res["exact"] and res["p"] == pytest.approx(2 / 720) and res["rho"] == 1.0
+    res = spearman_test(x, x**2, rng=rng, n_boot=100, n_perm=100)
+    assert res.exact and res.p == pytest.approx(2 / 720) and res.rho == 1.0 and res.reachable
     # n > 8: scipy's permutation_test with the same generator gives the same number
     x, y = rng.normal(size=12), rng.normal(size=12)
-    got = rank_test(x, y, rng=np.random.default_rng(5), n_boot=10, n_perm=999)
+    got = spearman_test(x, y, rng=np.random.default_rng(5), n_boot=0, n_perm=999)
     ref = stats.permutation_test(
         (x, y),
         lambda a, b: abs(stats.spearmanr(a, b).statistic),
@@ -84,7 +88,7 @@ def test_rank_test_minimum_n_exact_p_and_scipy_permutation():
         alternative="greater",
         rng=np.random.default_rng(5),
     )
-    assert got["p"] == pytest.approx(ref.pvalue) and not got["exact"]
+    assert got.p == pytest.approx(ref.pvalue) and not got.exact
 
 
 def test_outcome_uncertainty_widens_the_interval():
@@ -94,11 +98,11 @@ def test_outcome_uncertainty_widens_the_interval():
     rng = np.random.default_rng(2)
     x = np.arange(10.0)
     y = 0.002 * x  # gains of at most 0.018
-    tight = rank_test(x, y, rng=rng, n_boot=500, n_perm=500)
+    tight = spearman_test(x, y, rng=rng, n_boot=500, n_perm=500)
     se = np.sqrt(2) * binomial_se(np.full(10, 0.7), 2000)
-    wide = rank_test(x, y, y_se=se, rng=rng, n_boot=500, n_perm=500)
-    assert tight["ci_low"] > 0.9
-    assert wide["ci_low"] < tight["ci_low"] - 0.3
+    wide = spearman_test(x, y, y_se=se, rng=rng, n_boot=500, n_perm=500)
+    assert tight.ci_low > 0.9
+    assert wide.ci_low < tight.ci_low - 0.3
 
 
 def test_prediction_correlations_per_stratum_with_minimum_n():
@@ -145,26 +149,20 @@ def test_paper_prediction_check_needs_a_folder(tmp_path, monkeypatch):
         paper_prediction_check(tmp_path / "nowhere")
 
 
-def test_spearman_ci_is_scipys_bootstrap_and_permutation():
-    """The dose–response interval and p go through scipy.stats (same numbers)."""
-    from weightspace.compare.stats import spearman_ci
+def test_one_spearman_test_behind_dose_response_outcomes_and_prediction():
+    """Dose–response, spectral vs outcome and the prediction check all call
+    :func:`spearman_test`: the same points give the same ρ and p everywhere."""
+    from weightspace.compare.prediction import prediction_correlations
 
     rng = np.random.default_rng(4)
     x = np.arange(15.0)
     y = x + rng.normal(0, 4, 15)
-    rho, p, low, high = spearman_ci(x, y, rng=np.random.default_rng(9), n_boot=300, n_perm=400)
-    ref_rng = np.random.default_rng(9)
-
-    def stat(a, b):
-        return stats.spearmanr(a, b).statistic
-
-    perm = stats.permutation_test((x, y), lambda a, b: abs(stat(a, b)), vectorized=False,
-                                  permutation_type="pairings", n_resamples=400,
-                                  alternative="greater", rng=ref_rng)  # fmt: skip
-    boot = stats.bootstrap((x, y), stat, paired=True, vectorized=False, n_resamples=300,
-                           method="percentile", rng=ref_rng)  # fmt: skip
-    assert rho == pytest.approx(stat(x, y)) and p == pytest.approx(perm.pvalue)
-    assert (low, high) == pytest.approx(tuple(boot.confidence_interval))
+    direct = spearman_test(x, y, rng=np.random.default_rng(9), n_boot=300, n_perm=400)
+    table = pd.DataFrame({"score": x, "target": y})
+    via = prediction_correlations(table, ["score"], "target", rng=np.random.default_rng(9),
+                                  n_boot=300, n_perm=400).iloc[0]  # fmt: skip
+    assert via["rho"] == direct.rho == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert via["p"] == direct.p and via["ci_low"] == direct.ci_low
 
 
 def test_study_correlations_strata_gain_se_and_family():

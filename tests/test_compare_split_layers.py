@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 
 from weightspace.compare import compare, normalize_layers
-from weightspace.compare._synthetic import SyntheticStudy, synthetic_tables
+from weightspace.compare.simulate import PlantedStudy, planted_tables
 
 
 def test_split_layers_are_matched_by_position() -> None:
-    spec = SyntheticStudy(conditions={"dp0.1": 1.0, "dp0.5": 2.0, "wd0.001": 1.5}, n_layers=6)
-    layers, runs, _ = synthetic_tables(spec, rng=np.random.default_rng(0))
+    spec = PlantedStudy(conditions={"dp0.1": 1.0, "dp0.5": 2.0, "wd0.001": 1.5}, n_layers=6)
+    layers, runs, _ = planted_tables(spec, rng=np.random.default_rng(0))
     # layer id 5 (block2.fc) becomes a fused projection analysed as q, k, v: one id, three rows
     fused = layers["layer_id"] == 5
     parts = []

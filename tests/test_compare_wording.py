@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from weightspace.compare import compare
-from weightspace.compare._synthetic import SyntheticStudy, write_synthetic_study
+from weightspace.compare.simulate import PlantedStudy, write_planted_study
 
 # Sameness claims no test in the default or paper protocol supports (a test that does not
 # reject is "no evidence of a difference"), and the old advice to run one seed.
@@ -24,13 +24,13 @@ BANNED = re.compile(
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """A synthetic study on disk: planted dp-like, wd-like and no-effect conditions."""
-    spec = SyntheticStudy(
+    spec = PlantedStudy(
         conditions={"dp0.1": 0.1, "dp0.3": 0.15, "dp0.5": 0.2, "wd0.001": 0.1, "wd0.01": 0.15,
                     "wd0.1": 0.2, "divA": 0.15, "divB": 0.1, "divC": 0.0},
         signature_of={"divA": "dp", "divB": "dp", "divC": "dp"}, seeds=(0, 1, 2),
     )  # fmt: skip
     root = tmp_path_factory.mktemp("wording") / "study"
-    write_synthetic_study(root, spec, rng=np.random.default_rng(4))
+    write_planted_study(root, spec, rng=np.random.default_rng(4))
     return root
 
 
@@ -48,20 +48,24 @@ def test_every_conclusion_avoids_unsupported_sameness(results):
             assert not BANNED.search(sentence), sentence
 
 
-def test_acts_like_only_where_the_fingerprint_test_rejects(results):
-    """ "acts like <reference>" is printed only for a condition whose projection test
-    rejects after BH; other conditions get "neither" or "no detectable … effect"."""
-    fingerprint = results["default"].tables["fingerprint"].set_index("condition")
-    claims = [c for c in results["default"].conclusions if re.search(r": acts like ", c)]
+def test_acts_like_only_where_both_adjusted_tests_reject(results):
+    """ "acts like <reference>" is printed only for a condition that moved the spectra and
+    whose axis test (θ = ½) rejects, both after adjustment; the others say which test did
+    not reject."""
+    table = results["default"].tables["fingerprint"]
+    fingerprint = table[table["level"] == "condition"].set_index("name")
+    claims = [c for c in results["default"].conclusions if re.search(r"^\w+[\w.]*: acts like ", c)]
     assert claims  # the planted dp-like conditions
     for sentence in claims:
         condition = sentence.split(":")[0]
-        assert fingerprint.loc[condition, "p_adj"] < 0.05, sentence
+        row = fingerprint.loc[condition]
+        assert row["p_moved_adj"] < 0.05 and row["p_axis_adj"] < 0.05, sentence
     for condition, row in fingerprint.iterrows():
-        if str(row["verdict"]).startswith("acts like"):
-            assert row["p_adj"] < 0.05, condition
-        elif np.isfinite(row["p_adj"]) and row["p_adj"] >= 0.05:
-            assert not str(row["verdict"]).startswith("acts like"), condition
+        verdict = str(row["verdict"])
+        if verdict.startswith("acts like"):
+            assert row["p_moved_adj"] < 0.05 and row["p_axis_adj"] < 0.05, condition
+        if np.isfinite(row["p_moved_adj"]) and row["p_moved_adj"] >= 0.05:
+            assert verdict.startswith("no evidence that it moved"), condition
 
 
 def _visible_text(page: str) -> str:
@@ -80,7 +84,7 @@ def test_report_and_cli_print_no_unsupported_sameness(study, results, tmp_path):
     out = tmp_path / "report.html"
     page = build_report(study, out=out, compare_result=results, formats=("png",)).read_text()
     text = _visible_text(page)
-    assert "Default protocol" in text and "Paper protocol caveat" in text
+    assert "Data diversity sits at" in text and "Paper protocol caveat" in text
     assert not BANNED.search(text), BANNED.search(text)
     for args in (["--protocol", "paper"], ["--n-perm", "50", "--n-boot", "50"]):
         result = invoke(["compare", str(study), *args])
@@ -99,13 +103,13 @@ def test_category_test_sentences_carry_family_size_and_adjusted_p(results):
     assert set(tests["n_family"]) == {8, 7}
 
 
-def test_headline_leads_with_the_default_protocols_answer(results):
+def test_headline_leads_with_the_axis_answer(results):
     from weightspace.report.sections import _lead_conclusions
 
     lead = _lead_conclusions(results)
     assert lead[0] == results["default"].conclusions[0]
-    assert lead[0].startswith("Default protocol") and "Holm" in lead[0]
-    assert "weight decay" in lead[0] and "dropout" in lead[0]
+    assert lead[0].startswith("Data diversity sits at θ") and "Holm" in lead[0]
+    assert "weight decay" in lead[0] and "dropout" in lead[0] and "power" in lead[0]
     paper = [line for line in lead if "ANOVA" in line]
     assert paper and all(line.startswith("Paper protocol") for line in paper)
     assert lead[-1].startswith("Paper protocol caveat")  # not dropped by an "ANOVA" filter

@@ -36,7 +36,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "report": {"train", "synthetic", "study", "cli"},
     "study": {"cli"},
 }
-BASE = {"errors", "config", "threads", "store", "checkpoint", "__init__"}
+BASE = {"errors", "config", "threads", "store", "checkpoint", "stats", "__init__"}
 STAGES = {*FORBIDDEN, "cli"}
 for _pkg in BASE - {"__init__"}:
     FORBIDDEN[_pkg] = STAGES

@@ -17,7 +17,7 @@ from weightspace.errors import WeightspaceError
 __all__ = ["app", "configure_logging", "fail", "main"]
 
 # Sub-command modules: importing them registers their commands on ``app``.
-_COMMANDS = ("analyze", "train", "study", "compare", "report", "diversity", "synthetic")
+_COMMANDS = ("analyze", "train", "study", "compare", "report", "diversity", "synthetic", "power")
 
 
 def _register() -> None:

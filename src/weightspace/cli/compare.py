@@ -25,9 +25,11 @@ _SHOWN = (
     "category_tests",
     "mixed_model",
     "fingerprint",
-    "fingerprint_references",
     "dose_response",
     "spectral_vs_accuracy",
+    "rotation_tests",
+    "power",
+    "families",
 )
 
 
@@ -50,6 +52,8 @@ _LAYERS_AS_SAMPLES = {"anova", "ttests", "correlations"}
 
 def _family_lines(name: str, frame) -> list[str]:
     """The multiplicity family of every p-value in ``frame`` and its size."""
+    if name in ("power", "families"):
+        return []
     if "family" in frame.columns and "n_family" in frame.columns:
         lines = []
         for family, rows in frame.groupby(frame["family"].fillna("").astype(str), sort=False):
@@ -140,6 +144,9 @@ def compare_command(
     ),
     n_perm: int = typer.Option(2000, "--n-perm", help="Permutations per test."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples per interval."),
+    n_sims: int = typer.Option(
+        100, "--n-sims", help="Simulated studies behind the power table (0: no power table)."
+    ),
     max_rows: int = typer.Option(30, "--max-rows", help="Rows printed per table."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for numerics."),
 ) -> None:
@@ -158,6 +165,7 @@ def compare_command(
             n_boot=n_boot,
             references=list(reference),
             category_rules=rules,
+            n_sims=n_sims,
         )
     except WeightspaceError as err:
         typer.echo(f"error: {err}", err=True)

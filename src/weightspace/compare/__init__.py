@@ -7,7 +7,7 @@ Entry point: :func:`compare` → :class:`CompareResult`. Building blocks: :func:
 from weightspace.compare.categories import DEFAULT_RULES, CategoryRules, parse_strength
 from weightspace.compare.default import default_tables
 from weightspace.compare.delta import baseline_pairs, delta_delta, delta_table
-from weightspace.compare.fingerprint import fingerprint_table
+from weightspace.compare.fingerprint import fingerprint_tables
 from weightspace.compare.load import load_layers, load_runs, normalize_layers
 from weightspace.compare.paper import paper_tables
 from weightspace.compare.result import PROTOCOLS, CompareResult, compare
@@ -27,7 +27,7 @@ __all__ = [
     "default_tables",
     "delta_delta",
     "delta_table",
-    "fingerprint_table",
+    "fingerprint_tables",
     "load_layers",
     "load_runs",
     "normalize_layers",

@@ -1,177 +1,275 @@
-"""Calibration of the default protocol on simulated studies with known truth.
+"""Calibration: how often each verdict of the default protocol is false, and how often a
+true effect is found, on simulated studies with known truth (:mod:`.simulate`).
 
-Each simulated study has the design of the published ones (10 data-diversity, 4 dropout and
-6 weight-decay conditions by default), several seeds, and the layer count of a preset
-(:data:`PRESET_LAYERS`). Scenarios (:data:`SCENARIOS`):
-
-``null``      no condition has any effect — every rejection is a false positive;
-``div_null``  dropout and weight decay carry their planted per-layer signatures, the
-              data-diversity conditions have no effect (the fingerprint's hard case);
-``div_dp``    data diversity carries dropout's signature with dropout-like strengths (div–dp
-              tests are under their null, div–wd tests and the fingerprint have power);
-``div_wd``    the same with weight decay's signature.
-
-For every verdict and interval the conclusions print, :func:`calibrate` returns how often it
-fires: under a true null that is the false-positive rate (target ≤ 5%), under a planted
-effect the power. Run ``python bench/calibration.py`` for the table in docs/compare.md.
+:func:`study_claims` runs the protocol's verdicts on one simulated study — the fingerprint
+(conditions, reference check, headline), the axis intervals, the category tests and
+intervals, dose–response, dynamics and spectral-vs-outcome — and labels each claim made or
+withheld with whether the claim would be true. :func:`calibrate` repeats that over many
+studies: a verdict's **false-claim rate** is the share of the tests it could get wrong that
+it got wrong (for an interval: the share that misses the truth), its **power** the share
+of true effects it found. Monte-Carlo standard errors treat the *study* as the unit (tests
+of one study share its baseline and noise, so they are not independent).
+:func:`calibration_table` runs the grid of scenarios in docs/compare.md
+(``python bench/calibration.py``).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from weightspace.compare._synthetic import SyntheticStudy, synthetic_tables
-from weightspace.compare.default import category_tests, condition_layers, condition_scores
-from weightspace.compare.delta import delta_delta, delta_table
-from weightspace.compare.fingerprint import fingerprint_table
+from weightspace.compare.categories import BASELINE
+from weightspace.compare.contrasts import category_tests
+from weightspace.compare.dynamics import trajectory_tests
+from weightspace.compare.estimates import profile_scores, profiles_from_matrix
+from weightspace.compare.fingerprint import ALPHA, fingerprint_tables
 from weightspace.compare.multiplicity import adjust_tables
-from weightspace.compare.uncertainty import category_mean_intervals, run_scores
-from weightspace.errors import ConfigError
+from weightspace.compare.relations import dose_response_table, spectral_vs_outcomes
+from weightspace.compare.simulate import (
+    Noise,
+    SimulatedStudy,
+    StudyShape,
+    Truth,
+    simulate,
+    true_theta,
+)
+from weightspace.compare.uncertainty import category_mean_intervals
 
-log = logging.getLogger(__name__)
-
-PRESET_LAYERS = {"scratch-cnn": 4, "efficientnet-lite0": 34, "bert-6layer": 37}
-SCENARIOS = ("null", "div_null", "div_dp", "div_wd")
-DP_STRENGTHS = (0.1, 0.3, 0.5, 0.7)
-WD_STRENGTHS = (1e-05, 5e-05, 0.0001, 0.0005, 0.001, 0.005)
+FAMILY_ORDER = ("headline", "fingerprint", "intervals", "category tests", "dose–response",
+                "dynamics", "outcome")  # fmt: skip
 
 
 @dataclass(frozen=True)
-class CalibrationConfig:
-    """One cell of the calibration table."""
+class Claim:
+    """One verdict on one study: which kind, whether it was asserted, and whether the
+    assertion is (or would have been) true. ``null``: nothing to find (a false-claim
+    opportunity); otherwise a power opportunity."""
 
-    scenario: str = "null"
-    n_layers: int = 4
-    seeds: int = 3
-    n_div: int = 10
-    noise: float = 0.03
-    effect: tuple[float, float] = (0.05, 0.2)  # planted effect sizes, low to high
-    n_perm: int = 500
-
-    def __post_init__(self) -> None:
-        if self.scenario not in SCENARIOS:
-            raise ConfigError(
-                f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}; pick one"
-            )
-        if self.seeds < 1 or self.n_layers < 2 or self.n_div < 2:
-            raise ConfigError(
-                f"need seeds ≥ 1, n_layers ≥ 2, n_div ≥ 2; got {self.seeds}, "
-                f"{self.n_layers}, {self.n_div}"
-            )
+    family: str
+    verdict: str
+    asserted: bool
+    correct: bool
+    null: bool
 
 
-def _spec(config: CalibrationConfig, rng: np.random.Generator) -> SyntheticStudy:
-    low, high = config.effect
-    planted = config.scenario != "null"
-    dp = {
-        f"dp{s}": float(np.linspace(low, high, 4)[i]) * planted for i, s in enumerate(DP_STRENGTHS)
-    }
-    wd = {
-        f"wd{s}": float(np.linspace(low, high, 6)[i]) * planted for i, s in enumerate(WD_STRENGTHS)
-    }
-    div_effects = (
-        rng.uniform(low, high, config.n_div)
-        if config.scenario in ("div_dp", "div_wd")
-        else np.zeros(config.n_div)
-    )
-    div = {f"div{i}": float(e) for i, e in enumerate(div_effects)}
-    carry = {"div_dp": "dp", "div_wd": "wd"}.get(config.scenario, "div")
-    return SyntheticStudy(
-        conditions={**dp, **wd, **div},
-        signature_of={name: carry for name in div} if carry != "div" else {},
-        n_layers=config.n_layers,
-        seeds=tuple(range(config.seeds)),
-        noise=config.noise,
-    )
+@dataclass(frozen=True)
+class Case:
+    """One cell of the calibration grid."""
+
+    name: str
+    shape: StudyShape = field(default_factory=StudyShape)
+    truth: Truth = field(default_factory=Truth)
+    noise: Noise = field(default_factory=Noise)
 
 
-def simulate_once(config: CalibrationConfig, rng: np.random.Generator) -> dict[str, float]:
-    """Rates of every verdict in one simulated study (shares of the tests that fire)."""
-    layers, _, _ = synthetic_tables(_spec(config, rng), rng=rng)
-    metrics = ["alpha", "entropy", "log_norm", "log_spectral_norm", "stable_rank"]
-    delta = delta_table(layers, metrics=metrics, align="layer_id")
-    dd = delta_delta(delta)
-    cond_layers = condition_layers(dd, metrics, "layer_id")
-    scores = condition_scores(cond_layers, metrics)
-    tests = category_tests(scores, metrics, rng=rng, n_perm=config.n_perm)
-    tests = adjust_tables({"category_tests": tests})["category_tests"]
-    means = category_mean_intervals(run_scores(dd, metrics), metrics)
-    n_seeds = {str(c): float(config.seeds) for c in scores["condition"]}
-    fp = fingerprint_table(cond_layers, metrics, "layer_id",
-                           controls=delta[delta["condition"] == "bs"], n_seeds=n_seeds)  # fmt: skip
-    out: dict[str, float] = {}
-    for ref in ("dp", "wd"):
-        rows = tests[
-            (tests["a"] == "div") & (tests["b"] == ref) & tests["family"].str.startswith("primary")
-        ]
-        out[f"div–{ref} test p < 0.05"] = float((rows["p"] < 0.05).mean())
-        out[f"div–{ref} diff CI excludes 0"] = float(
-            ((rows["diff_ci_low"] > 0) | (rows["diff_ci_high"] < 0)).mean()
+def _runs_table(study: SimulatedStudy, metrics: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-run layer-averaged seed-matched ΔΔ, runs) — what dose–response and the outcome
+    relation read."""
+    frame = pd.DataFrame({"dataset": "sim", "condition": study.condition,
+                          "category": study.category, "seed": study.seed})  # fmt: skip
+    for m in metrics:
+        frame[m] = study.delta[:, study.metric == m].mean(1)
+    base = frame[frame["condition"] == BASELINE].set_index("seed")[list(metrics)]
+    dd = frame[frame["condition"] != BASELINE].copy()
+    dd[list(metrics)] = dd[list(metrics)].to_numpy() - base.reindex(dd["seed"]).to_numpy()
+    runs = frame[["dataset", "condition", "category", "seed"]].assign(
+        strength=study.strength, test_acc=study.acc,
+        run_id=[f"{c}__s{s}" for c, s in zip(study.condition, study.seed, strict=True)],
+    )  # fmt: skip
+    return dd.reset_index(drop=True), runs
+
+
+def _fingerprint_claims(
+    study: SimulatedStudy, fp: pd.DataFrame, pos: pd.DataFrame
+) -> Iterator[Claim]:
+    dd = study.true_dd
+    for row in fp.itertuples():
+        names = [row.name] if row.level == "condition" else [
+            c for c, k in study.categories.items() if k == row.name]  # fmt: skip
+        no_effect = all(not np.any(dd[c]) for c in names)
+        leave = row.name if row.level == "condition" and row.category in ("dp", "wd") else None
+        theta = true_theta(study, names, leave)
+        verdict = str(row.verdict)
+        family = "headline" if str(row.family).startswith("headline") else "fingerprint"
+        who = {"condition": "condition", "category": "category"}[row.level]
+        if row.role == "reference" and row.level == "condition":
+            who = "reference condition"
+        yield Claim(family, f"{who}: moved", verdict.startswith(("moved", "acts")), not no_effect,
+                    no_effect)  # fmt: skip
+        if row.level == "category" and row.role == "reference":
+            continue
+        side = "" if abs(theta - 0.5) < 1e-6 else "dp" if theta < 0.5 else "wd"
+        claim = (
+            "dp"
+            if "acts like dropout" in verdict
+            else "wd"
+            if "acts like weight" in verdict
+            else ""
         )
-        out[f"div–{ref} g CI excludes 0"] = float(
-            ((rows["g_ci_low"] > 0) | (rows["g_ci_high"] < 0)).mean()
-        )
-    primary = tests[tests["family"].str.startswith("primary")]
-    out["primary family: any Holm p < 0.05"] = float((primary["p_adj"] < 0.05).any())
-    div_means = means[means["category"] == "div"]
-    out["div mean CI excludes 0"] = float(
-        ((div_means["ci_low"] > 0) | (div_means["ci_high"] < 0)).mean()
-    )
-    div_fp = fp[fp["category"] == "div"]["verdict"].astype(str)
-    out["div fingerprint 'acts like dropout'"] = float((div_fp == "acts like dropout").mean())
-    out["div fingerprint 'acts like weight decay'"] = float(
-        (div_fp == "acts like weight decay").mean()
-    )
+        on_boundary = no_effect or not side
+        yield Claim(family, f"{who}: acts like a reference", bool(claim),
+                    bool(claim) and claim == side and not no_effect, on_boundary)  # fmt: skip
+        if row.level == "condition" and row.role == "reference" and not no_effect:
+            yield Claim(family, f"{who}: recognised as its own category", claim == row.category,
+                        claim == row.category, False)  # fmt: skip
+    for row in pos.itertuples():
+        if row.metric != "all" or not math.isfinite(row.ci_low):
+            continue
+        names = [row.name] if row.level == "condition" else [
+            c for c, k in study.categories.items() if k == row.name]  # fmt: skip
+        leave = row.name if row.level == "condition" and row.category in ("dp", "wd") else None
+        theta = true_theta(study, names, leave)
+        if math.isfinite(theta):
+            missed = not (row.ci_low <= theta <= row.ci_high)
+            yield Claim("intervals", f"{row.level} axis interval misses θ", missed, False, True)
+
+
+def _category_claims(study: SimulatedStudy, tests: pd.DataFrame, means: pd.DataFrame,
+                     population_null: bool) -> Iterator[Claim]:  # fmt: skip
+    for row in tests.itertuples():
+        primary = str(row.family).startswith("primary")
+        kind = "primary (Holm)" if primary else "other pairs (BH)"
+        fired = bool(row.p_adj < ALPHA)
+        yield Claim("category tests", f"{kind}: p_adj < 0.05", fired, fired and not population_null,
+                    population_null)  # fmt: skip
+        if population_null and math.isfinite(row.diff_ci_low):
+            yield Claim("intervals", "difference interval misses 0",
+                        not (row.diff_ci_low <= 0 <= row.diff_ci_high), False, True)  # fmt: skip
+    if population_null:
+        for row in means.itertuples():
+            if math.isfinite(row.ci_low):
+                yield Claim("intervals", "category-mean interval misses 0",
+                            not (row.ci_low <= 0 <= row.ci_high), False, True)  # fmt: skip
+
+
+def study_claims(study: SimulatedStudy, truth: Truth, *, rng: np.random.Generator,
+                 n_perm: int = 200) -> list[Claim]:  # fmt: skip
+    """Every claim the default protocol makes (or withholds) on ``study``, labelled."""
+    metrics = list(dict.fromkeys(study.metric))
+    fits = [profiles_from_matrix("sim", study.delta, study.condition, study.seed,
+                                 list(study.category), study.metric, study.layer)]  # fmt: skip
+    tabs = fingerprint_tables(fits, metrics)
+    claims = list(_fingerprint_claims(study, tabs["fingerprint"], tabs["axis_positions"]))
+    scores = profile_scores(fits, metrics)
+    tests = adjust_tables({"category_tests": category_tests(
+        scores, metrics, rng=rng, n_perm=n_perm, effect_size=False)})["category_tests"]  # fmt: skip
+    population_null = truth.scenario in ("null", "random")
+    claims += _category_claims(study, tests, category_mean_intervals(fits, metrics),
+                               population_null)  # fmt: skip
+    dd, runs = _runs_table(study, metrics)
+    dose = adjust_tables({"dose_response": dose_response_table(
+        dd, runs, metrics, rng=rng, n_boot=0, n_perm=n_perm)})["dose_response"]  # fmt: skip
+    trend = truth.dose_trend and truth.scenario not in ("null", "random")
+    for row in dose[dose["kind"] == "spectral"].itertuples():
+        if row.category in ("dp", "wd") and math.isfinite(row.p_adj):
+            null = not trend or (row.category == "dp" and truth.weak_references == 0)
+            fired = bool(row.p_adj < ALPHA)
+            claims.append(
+                Claim("dose–response", "trend p_adj < 0.05", fired, fired and not null, null)
+            )
+    claims += _dynamics_claims(study, truth, rng, n_perm)
+    outcome = adjust_tables({"spectral_vs_accuracy": spectral_vs_outcomes(
+        dd, runs, metrics, rng=rng, n_boot=0, n_perm=n_perm)})["spectral_vs_accuracy"]  # fmt: skip
+    for row in outcome.itertuples():
+        if math.isfinite(row.p_adj):
+            null = truth.acc_slope == 0
+            fired = bool(row.p_adj < ALPHA)
+            claims.append(Claim("outcome", "spectral vs accuracy p_adj < 0.05", fired,
+                                fired and not null, null))  # fmt: skip
+    return claims
+
+
+def _dynamics_claims(study: SimulatedStudy, truth: Truth, rng: np.random.Generator,
+                     n_perm: int) -> list[Claim]:  # fmt: skip
+    curves = pd.DataFrame({
+        "run_id": np.repeat([f"{c}__s{s}" for c, s in zip(study.condition, study.seed, strict=True)], 2),
+        "condition": np.repeat(study.condition, 2), "category": np.repeat(study.category, 2),
+        "seed": np.repeat(study.seed, 2), "step": np.tile([0, 1], len(study.condition)),
+        "metric": "log_norm", "value": np.repeat(study.area, 2),
+    })  # fmt: skip
+    area = {c: float(np.mean(v[study.metric == "log_norm"])) if "log_norm" in study.metric
+            else float(np.mean(v[study.metric == study.metric[0]]))
+            for c, v in study.true_dd.items()}  # fmt: skip
+    pop = truth.scenario in ("null", "random")
+    out = []
+    for ref, table in (("bs", trajectory_tests(curves, n_permutations=n_perm, seed=0)),
+                       ("dp", trajectory_tests(curves, reference="dp", categories=["div"],
+                                               n_permutations=n_perm, seed=0))):  # fmt: skip
+        for row in table.itertuples():
+            if not math.isfinite(row.p_holm):
+                continue
+            members = [c for c, k in study.categories.items() if k == row.category]
+            refs = [c for c, k in study.categories.items() if k == ref]
+            gap = np.mean([area[c] for c in members]) - (
+                np.mean([area[c] for c in refs]) if ref != "bs" else 0.0)  # fmt: skip
+            null = pop or abs(gap) == 0
+            fired = bool(row.p_holm < ALPHA)
+            out.append(Claim("dynamics", f"vs {'baseline' if ref == 'bs' else 'dropout'}: "
+                             "p_holm < 0.05", fired, fired and not null, null))  # fmt: skip
     return out
 
 
-def calibrate(config: CalibrationConfig, *, n_studies: int, seed: int = 0) -> pd.Series:
-    """Mean over ``n_studies`` simulated studies of :func:`simulate_once`'s rates."""
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_studies)]
-    rows = [simulate_once(config, rng) for rng in rngs]
-    return pd.DataFrame(rows).mean()
+def calibrate(case: Case, *, n_studies: int, seed: int = 0, n_perm: int = 200) -> pd.DataFrame:
+    """Per (family, verdict): false-claim rate and power over ``n_studies`` simulated
+    studies, with Monte-Carlo SEs that treat each study as one unit."""
+    per_study: list[pd.DataFrame] = []
+    for i, s in enumerate(np.random.SeedSequence(seed).spawn(n_studies)):
+        rng = np.random.default_rng(s)
+        study = simulate(case.shape, case.truth, case.noise, rng=rng)
+        claims = pd.DataFrame(
+            [c.__dict__ for c in study_claims(study, case.truth, rng=rng, n_perm=n_perm)]
+        )
+        claims["study"] = i
+        per_study.append(claims)
+    return summarise(pd.concat(per_study, ignore_index=True), case.name)
 
 
-def truth(scenario: str) -> dict[str, bool]:
-    """Whether each verdict of :func:`simulate_once` is true in ``scenario`` (True: the rate
-    is a power; False: a false-positive rate)."""
-    planted = scenario in ("div_dp", "div_wd")
-    return {
-        "div–dp test p < 0.05": scenario == "div_wd" or scenario == "div_null",
-        "div–dp diff CI excludes 0": scenario == "div_wd" or scenario == "div_null",
-        "div–dp g CI excludes 0": scenario == "div_wd" or scenario == "div_null",
-        "div–wd test p < 0.05": scenario == "div_dp" or scenario == "div_null",
-        "div–wd diff CI excludes 0": scenario == "div_dp" or scenario == "div_null",
-        "div–wd g CI excludes 0": scenario == "div_dp" or scenario == "div_null",
-        "primary family: any Holm p < 0.05": scenario != "null",
-        "div mean CI excludes 0": planted,
-        "div fingerprint 'acts like dropout'": scenario == "div_dp",
-        "div fingerprint 'acts like weight decay'": scenario == "div_wd",
-    }
-
-
-def calibration_table(
-    presets: Sequence[str], scenarios: Sequence[str], *, seeds: int, n_studies: int, seed: int = 0
-) -> pd.DataFrame:
-    """Long table: preset, layers, scenario, verdict, kind ("false positive"/"power"), rate."""
+def summarise(claims: pd.DataFrame, name: str = "") -> pd.DataFrame:
+    """Rates per (family, verdict) from labelled claims with a ``study`` column: a false
+    claim is asserted and wrong, a find is asserted and right."""
+    claims = claims.assign(wrong=claims["asserted"] & ~claims["correct"],
+                           found=claims["asserted"] & claims["correct"])  # fmt: skip
     rows = []
-    for preset in presets:
-        if preset not in PRESET_LAYERS:
-            raise ConfigError(f"preset {preset!r} is not one of {', '.join(PRESET_LAYERS)}")
-        for scenario in scenarios:
-            config = CalibrationConfig(
-                scenario=scenario, n_layers=PRESET_LAYERS[preset], seeds=seeds
-            )
-            rates = calibrate(config, n_studies=n_studies, seed=seed)
-            log.info("%s %s: %s", preset, scenario, rates.round(3).to_dict())
-            kinds = truth(scenario)
-            for verdict, rate in rates.items():
-                rows.append({"preset": preset, "layers": PRESET_LAYERS[preset], "scenario": scenario,
-                             "verdict": verdict, "kind": "power" if kinds[verdict] else "false positive",
-                             "rate": float(rate)})  # fmt: skip
+    for (family, verdict), group in claims.groupby(["family", "verdict"], sort=False):
+        n_studies = group["study"].nunique()
+        for kind, part, value in (("false claims", group[group["null"]], "wrong"),
+                                  ("power", group[~group["null"]], "found")):  # fmt: skip
+            if part.empty:
+                continue
+            per = part.groupby("study")[value].mean()
+            rows.append({"case": name, "family": family, "verdict": verdict, "kind": kind,
+                         "rate": float(part[value].mean()),
+                         "mc_se": float(per.std(ddof=1) / math.sqrt(len(per))) if len(per) > 1 else math.nan,
+                         "n_tests": len(part), "n_studies": n_studies})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def grid(seeds: int = 3, n_layers: int = 34) -> list[Case]:
+    """The calibration grid of docs/compare.md: every scenario with realistic heterogeneity,
+    and its hard variants — no or large seed shifts, weak references, unbalanced seeds."""
+    shape = StudyShape(seeds=seeds, n_layers=n_layers)
+    cases = [Case(s, shape, Truth(scenario=s, dp_size=1.0, wd_size=1.2, div_size=0.6))
+             for s in ("null", "div_null", "div_dp", "div_wd", "div_mid", "random")]  # fmt: skip
+    base = Truth(scenario="div_null", dp_size=1.0, wd_size=1.2, div_size=0.6)
+    cases += [
+        Case("div_null, no seed shift", shape, base, Noise(seed_shift=0.0)),
+        Case("div_null, large seed shift", shape, base, Noise(seed_shift=3.0)),
+        Case("div_null, weak dropout (×0.25)", shape, replace(base, weak_references=0.25)),
+        Case("div_dp, weak dropout (×0.25)", shape,
+             replace(base, scenario="div_dp", weak_references=0.25)),
+        Case("null, unbalanced seeds (dp, wd 2; div 3)",
+             replace(shape, seeds_by_category={"dp": 2, "wd": 2}), replace(base, scenario="null")),
+        Case("div_null, two failed runs", replace(shape, drop_runs=2), base),
+        Case("random, no dose trend", shape, replace(base, scenario="random", dose_trend=False)),
+    ]  # fmt: skip
+    return cases
+
+
+def calibration_table(cases: Sequence[Case], *, n_studies: int, seed: int = 0) -> pd.DataFrame:
+    """:func:`calibrate` over ``cases`` (long table)."""
+    return pd.concat([calibrate(c, n_studies=n_studies, seed=seed) for c in cases],
+                     ignore_index=True)  # fmt: skip

@@ -51,34 +51,88 @@ def _ci(row) -> str:
     return "too few points for an interval"
 
 
-def _fingerprint_summary(fingerprint: pd.DataFrame, references: pd.DataFrame) -> list[str]:
-    """One sentence per category of conditions: verdict counts with the family size."""
+def _fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
+    """Per category of conditions: how many got each verdict, with the family."""
     out: list[str] = []
     if fingerprint.empty:
         return out
-    n_family = int(fingerprint["n_family"].max()) if fingerprint["n_family"].notna().any() else 0
-    for category, group in fingerprint.groupby("category"):
-        counts = group["verdict"].astype(str).str.split(" \\(|:", regex=True).str[0]
-        parts = [f"{n} {verdict}" for verdict, n in counts.value_counts().items()]
-        tail = (
-            f" (BH over the {n_family} conditions tested)"
-            if n_family
-            else " (one baseline seed: not tested)"
-        )
+    conds = fingerprint[fingerprint["level"] == "condition"]
+    for (category, role), group in conds.groupby(["category", "role"], sort=False):
+        counts = group["verdict"].astype(str).str.split(";", regex=False).str[0].value_counts()
+        parts = [f"{n} {verdict}" for verdict, n in counts.items()]
+        family = str(group["family"].iloc[0])
+        n = group["n_family"].max()
+        size = f"{int(n)} conditions" if isinstance(n, int | float) and math.isfinite(n) else "n/a"
+        label = " (each against the others of its category)" if role == "reference" else ""
         out.append(
-            f"Fingerprint of the {len(group)} {_name(category)} conditions: "
-            f"{'; '.join(parts)}{tail}."
-        )
-    if len(references):
-        parts = [
-            f"{r.n_correct} of {r.n_conditions} {_name(r.category)}"
-            for r in references.itertuples()
-        ]
-        out.append(
-            "Reference check (each reference condition left out of its own centroid): "
-            f"nearest to its own category for {', '.join(parts)}."
+            f"Fingerprint of the {len(group)} {_name(category)} conditions{label}: "
+            f"{'; '.join(parts)} ({family}, {size})."
         )
     return out
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%" if math.isfinite(value) else "n/a"
+
+
+def _power_of(power: pd.DataFrame | None, verdict: str) -> float:
+    if power is None or power.empty:
+        return float("nan")
+    rows = power[power["verdict"] == verdict]
+    return float(rows["power"].iloc[0]) if len(rows) else float("nan")
+
+
+def _interval(low: float, high: float, reason: str) -> str:
+    if math.isfinite(low):
+        return f"95% CI {low:.2f} to {high:.2f}"
+    return reason or "no interval"
+
+
+def axis_sentence(tables: dict[str, pd.DataFrame]) -> str:
+    """Where data diversity sits between dropout and weight decay, whether each moved the
+    spectra, with the headline family's Holm-adjusted p-values and the power."""
+    fp = tables.get("fingerprint", pd.DataFrame())
+    power = tables.get("power")
+    if fp.empty:
+        return "The fingerprint could not be computed (no ΔΔ profile observed for every condition)."
+    cats = fp[fp["level"] == "category"].set_index("name")
+    if "div" not in cats.index:
+        return "No data-diversity conditions: the paper's question cannot be asked."
+    div = cats.loc["div"]
+    moved = []
+    for cat in ("div", "dp", "wd"):
+        if cat not in cats.index:
+            continue
+        row = cats.loc[cat]
+        did = math.isfinite(row.p_moved_adj) and row.p_moved_adj < ALPHA
+        what = "moved the spectra" if did else "did not detectably move the spectra"
+        moved.append(f"{_name(cat)} {what} (Holm {fmt_p(row.p_moved_adj)}, power "
+                     f"{_pct(_power_of(power, f'{cat}: moved the spectra'))})")  # fmt: skip
+    theta = float(div.theta)
+    where = _interval(float(div.ci_low), float(div.ci_high), str(div.ci_reason))
+    axis_power = _pct(_power_of(power, "div: closer to one reference"))
+    if not math.isfinite(theta):
+        position = "Data diversity cannot be placed between dropout and weight decay (" + (
+            str(div.ci_reason) or "no references") + ")"  # fmt: skip
+    elif math.isfinite(div.p_axis_adj) and div.p_axis_adj < ALPHA:
+        nearer = "dropout" if theta < 0.5 else "weight decay"
+        other = "weight decay" if theta < 0.5 else "dropout"
+        position = (f"Data diversity sits at θ = {theta:.2f} ({where}) on the dropout (0) → "
+                    f"weight decay (1) axis of ΔΔ profiles: closer to {nearer} than to {other} "
+                    f"(Holm {fmt_p(div.p_axis_adj)}, power {axis_power})")  # fmt: skip
+    else:
+        position = (f"Data diversity sits at θ = {theta:.2f} ({where}) on the dropout (0) → "
+                    f"weight decay (1) axis of ΔΔ profiles: no evidence that it is closer to "
+                    f"either (Holm {fmt_p(div.p_axis_adj)}, power {axis_power})")  # fmt: skip
+    listed = "; ".join(moved)
+    text = f"{position}. {listed[:1].upper()}{listed[1:]}."
+    if "dp" in cats.index and not (cats.loc["dp"].p_moved_adj < ALPHA):
+        text += (" Dropout itself did not detectably move the spectra, so \"closer to dropout\" "
+                 "cannot be told from \"no effect\" here.")  # fmt: skip
+    n = fp.loc[fp["level"] == "category", "n_family"].max()
+    size = int(n) if isinstance(n, int | float) and math.isfinite(n) else 0
+    return text + (f" (Headline family: {size} tests, Holm; power at this study's own effect "
+                   "sizes, from simulated studies of its design.)")  # fmt: skip
 
 
 PAPER_LABEL = "Paper protocol (layers as samples)"
@@ -120,9 +174,9 @@ def paper_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     return out
 
 
-def headline(tables: dict[str, pd.DataFrame]) -> str:
-    """The default protocol's one-sentence answer to the paper's question — does data
-    diversity act like dropout or like weight decay — from the primary family (Holm)."""
+def primary_sentence(tables: dict[str, pd.DataFrame]) -> str:
+    """Data diversity against dropout and against weight decay on the main metrics' layer
+    means (the primary family of category tests, Holm)."""
     tests = tables.get("category_tests", pd.DataFrame())
     if tests.empty or "family" not in tests.columns:
         return (
@@ -196,11 +250,9 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     """Sentences for the default protocol: the headline answer first, then layer-aware
     tests with adjusted p-values and family sizes, fingerprints, dose–response and outcome
     relations. A test that does not reject is reported as "no evidence", never as sameness."""
-    out: list[str] = [headline(tables)]
+    out: list[str] = [axis_sentence(tables), *rotation_headline(tables), primary_sentence(tables)]
     fingerprint = tables.get("fingerprint", pd.DataFrame())
-    out.extend(
-        _fingerprint_summary(fingerprint, tables.get("fingerprint_references", pd.DataFrame()))
-    )
+    out.extend(_fingerprint_summary(fingerprint))
     omnibus = tables.get("omnibus", pd.DataFrame())
     if len(omnibus):
         separating = [
@@ -222,15 +274,13 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
         )
     tests = tables.get("category_tests", pd.DataFrame())
     out.extend(_category_test_sentence(row) for row in tests.itertuples())
-    for row in fingerprint.itertuples():
-        if not row.nearest:
-            continue
-        test = (
-            f"{fmt_p(row.p_value)}, BH-adjusted {fmt_p(row.p_adj)} of {int(row.n_family)}"
-            if math.isfinite(row.p_value)
-            else "untested"
-        )
-        out.append(f"{row.condition}: {row.verdict} (nearest {row.nearest}; {test}).")
+    for row in (
+        fingerprint[fingerprint["level"] == "condition"].itertuples() if len(fingerprint) else []
+    ):
+        where = _interval(row.ci_low, row.ci_high, str(row.ci_reason))
+        theta = f"θ = {row.theta:.2f} ({where})" if math.isfinite(row.theta) else "θ n/a"
+        out.append(f"{row.name}: {row.verdict} ({theta}; moved: adjusted {fmt_p(row.p_moved_adj)}; "
+                   f"axis: adjusted {fmt_p(row.p_axis_adj)}; {row.family}).")  # fmt: skip
     out.extend(rotation_sentences(tables))
     for name, label in (
         ("dose_response", "dose–response"),
@@ -295,3 +345,39 @@ def rotation_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     for row in tests.itertuples():
         out.append(_category_test_sentence(row, ROTATION_WHAT.get(row.metric, row.metric)))
     return out
+
+
+def rotation_headline(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """One sentence: does each category rotate the weights' top singular subspaces or only
+    rescale them — its overlap beside the baseline's, and data diversity's tests against
+    dropout and weight decay on the overlap, with their power."""
+    summary = tables.get("rotation", pd.DataFrame())
+    if summary.empty:
+        return []
+    wide = summary.set_index(["category", "metric"])
+    parts = []
+    base = None
+    for cat in ("div", "dp", "wd"):
+        if (cat, "overlap") not in wide.index:
+            continue
+        row = wide.loc[(cat, "overlap")]
+        base = float(row.baseline_mean)
+        ci = f" [{row.ci_low:.3f}, {row.ci_high:.3f}]" if math.isfinite(row.ci_low) else ""
+        parts.append(f"{_name(cat)} {row['mean']:.3f}{ci}")
+    if not parts:
+        return []
+    tests = tables.get("rotation_tests", pd.DataFrame())
+    power = tables.get("power")
+    found = []
+    if len(tests):
+        for row in tests[(tests["metric"] == "overlap") & (tests["a"] == "div")].itertuples():
+            differ = _significant(row)
+            what = "differs from" if differ else "no evidence that it differs from"
+            pw = _pct(_power_of(power, f"rotation: div vs {row.b} on overlap"))
+            found.append(f"data diversity {what} {_name(row.b)} (BH {fmt_p(row.p_adj)}, "
+                         f"power {pw})")  # fmt: skip
+    tail = f"; on the overlap, {'; '.join(found)}" if found else ""
+    return [
+        f"Rotate or rescale: top-k subspace overlap before → after training (1 = the dominant "
+        f"directions stayed) — {', '.join(parts)}, baseline {base:.3f}{tail}."
+    ]

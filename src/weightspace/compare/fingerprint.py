@@ -1,243 +1,278 @@
-"""Regularizer fingerprint: does a condition's ΔΔ follow dropout's or weight decay's pattern?
+"""Regularizer fingerprint: where does a condition's ΔΔ profile sit between dropout's and
+weight decay's, and did it move the spectra at all?
 
-A condition's *profile* is its seed-averaged ΔΔ over every (metric, dataset, layer) cell.
-Each metric is scaled by its root-mean-square over all conditions and layers (not centred:
-zero means "same as the baseline"), so every metric weighs the same. A reference category's
-*direction* is the mean of its conditions' unit-scaled profiles, leaving out the condition
-being classified, scaled to unit length.
+A profile is a condition's ΔΔ over every (metric, layer) cell, from the seed-matched
+linear model (:mod:`weightspace.compare.estimates`; metrics on their noise scale). Two
+questions, each with its own test (:mod:`weightspace.stats.profiles`):
 
-Tests, with a null taken from the condition's own noise. The negative controls are the
-baseline runs themselves: orthonormal (Helmert) contrasts between baseline seeds are
-baseline-versus-baseline pseudo-conditions — profiles of pure seed noise, ``K = S_bs − 1`` of
-them. The noise of a condition's seed-averaged profile along a direction ``u`` is estimated
-as ``(2 / S) · mean_k (h_k · u)²`` (a ΔΔ is the difference of two runs; ``S`` seeds average
-it), and ``t = profile · u / √that`` is referred to Student's t with K degrees of freedom.
+* **moved** — is the profile different from the baseline at all? An omnibus test of
+  "every cell's ΔΔ is 0" (a condition against the baseline; a category's mean profile
+  against the baseline). Here the baseline's own noise does not cancel and is carried.
+* **axis position** ``θ`` — 0 at the dropout centroid's profile, 1 at weight decay's:
+  ``θ = ⟨p − c_dp, c_wd − c_dp⟩ / |c_wd − c_dp|²``, debiased for noise, with a Fieller
+  interval and a test of θ = ½ ("closer to dropout than to weight decay", equivalently
+  ``|p − c_wd|² − |p − c_dp|² > 0``). Every profile subtracts the same baseline, so the
+  baseline's noise cancels exactly in θ. A reference condition is placed against the
+  centroids of the *other* conditions of its category (leave-one-out).
 
-* ``t_<ref>``: the projection on a reference's direction (is there a reference-like change?);
-* ``t_direction``: the projection on ``unit(u_nearest − u_second)`` (closer to one reference
-  than to the other?);
-* ``p_value``: intersection–union test of "acts like the nearest reference" — the larger of
-  the two two-sided p-values, and 1 unless both projections point toward the nearest;
-* ``p_adj``: Benjamini–Hochberg over the conditions tested (the family, ``n_family``).
-
-Verdicts: "acts like dropout" (``p_adj`` < 0.05); "neither: no evidence that it acts more
-like dropout than like weight decay" (a reference projection is significant, the direction is
-not); "no detectable dropout- or weight-decay-like effect" (neither projection is). With one
-baseline seed there are no negative controls: nearest only, untested. ``distance_<ref>``
-(shape distance √(2(1 − cos)) to the leave-one-out centroid) and ``magnitude`` (RMS of the
-scaled profile, next to ``noise_magnitude``, the RMS a condition without effect would show)
-describe; the tests decide. :func:`reference_accuracy`: how often a reference condition, left
-out of its own centroid, is nearest to its own category.
+A category's position is its mean profile's; its interval adds the spread of its conditions'
+positions (conditions are a sample of what the category could hold). Verdicts are made on
+adjusted p-values only, in three families: the **headline** (Holm: data diversity's axis
+test and whether data diversity, dropout and weight decay each moved the spectra), the
+**conditions** tested (BH over the non-reference conditions, moved and axis separately), and
+the **reference check** (BH over the dropout and weight-decay conditions themselves, which
+are not in the family they calibrate). When dropout itself did not detectably move the
+spectra, "closer to dropout" cannot be told from "no effect", and the verdict says so.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from weightspace.compare.conclude import NAMES
-from weightspace.compare.multiplicity import benjamini_hochberg
-from weightspace.errors import ConfigError
+from weightspace.compare.estimates import DatasetProfiles
+from weightspace.stats.multiplicity import benjamini_hochberg, holm
+from weightspace.stats.profiles import (
+    AxisPart,
+    AxisPosition,
+    NoiseModel,
+    axis_position,
+    debiased_inner,
+    omnibus,
+)
 
 log = logging.getLogger(__name__)
 
-P_THRESHOLD = 0.05
+ALPHA = 0.05
+REFERENCES = ("dp", "wd")
+HEADLINE_FAMILY = "headline (Holm)"
+CONDITION_FAMILY = "fingerprint: conditions (BH)"
+REFERENCE_FAMILY = "fingerprint: reference check (BH)"
+CATEGORY_FAMILY = "fingerprint: other categories (BH)"
+METRIC_FAMILY = "axis per metric (exploratory, BH)"
+POSITION_COLUMNS = ["level", "name", "category", "metric", "theta", "ci_low", "ci_high",
+                    "ci_reason", "t_mid", "df", "p_axis", "signal", "p_moved", "n_conditions",
+                    "n_seeds"]  # fmt: skip
+VERDICT_COLUMNS = ["level", "name", "category", "role", "theta", "ci_low", "ci_high", "ci_reason",
+                   "p_axis", "p_axis_adj", "signal", "p_moved", "p_moved_adj", "family",
+                   "n_family", "n_conditions", "n_seeds", "verdict"]  # fmt: skip
 
 
-def profile_matrix(
-    cond_layers: pd.DataFrame, metrics: Sequence[str], key: str
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Scaled profiles (conditions × (metric, dataset, layer) cells) and the metric scales."""
-    wide = cond_layers.pivot_table(
-        index=["condition", "category"], columns=["dataset", key], values=list(metrics)
-    )  # columns: (metric, dataset, layer)
-    wide = wide.dropna(axis=1, how="any")
-    scales: dict[str, float] = {}
-    for metric in metrics:
-        if metric in wide.columns.get_level_values(0):
-            block = wide[metric]
-            scale = float(np.sqrt(np.mean(block.to_numpy() ** 2)))
-            scales[metric] = scale if scale > 0 else 1.0
-            wide[metric] = block / scales[metric]
-    return wide, scales
+@dataclass(frozen=True)
+class _Views:
+    """Per dataset, the noise model of all cells and of each metric's cells."""
+
+    profiles: list[DatasetProfiles]
+    models: dict[str, list[NoiseModel]]  # "all" or a metric → one per dataset
+    references: tuple[str, ...]
+
+    @classmethod
+    def of(cls, profiles: list[DatasetProfiles], metrics: Sequence[str],
+           references: Sequence[str]) -> _Views:  # fmt: skip
+        models = {"all": [p.model for p in profiles]}
+        for m in metrics:
+            if all((p.metric == m).any() for p in profiles):
+                models[m] = [p.restrict(m) for p in profiles]
+        return cls(profiles, models, tuple(references))
 
 
-def control_contrasts(
-    controls: pd.DataFrame | None,
-    columns: pd.MultiIndex,
-    scales: Mapping[str, float],
-    key: str,
-) -> np.ndarray | None:
-    """(K, cells) orthonormal Helmert contrasts between baseline seeds, per dataset, scaled
-    like the profiles; ``None`` when some dataset has a single baseline seed."""
-    if controls is None or controls.empty:
+def _members(p: DatasetProfiles, category: str, leave_out: str | None = None) -> list[str]:
+    return [c for c in p.members(category) if c != leave_out]
+
+
+def _place(views: _Views, view: str, target: dict[str, float], leave_out: str | None,
+           *, spread: list[str] | None = None) -> AxisPosition | None:  # fmt: skip
+    """θ of the profile ``Σ target[c] · ΔΔ_c`` on the axis from the first reference's
+    centroid to the second's (without ``leave_out``); ``spread``: the conditions whose
+    spread of positions is the category's between-condition variance."""
+    if len(views.references) != 2:
         return None
-    metrics = list(dict.fromkeys(columns.get_level_values(0)))
-    wide = controls.pivot_table(index=["dataset", "seed"], columns=key, values=metrics)
-    per_dataset: dict[object, np.ndarray] = {}
-    n_contrasts = None
-    for dataset in dict.fromkeys(columns.get_level_values(1)):
-        if dataset not in wide.index.get_level_values(0):
+    parts, inner = [], []
+    for p, model in zip(views.profiles, views.models[view], strict=True):
+        dp, wd = (_members(p, r, leave_out) for r in views.references)
+        if not dp or not wd or not all(c in p.conditions for c in target):
             return None
-        block = wide.xs(dataset, level="dataset").sort_index()  # seeds × (metric, layer)
-        cells = [(m, layer) for m, d, layer in columns if d == dataset]
-        x = block.reindex(columns=pd.MultiIndex.from_tuples(cells)).to_numpy(float)
-        x = np.nan_to_num(x / np.array([scales[m] for m, _ in cells]))
-        k = np.arange(1, len(x))
-        helmert = [
-            (x[:j].mean(0) - x[j]) * np.sqrt(j / (j + 1.0)) for j in k
-        ]  # each ~ one run's noise
-        per_dataset[dataset] = np.array(helmert).reshape(len(k), len(cells))
-        n_contrasts = len(k) if n_contrasts is None else min(n_contrasts, len(k))
-    if not n_contrasts:
-        return None
-    out = np.zeros((n_contrasts, len(columns)))
-    for dataset, h in per_dataset.items():
-        mask = np.array([d == dataset for _, d, _ in columns])
-        out[:, mask] = h[:n_contrasts]
+        c_dp = p.centroid(dp)
+        v = p.centroid(wd) - c_dp
+        a = p.contrast(target) - p.contrast({p.baseline: sum(target.values())}) - c_dp
+        skip = None
+        if spread:
+            own = [p.conditions.index(c) for c in spread]
+            skip = np.isin(p.fit.design.condition, own)
+            inner.append([debiased_inner(model, p.versus_baseline(c) - c_dp, v) for c in spread])
+        parts.append(AxisPart(model, a, v, skip))
+    extra = None
+    if spread and len(spread) > 1:
+        per_condition = np.sum(inner, axis=0)  # (n,) summed over datasets
+        extra = (float(np.var(per_condition, ddof=1)) / len(spread), float(len(spread) - 1))
+    elif spread:  # one condition: its own noise stays in the model part
+        return _place(views, view, target, leave_out)
+    return axis_position(parts, extra=extra)
+
+
+def _moved(views: _Views, view: str, target: dict[str, float]):
+    parts = []
+    for p, model in zip(views.profiles, views.models[view], strict=True):
+        if not all(c in p.conditions for c in target):
+            return None
+        parts.append((model, p.contrast(target) - p.contrast({p.baseline: 1.0})))
+    return omnibus(parts)
+
+
+def _row(level: str, name: str, category: str, view: str, pos: AxisPosition | None, moved,
+         n_conditions: int, n_seeds: float) -> dict[str, object]:  # fmt: skip
+    nan = math.nan
+    return {
+        "level": level, "name": name, "category": category, "metric": view,
+        "theta": pos.theta if pos else nan, "ci_low": pos.ci_low if pos else nan,
+        "ci_high": pos.ci_high if pos else nan,
+        "ci_reason": (pos.reason if pos else "no dropout and weight-decay references"),
+        "t_mid": pos.t_mid if pos else nan, "df": pos.df if pos else nan,
+        "p_axis": pos.p_mid if pos else nan,
+        "signal": moved.signal if moved else nan, "p_moved": moved.p if moved else nan,
+        "n_conditions": n_conditions, "n_seeds": n_seeds,
+    }  # fmt: skip
+
+
+def position_rows(
+    profiles: list[DatasetProfiles], metrics: Sequence[str], references: Sequence[str] = REFERENCES
+) -> list[dict[str, object]]:
+    """Every condition and category placed on the axis, for all metrics together and per
+    metric, with its moved test (rows of :data:`POSITION_COLUMNS`)."""
+    views = _Views.of(profiles, metrics, references)
+    first = profiles[0]
+    conditions = [c for c in first.conditions if c != first.baseline]
+    categories = list(dict.fromkeys(first.category[c] for c in conditions))
+    seeds = {c: _n_seeds(profiles, c) for c in conditions}
+    rows = []
+    for view in views.models:
+        for c in conditions:
+            cat = first.category[c]
+            leave = c if cat in references else None
+            pos = _place(views, view, {c: 1.0}, leave)
+            rows.append(_row("condition", c, cat, view, pos, _moved(views, view, {c: 1.0}), 1,
+                             seeds[c]))  # fmt: skip
+        for cat in categories:
+            members = first.members(cat)
+            mean = {c: 1.0 / len(members) for c in members}
+            pos = None if cat in references else _place(views, view, mean, None, spread=members)
+            rows.append(_row("category", cat, cat, view, pos, _moved(views, view, mean),
+                             len(members), float(np.mean([seeds[c] for c in members]))))  # fmt: skip
+    return rows
+
+
+def _n_seeds(profiles: list[DatasetProfiles], condition: str) -> float:
+    counts = [int(np.sum(p.fit.design.condition == p.conditions.index(condition)))
+              for p in profiles if condition in p.conditions]  # fmt: skip
+    return float(np.mean(counts)) if counts else math.nan
+
+
+def verdict_rows(
+    rows: Sequence[dict[str, object]], *, noise_known: bool, references: Sequence[str] = REFERENCES
+) -> list[dict[str, object]]:
+    """The adjusted verdicts of the all-metrics position rows (:data:`VERDICT_COLUMNS`):
+    plain dictionaries, so that simulations can call this thousands of times."""
+    out = [dict(r) for r in rows if r["metric"] == "all"]
+    for r in out:
+        r["role"] = "reference" if r["category"] in references else "tested"
+        r["family"], r["n_family"] = "", math.nan
+        r["p_moved_adj"] = r["p_axis_adj"] = math.nan
+
+    def pick(level: str, test: Callable[[dict[str, object]], bool]) -> list[dict[str, object]]:
+        return [r for r in out if r["level"] == level and test(r)]
+
+    _adjust(pick("condition", lambda r: r["role"] == "tested"), CONDITION_FAMILY,
+            benjamini_hochberg)  # fmt: skip
+    _adjust(pick("condition", lambda r: r["role"] == "reference"), REFERENCE_FAMILY,
+            benjamini_hochberg)  # fmt: skip
+    main = {"div", *references}
+    _adjust(pick("category", lambda r: r["name"] in main), HEADLINE_FAMILY, holm, joint=True)
+    _adjust(pick("category", lambda r: r["name"] not in main), CATEGORY_FAMILY,
+            benjamini_hochberg)  # fmt: skip
+    moved_refs: dict[str, bool | None] = {}
+    for r in pick("category", lambda r: r["name"] in references):
+        p = float(r["p_moved_adj"])  # type: ignore[arg-type]
+        moved_refs[str(r["name"])] = p < ALPHA if math.isfinite(p) else None
+    for r in out:
+        r["verdict"] = _verdict(r, moved_refs, noise_known, tuple(references))
     return out
 
 
-def _unit(rows: np.ndarray) -> np.ndarray:
-    """Scale each row (last axis) to unit Euclidean length; an all-zero row stays zero."""
-    norm = np.linalg.norm(rows, axis=-1, keepdims=True)
-    return np.divide(rows, norm, out=np.zeros_like(rows), where=norm > 0)
+def _adjust(rows: list[dict[str, object]], family: str,
+            method: Callable[[np.ndarray], np.ndarray], joint: bool = False) -> None:  # fmt: skip
+    """Adjust ``p_moved`` and ``p_axis`` of ``rows``: each on its own (BH), or both as one
+    family (``joint``, the headline's Holm)."""
+    if not rows:
+        return
+    moved = np.array([r["p_moved"] for r in rows], dtype=float)
+    axis = np.array([r["p_axis"] for r in rows], dtype=float)
+    if joint:
+        adjusted = method(np.concatenate([moved, axis]))
+        moved_adj, axis_adj = adjusted[: len(moved)], adjusted[len(moved) :]
+        n = int(np.isfinite(moved).sum() + np.isfinite(axis).sum())
+    else:
+        moved_adj, axis_adj = method(moved), method(axis)
+        n = int(np.isfinite(moved).sum())
+    for r, pm, pa in zip(rows, moved_adj, axis_adj, strict=True):
+        r.update(family=family, n_family=n, p_moved_adj=float(pm), p_axis_adj=float(pa))
 
 
-def _projection_t(profile: np.ndarray, u: np.ndarray, h: np.ndarray, n_seeds: float) -> float:
-    var = 2.0 / n_seeds * float(np.mean((h @ u) ** 2))
-    return float(profile @ u / np.sqrt(var)) if var > 0 else float("nan")
+def _verdict(row: dict[str, object], moved_refs: dict[str, bool | None], noise_known: bool,
+             references: tuple[str, ...]) -> str:  # fmt: skip
+    if not noise_known:
+        return "not tested (one seed: no noise estimate)"
+    p_moved, p_axis = float(row["p_moved_adj"]), float(row["p_axis_adj"])  # type: ignore[arg-type]
+    if not math.isfinite(p_moved):
+        return "not tested"
+    if p_moved >= ALPHA:
+        return "no evidence that it moved the spectra"
+    if row["role"] == "reference" and row["level"] == "category":
+        return "moved the spectra"
+    if not math.isfinite(p_axis):
+        return "moved the spectra; its place between dropout and weight decay is undetermined"
+    first, second = (NAMES.get(r, r) for r in references)
+    if p_axis >= ALPHA:
+        return (f"moved the spectra; no evidence that it is closer to {first} than to "
+                f"{second}, or the reverse")  # fmt: skip
+    near, other = references if float(row["theta"]) < 0.5 else references[::-1]  # type: ignore[arg-type]
+    text = (f"acts like {NAMES.get(near, near)} (closer to its ΔΔ profile than to "
+            f"{NAMES.get(other, other)}'s)")  # fmt: skip
+    if moved_refs.get(near) is False:
+        text += (f"; but {NAMES.get(near, near)} itself did not detectably move the spectra, "
+                 "so this cannot be told from a small effect unlike either")  # fmt: skip
+    return text
 
 
-def _two_sided(t: float, df: int) -> float:
-    return float(2 * stats.t.sf(abs(t), df)) if np.isfinite(t) else float("nan")
-
-
-def _verdict(row: Mapping[str, Any], present: list[str], p_adj: float) -> str:
-    nearest = str(row["nearest"])
-    name = NAMES.get(nearest, nearest)
-    if not np.isfinite(p_adj):
-        return f"nearest to {name} (one baseline seed: no noise estimate, not tested)"
-    if p_adj < P_THRESHOLD:
-        return f"acts like {name}"
-    names = " or ".join(NAMES.get(r, r) for r in present)
-    toward = [
-        _two_sided(float(row[f"t_{r}"]), int(row["df"]))
-        for r in present
-        if float(row[f"t_{r}"]) > 0
-    ]
-    if len(present) > 1 and toward and min(toward) < P_THRESHOLD:
-        other = NAMES.get(present[1] if present[0] == nearest else present[0])
-        return f"neither: no evidence that it acts more like {name} than like {other}"
-    return f"no detectable {names}-like effect"
-
-
-def fingerprint_table(
-    cond_layers: pd.DataFrame,
+def fingerprint_tables(
+    profiles: list[DatasetProfiles],
     metrics: Sequence[str],
-    key: str,
-    *,
-    references: Sequence[str] = ("dp", "wd"),
-    controls: pd.DataFrame | None = None,
-    n_seeds: Mapping[str, float] | None = None,
-    mode: str = "shape",
-    rng: np.random.Generator | None = None,
-    n_perm: int = 0,
-    n_boot: int = 0,
-) -> pd.DataFrame:
-    """One row per condition: nearest reference, distances, projection tests, verdict.
-
-    ``controls``: the baseline runs' Δ (columns dataset, seed, ``key``, metrics) — the
-    negative controls; ``n_seeds``: seeds per condition (default 1). ``mode="euclidean"``
-    ranks ``nearest`` by raw distances instead of shapes. ``rng``/``n_perm``/``n_boot`` are
-    accepted for compatibility and unused: the tests are analytic.
-    """
-    if mode not in ("shape", "euclidean"):
-        raise ConfigError(f"fingerprint mode must be 'shape' or 'euclidean', got {mode!r}")
-    wide, scales = profile_matrix(cond_layers, metrics, key)
-    dist_cols = [f"distance_{r}" for r in references]
-    t_cols = [f"t_{r}" for r in references]
-    columns = ["condition", "category", "nearest", *dist_cols, "magnitude", "noise_magnitude",
-               "margin", *t_cols, "t_direction", "df", "p_value", "p_adj", "n_family",
-               "n_layers", "verdict"]  # fmt: skip
-    if wide.shape[1] == 0 or not len(wide):
-        log.info("fingerprint: no layer observed for every condition; table left empty")
-        return pd.DataFrame(columns=columns)
-    h = control_contrasts(controls, wide.columns, scales, key)
-    names = wide.index.get_level_values("condition").to_numpy()
-    cats = wide.index.get_level_values("category").to_numpy()
-    raw = wide.to_numpy()  # (conditions, C)
-    shapes = _unit(raw) * np.sqrt(raw.shape[1])  # unit RMS
-    n_layers = len(wide.columns.droplevel(0).unique())
-    rows = []
-    for i, (condition, category) in enumerate(zip(names, cats, strict=True)):
-        members = {r: np.flatnonzero((cats == r) & (np.arange(len(cats)) != i)) for r in references}
-        present = [r for r in references if len(members[r])]
-        row: dict[str, object] = {"condition": condition, "category": category,
-                                  "n_layers": n_layers, "magnitude": float(np.sqrt(np.mean(raw[i] ** 2)))}  # fmt: skip
-        seeds = float((n_seeds or {}).get(condition, 1.0))
-        row["noise_magnitude"] = (
-            float(np.sqrt(2.0 / seeds * np.mean(h**2))) if h is not None else np.nan
+    references: Sequence[str] = REFERENCES,
+) -> dict[str, pd.DataFrame]:
+    """``axis_positions`` (every condition and category, all metrics and each metric) and
+    ``fingerprint`` (the adjusted verdicts)."""
+    if not profiles:
+        empty = pd.DataFrame(columns=POSITION_COLUMNS)
+        return {"axis_positions": empty, "fingerprint": pd.DataFrame(columns=VERDICT_COLUMNS)}
+    rows = position_rows(profiles, metrics, references)
+    known = all(p.noise_known for p in profiles)
+    if not known:  # one seed: no residual, so nothing can be tested
+        for row in rows:
+            row.update(ci_low=math.nan, ci_high=math.nan, t_mid=math.nan, p_axis=math.nan,
+                       p_moved=math.nan, ci_reason="one seed: no noise estimate")  # fmt: skip
+    verdicts = pd.DataFrame(verdict_rows(rows, noise_known=known, references=references),
+                            columns=VERDICT_COLUMNS)  # fmt: skip
+    positions = pd.DataFrame(rows, columns=POSITION_COLUMNS)
+    per_metric = positions["metric"] != "all"
+    positions["family"], positions["p_axis_adj"] = "", np.nan
+    if per_metric.any():  # per-metric rows: one exploratory family
+        positions.loc[per_metric, "family"] = METRIC_FAMILY
+        positions.loc[per_metric, "p_axis_adj"] = benjamini_hochberg(
+            positions.loc[per_metric, "p_axis"].to_numpy(float)
         )
-        if mode == "shape":
-            cents = {r: _unit(shapes[members[r]].mean(0)) * np.sqrt(raw.shape[1]) for r in present}
-            dists = {r: float(np.sqrt(np.mean((shapes[i] - cents[r]) ** 2))) for r in present}
-        else:
-            cents = {r: raw[members[r]].mean(0) for r in present}
-            dists = {r: float(np.sqrt(np.mean((raw[i] - cents[r]) ** 2))) for r in present}
-        row.update({f"distance_{r}": dists.get(r, np.nan) for r in references})
-        if not present:
-            rows.append(row | {"nearest": "", "verdict": "no reference conditions"})
-            continue
-        order = sorted(present, key=dists.__getitem__)
-        row["nearest"] = order[0]
-        row["margin"] = dists[order[1]] - dists[order[0]] if len(order) > 1 else np.nan
-        p = np.nan
-        if h is not None:
-            units = {r: _unit(cents[r]) for r in present}
-            ts = {r: _projection_t(raw[i], units[r], h, seeds) for r in present}
-            row.update({f"t_{r}": ts[r] for r in present})
-            row["df"] = len(h)
-            p = _two_sided(ts[order[0]], len(h)) if ts[order[0]] > 0 else 1.0
-            if len(order) > 1:
-                w = _unit(units[order[0]] - units[order[1]])
-                t_dir = _projection_t(raw[i], w, h, seeds)
-                row["t_direction"] = t_dir
-                p = max(p, _two_sided(t_dir, len(h)) if t_dir > 0 else 1.0)
-        row["p_value"] = p
-        rows.append(row)
-    table = pd.DataFrame(rows, columns=columns)
-    tested = table["p_value"].notna()
-    table["n_family"] = int(tested.sum())
-    table.loc[tested, "p_adj"] = benjamini_hochberg(table.loc[tested, "p_value"].to_numpy(float))
-    table["verdict"] = table["verdict"].astype(object)
-    for idx in table.index[table["nearest"].astype(str) != ""]:
-        done: dict[str, Any] = table.loc[idx].to_dict()
-        present = [r for r in references if np.isfinite(done.get(f"distance_{r}", np.nan))]
-        table.loc[idx, "verdict"] = _verdict(done, present, float(done["p_adj"]))
-    return table
-
-
-def reference_accuracy(table: pd.DataFrame, references: Sequence[str]) -> pd.DataFrame:
-    """Leave-one-out check of the references: per reference category, how many of its
-    conditions are nearest to their own category when left out of its centroid."""
-    rows = []
-    for ref in references:
-        own = table[table["category"] == ref]
-        if own.empty:
-            continue
-        correct = int((own["nearest"] == ref).sum())
-        rows.append(
-            {
-                "category": ref,
-                "n_conditions": len(own),
-                "n_correct": correct,
-                "accuracy": correct / len(own),
-            }
-        )
-    return pd.DataFrame(rows, columns=["category", "n_conditions", "n_correct", "accuracy"])
+    return {"axis_positions": positions, "fingerprint": verdicts}

@@ -1,4 +1,5 @@
-"""Multiplicity control: a pre-specified primary family (Holm) and exploratory ones (BH).
+"""Test families of the default protocol: a pre-specified primary family (Holm) and
+exploratory ones (BH); the adjustments themselves are :mod:`weightspace.stats.multiplicity`.
 
 The primary family is the paper's question, fixed before looking at any result: does data
 diversity differ from dropout, and from weight decay, on the main spectral metrics — the
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from weightspace.compare.delta import MAIN_METRICS
+from weightspace.stats.multiplicity import benjamini_hochberg, holm
 
 PRIMARY_PAIRS = (("div", "dp"), ("div", "wd"))
 # table → (p-value column, family name) of its exploratory family
@@ -27,31 +28,6 @@ EXPLORATORY = {
     "spectral_vs_accuracy": ("p", "spectral vs outcome (exploratory)"),
     "rotation_tests": ("p", "rotation (exploratory)"),
 }
-
-
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (NaN stays NaN, not counted)."""
-    p = np.asarray(p, float)
-    out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    if not len(ok):
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    m = len(order)
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
-
-
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (``scipy.stats.false_discovery_control``);
-    NaN stays NaN and is not counted."""
-    p = np.asarray(p, float)
-    out = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        out[ok] = stats.false_discovery_control(p[ok], method="bh")
-    return out
 
 
 def _assign(table: pd.DataFrame, mask: pd.Series, p_col: str, family: str, method) -> None:
@@ -96,3 +72,41 @@ def adjust_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
             _assign(table, pd.Series(True, index=table.index), p_col, family, benjamini_hochberg)
         out[name] = table
     return out
+
+
+FAMILY_COLUMNS = ["table", "family", "n_tests", "n_rejected", "mean_power"]
+
+
+def family_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every test family of the tables: its size, how many tests it rejects (adjusted
+    p < 0.05), and the mean power of its tests at this study's effect sizes where the
+    ``power`` table has them."""
+    power = tables.get("power")
+    rows = []
+    for name, table in tables.items():
+        if name == "power" or table is None or "family" not in table.columns or table.empty:
+            continue
+        for family, group in table.groupby(table["family"].fillna("").astype(str), sort=False):
+            if not family:
+                continue
+            adj = [c for c in ("p_adj", "p_moved_adj", "p_axis_adj") if c in group.columns]
+            values = group[adj].to_numpy(float).ravel()
+            values = values[np.isfinite(values)]
+            rows.append({"table": name, "family": family, "n_tests": len(values),
+                         "n_rejected": int((values < 0.05).sum()),
+                         "mean_power": _mean_power(power, family)})  # fmt: skip
+    return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
+
+
+def family_key(family: str) -> str:
+    """The short name of a family (``"headline (Holm)"`` → ``"headline"``,
+    ``"fingerprint: conditions (BH)"`` → ``"conditions"``), as the power table uses it."""
+    key = family.split(" (")[0].removeprefix("fingerprint: ")
+    return "primary" if key.startswith("primary") else key
+
+
+def _mean_power(power: pd.DataFrame | None, family: str) -> float:
+    if power is None or power.empty:
+        return float("nan")
+    rows = power[power["family"] == family_key(family)]
+    return float(rows["power"].mean()) if len(rows) else float("nan")

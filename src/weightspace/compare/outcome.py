@@ -5,66 +5,19 @@ independent points. Relations are computed within one stratum (a category, or au
 synthetic data) — pooled over categories a correlation is mostly a contrast between them
 (within dropout and within weight decay the sign can reverse).
 
-:func:`rank_test`: Spearman ρ; p exact over all n! pairings for n ≤ 8, else a permutation
-test through ``scipy.stats.permutation_test`` (``n_perm`` pairings, +1 correction); a 95%
-interval by resampling conditions *and* drawing each outcome from its own uncertainty (its
-seed-level standard error, at least the binomial SE of an accuracy) — conservative, it widens
-the interval by the outcome's noise. Nothing below :data:`MIN_N` conditions is tested.
+The test is :func:`weightspace.stats.spearman.spearman_test` with each outcome's own
+uncertainty (its seed-level standard error, at least the binomial SE of an accuracy) in the
+interval. Nothing below :data:`MIN_N` conditions is tested.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import factorial
 
 import numpy as np
 import pandas as pd
 
-from weightspace.compare.effect_size import CI_LEVEL
-from weightspace.compare.rank import (
-    _exact_spearman_p,
-    _permutation_spearman_p,
-    _spearman_rows,
-)
-
 MIN_N = 5  # four points: the smallest exact two-sided p of a perfect ρ is 1/12
-EXACT_N = 8
-MIN_CI_N = 8
-
-
-def rank_test(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    y_se: np.ndarray | None = None,
-    rng: np.random.Generator,
-    n_boot: int,
-    n_perm: int,
-) -> dict[str, float]:
-    """Spearman ρ of ``y`` on ``x`` with its p-value and interval (see the module doc)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    se = np.zeros_like(y) if y_se is None else np.nan_to_num(np.asarray(y_se, float))
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y, se = x[ok], y[ok], se[ok]
-    nan = float("nan")
-    out = {"rho": nan, "p": nan, "exact": False, "ci_low": nan, "ci_high": nan, "n": len(x)}
-    if len(x) < MIN_N or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return out
-    rho = float(_spearman_rows(x, y))
-    out["rho"] = rho
-    if len(x) <= EXACT_N and factorial(len(x)) <= 10 * max(n_perm, 1):
-        out["p"], out["exact"] = _exact_spearman_p(x, y, rho), True
-    else:
-        out["p"] = _permutation_spearman_p(x, y, n_perm=n_perm, rng=rng)
-    if len(x) >= MIN_CI_N:
-        idx = rng.integers(0, len(x), size=(n_boot, len(x)))  # resampled conditions
-        noisy = y[idx] + se[idx] * rng.standard_normal(idx.shape)
-        boot = _spearman_rows(x[idx], noisy)
-        boot = boot[np.isfinite(boot)]
-        tail = (1 - CI_LEVEL) / 2
-        if len(boot) >= 10:
-            out["ci_low"], out["ci_high"] = (float(v) for v in np.quantile(boot, [tail, 1 - tail]))
-    return out
 
 
 def binomial_se(acc: np.ndarray, n_test: float | None) -> np.ndarray:

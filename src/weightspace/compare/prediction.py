@@ -5,18 +5,19 @@ study, **per stratum** — augmentation and synthetic-data conditions apart (the
 WVS are meaningless for synthetic data, and pooling would make the correlation a contrast
 between the two kinds) — with exact/permutation p-values, a minimum number of conditions,
 and intervals that carry the outcome's seed-level standard error
-(:func:`weightspace.compare.outcome.rank_test`).
+(:func:`weightspace.stats.spearman.spearman_test`).
 
 :func:`paper_prediction_check` reruns the paper's evidence from its published
 ``run-metrics/`` folders (accuracy and pixel / embedding Vendi score per condition): Spearman
 ρ(accuracy, VS) over the baseline and the ten augmentations, per dataset, with the paper's
 t-approximation p, a permutation p and two 95% intervals — Fisher z with the
 Bonett–Wright variance (1 + ρ²/2)/(n − 3), and a percentile bootstrap over conditions
-(``scipy.stats.bootstrap``).
+(both from :func:`weightspace.stats.spearman.spearman_test`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,16 +27,17 @@ import pandas as pd
 from scipy import stats
 
 from weightspace.compare.categories import BASELINE
-from weightspace.compare.effect_size import CI_LEVEL
 from weightspace.compare.load import load_runs
-from weightspace.compare.multiplicity import benjamini_hochberg
-from weightspace.compare.outcome import MIN_N, binomial_se, rank_test
-from weightspace.compare.rank import _spearman_rows
+from weightspace.compare.outcome import MIN_N, binomial_se
 from weightspace.errors import DataError
+from weightspace.stats.effect import CI_LEVEL
+from weightspace.stats.multiplicity import benjamini_hochberg
+from weightspace.stats.spearman import spearman_test
 
 PAPER_TABLES_ENV = "WEIGHTSPACE_PAPER_TABLES"
 VENDI_COLUMNS = {"embedding": "vendi_embedding", "pixel": "vendi_pixel"}
-CHECK_COLUMNS = ["stratum", "score", "target", "rho", "p", "exact", "ci_low", "ci_high", "n"]
+CHECK_COLUMNS = ["stratum", "score", "target", "rho", "p", "exact", "ci_low", "ci_high", "n",
+                 "min_p"]  # fmt: skip
 
 
 def prediction_correlations(
@@ -60,11 +62,10 @@ def prediction_correlations(
         for score in scores:
             if score not in group.columns:
                 continue
-            test = rank_test(group[score].to_numpy(float), group[target].to_numpy(float),
-                             y_se=se, rng=rng, n_boot=n_boot, n_perm=n_perm)  # fmt: skip
-            if test["n"] < min_n:
-                test.update(rho=np.nan, p=np.nan, ci_low=np.nan, ci_high=np.nan)
-            rows.append({"stratum": name, "score": score, "target": target, **test})
+            test = spearman_test(group[score], group[target], y_se=se, rng=rng, n_boot=n_boot,
+                                 n_perm=n_perm, min_n=min_n)  # fmt: skip
+            rows.append({"stratum": name, "score": score, "target": target,
+                         **dataclasses.asdict(test)})  # fmt: skip
     return pd.DataFrame(rows, columns=CHECK_COLUMNS)
 
 
@@ -124,28 +125,19 @@ def paper_prediction_check(
             if len(pair) < MIN_N:
                 continue
             x, y = pair["test_acc"].to_numpy(float), pair[column].to_numpy(float)
-            res = stats.spearmanr(x, y)
-            perm = stats.permutation_test(
-                (x, y), lambda a, b, axis=-1: np.abs(_spearman_rows(a, b)), vectorized=True,
-                permutation_type="pairings", n_resamples=n_perm, alternative="greater", rng=rng,
-            )  # fmt: skip
-            boot = stats.bootstrap(
-                (x, y), lambda a, b, axis=-1: _spearman_rows(a, b), paired=True,
-                vectorized=True, n_resamples=n_boot, method="percentile", rng=rng,
-            )  # fmt: skip
-            low, high = fisher_interval(float(res.statistic), len(x))
+            published = stats.spearmanr(x, y)  # its t-approximation p, as the paper printed
+            test = spearman_test(x, y, rng=rng, n_perm=n_perm, n_boot=n_boot)
+            low, high = fisher_interval(test.rho, len(x))
             rows.append(
-                {"dataset": dataset, "diversity": name, "rho": float(res.statistic),
-                 "p_t": float(res.pvalue), "p_perm": float(perm.pvalue),
-                 "fisher_low": low, "fisher_high": high,
-                 "boot_low": float(boot.confidence_interval.low),
-                 "boot_high": float(boot.confidence_interval.high), "n": len(x),
-                 "conditions": ",".join(pair["condition"])}
+                {"dataset": dataset, "diversity": name, "rho": test.rho,
+                 "p_t": float(published.pvalue), "p_perm": test.p,
+                 "fisher_low": low, "fisher_high": high, "boot_low": test.ci_low,
+                 "boot_high": test.ci_high, "n": len(x), "conditions": ",".join(pair["condition"])}
             )  # fmt: skip
     return pd.DataFrame(rows)
 
 
-STUDY_COLUMNS = ["stratum", "score", "target", "n", "spearman", "p", "exact", "spearman_lo",
+STUDY_COLUMNS = ["stratum", "score", "target", "n", "spearman", "p", "exact", "min_p", "spearman_lo",
                  "spearman_hi", "kendall", "kendall_lo", "kendall_hi", "family", "n_family",
                  "p_adj"]  # fmt: skip
 

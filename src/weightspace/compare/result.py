@@ -84,6 +84,7 @@ def compare(
     category_rules: CategoryRules | None = None,
     references: Sequence[str] = ("dp", "wd"),
     weight_deltas: pd.DataFrame | None = None,
+    n_sims: int = 100,
 ) -> CompareResult:
     """Compare conditions' ΔΔ spectra: the paper's protocol or our default one.
 
@@ -92,14 +93,17 @@ def compare(
     for a table input (loaded from the paths otherwise). ``seed`` seeds every permutation and
     bootstrap; ``n_perm``/``n_boot`` their sizes. ``references``: the categories a condition's
     fingerprint is compared with. ``weight_deltas``: the ΔW / subspace-overlap table for a
-    table input (read from the studies' ``weight_delta.parquet`` otherwise).
+    table input (read from the studies' ``weight_delta.parquet`` otherwise). ``n_sims``:
+    simulated studies of the design behind the ``power`` table (0: none).
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if not list(references):
         raise ConfigError("references must name at least one category, e.g. ('dp', 'wd')")
-    if n_perm < 1 or n_boot < 1:
-        raise ConfigError(f"n_perm and n_boot must be ≥ 1, got {n_perm} and {n_boot}")
+    if n_perm < 1 or n_boot < 1 or n_sims < 0 or n_sims == 1:
+        raise ConfigError(
+            f"n_perm and n_boot must be ≥ 1 and n_sims 0 or ≥ 2, got {n_perm}, {n_boot}, {n_sims}"
+        )
     if isinstance(paths_or_table, pd.DataFrame):
         layers = normalize_layers(paths_or_table, category_rules=category_rules)
     else:
@@ -114,6 +118,7 @@ def compare(
         "seed": seed,
         "n_perm": n_perm,
         "n_boot": n_boot,
+        "n_sims": n_sims,
         "references": list(references),
         "datasets": sorted(layers["dataset"].astype(str).unique()),
     }
@@ -129,5 +134,6 @@ def compare(
         n_boot=n_boot,
         references=tuple(references),
         weight_deltas=weight_deltas,
+        n_sims=n_sims,
     )
     return CompareResult(tables, default_conclusions(tables), protocol, settings)

@@ -15,7 +15,7 @@ its ``rel_change`` (and the norm metrics) move; one that rotates the weight spac
 ``overlap`` and raises ``max_angle``.
 
 The category pairs are tested on the condition scores of :data:`TESTED` with the test of the
-spectral category comparisons (:func:`weightspace.compare.default.category_tests`: whole
+spectral category comparisons (:func:`weightspace.compare.contrasts.category_tests`: whole
 conditions relabelled). The baseline is one condition, so it is not tested against; its
 mean is shown beside each category's (``diff_from_baseline``, descriptive).
 """
@@ -30,8 +30,8 @@ import pandas as pd
 
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import condition_scores
-from weightspace.compare.stats import t_interval
 from weightspace.errors import DataError
+from weightspace.stats.groups import t_interval
 
 #: per-run summaries (means over layers) and what they read from the weight-delta table
 METRICS: dict[str, tuple[str, ...]] = {

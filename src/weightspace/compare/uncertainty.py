@@ -1,24 +1,17 @@
-"""Standard errors that carry every source of variation, and the noise floor on its scale.
+"""Category means with intervals that carry every source of variation, and the noise floor.
 
-A run's *score* on a metric is its ΔΔ averaged over layers (and datasets). With conditions
-``c`` and seeds ``s`` a score decomposes as ::
-
-    y[c, s] = effect[c] + w[s] + e[c, s]
-
-``effect[c]`` varies from condition to condition (the conditions are a sample of what a
-category could hold); ``w[s]`` is shared by every condition of seed ``s`` — the noise of the
-baseline run that all of them subtract; ``e`` is the run's own noise. A category mean over
-``n`` conditions and ``S`` seeds has variance ``τ²/n + σ_e²/(nS) + σ_w²/S``. Resampling
-conditions alone sees only the first two terms: the shared baseline never varies, which is
-why such intervals excluded 0 in about half of the simulated studies without any effect.
-
-Estimates (analytic, so the interval does not shrink to the few distinct resamples of four
-conditions): the spread of the category's seed-averaged condition scores (``s²/n``, n − 1
-df) estimates the first two terms; the spread of the seed means over every non-baseline
-condition estimates ``σ_w² + σ_e²/C`` (S − 1 df; slightly conservative). The two parts are
-combined, and the t quantile takes the smaller of their degrees of freedom (conservative;
-Welch–Satterthwaite with estimated components rejected 9% instead of 5% with two seeds). With one seed the
-shared baseline noise cannot be estimated and the interval is NaN with a reason.
+A condition's *score* on a metric is its ΔΔ (from the seed-matched linear model,
+:mod:`weightspace.compare.estimates`) averaged over the metric's layers, then over
+datasets. A category mean over ``n`` conditions has variance ``τ²/n + σ_e²/(nS) + V_bs``:
+conditions differ (``τ``), each has its own seed noise (``σ_e``), and all of them subtract
+the same baseline runs (``V_bs``, which resampling conditions never sees: such intervals
+excluded 0 in about half of the simulated studies without any effect). The spread of the
+category's condition scores (``s²/n``, n − 1 df) estimates the first two terms; ``V_bs``
+comes from the linear model: the baseline runs' weights in the category mean times the
+baseline's noise along the metric's mean, with the df of that estimate. The t quantile
+takes the smaller of the two dfs (conservative; Welch–Satterthwaite with estimated
+components rejected 9% instead of 5% with two seeds). With one seed there is no residual
+and the interval is NaN with a reason.
 """
 
 from __future__ import annotations
@@ -27,88 +20,77 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import baseline_pairs
-from weightspace.compare.effect_size import CI_LEVEL
+from weightspace.compare.estimates import DatasetProfiles
+from weightspace.stats.groups import shared_reference_mean
+from weightspace.stats.linear import satterthwaite
 
 FLOOR_COLUMNS = ["dataset", "metric", "n_baseline_seeds", "n_pairs", "floor", "floor_mean",
                  "floor_layer", "floor_layer_mean", "reason"]  # fmt: skip
 MEANS_COLUMNS = ["n_conditions", "n_seeds", "se", "df", "ci_low", "ci_high", "ci_reason"]
 
 
-def run_scores(dd: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """ΔΔ averaged over layers per (dataset, condition, seed), then over datasets: one row
-    per (condition, category, seed)."""
-    cols = ["dataset", "condition", "category", "seed"]
-    per_dataset = dd.groupby(cols, sort=False)[list(metrics)].mean()
-    return per_dataset.groupby(level=["condition", "category", "seed"]).mean().reset_index()
-
-
-def shared_seed_variance(scores: pd.DataFrame, metric: str) -> tuple[float, int, int]:
-    """(variance of one seed's shared offset, its df, number of seeds) from every condition
-    observed with every seed: the variance of the seed means over those conditions."""
-    wide = scores.pivot_table(index="condition", columns="seed", values=metric).dropna()
-    n_seeds = wide.shape[1]
-    if n_seeds < 2 or wide.empty:
-        return float("nan"), 0, n_seeds
-    return float(np.var(wide.mean(axis=0).to_numpy(), ddof=1)), n_seeds - 1, n_seeds
-
-
-def mean_interval(
-    values: np.ndarray, seed_var: float, seed_df: int, n_seeds: float
-) -> tuple[float, float, float, float, str]:
-    """(se, df, low, high, reason) of the mean of ``values`` (seed-averaged condition
-    scores) when every condition shares the seeds' offsets (variance ``seed_var``)."""
-    nan = float("nan")
-    n = len(values)
-    if n < 2:
-        return nan, nan, nan, nan, "one condition: no spread between conditions"
-    if not np.isfinite(seed_var) or seed_df < 1:
-        return nan, nan, nan, nan, "one seed: the shared baseline's noise cannot be estimated"
-    a = float(np.var(values, ddof=1)) / n
-    b = seed_var / max(n_seeds, 1.0)
-    se2 = a + b
-    if not se2 > 0:
-        return 0.0, nan, nan, nan, "no variation"
-    # Welch–Satterthwaite with estimated components is liberal when the few-df seed part
-    # dominates (9% instead of 5% with two seeds in simulation): the smaller df instead.
-    df = float(min(n - 1, seed_df))
-    half = float(stats.t.ppf(1 - (1 - CI_LEVEL) / 2, df)) * np.sqrt(se2)
-    centre = float(np.mean(values))
-    return float(np.sqrt(se2)), float(df), centre - half, centre + half, ""
+def _baseline_share(p: DatasetProfiles, metric: str, members: list[str]) -> tuple[float, float]:
+    """(variance, df) of the baseline's noise in the mean score of ``members`` (metric
+    units): Σ over baseline runs of their weight² × the baseline's noise along the mean."""
+    cols = p.metric == metric
+    u = cols / cols.sum()
+    fit = p.fit
+    b = fit.weights(p.centroid(members))
+    base = fit.design.condition == p.conditions.index(p.baseline)
+    var_g = fit.projected_cov(u[:, None])[:, 0, 0]
+    weights = np.bincount(
+        fit.group_of_run[base], weights=b[base] ** 2, minlength=fit.n_groups
+    ).astype(float)
+    share = float(weights @ var_g) * p.scales[metric] ** 2
+    return share, fit.combination_df(weights, var_g)
 
 
 def category_mean_intervals(
-    scores: pd.DataFrame, metrics: Sequence[str], *, baseline: str = BASELINE
+    profiles: list[DatasetProfiles], metrics: Sequence[str]
 ) -> pd.DataFrame:
-    """Per (metric, category): mean of the seed-averaged condition scores with a standard
-    error carrying condition, seed and shared-baseline variation, and its 95% t-interval."""
-    scores = scores[scores["condition"] != baseline]
+    """Per (metric, category): the mean of the condition scores with a standard error that
+    carries condition, seed and shared-baseline variation, and its 95% t-interval."""
     rows = []
     for metric in metrics:
-        seed_var, seed_df, _ = shared_seed_variance(scores, metric)
-        for category, group in scores.groupby("category", sort=True):
-            per_cond = group.groupby("condition")[metric]
-            values = per_cond.mean().dropna().to_numpy()
-            seeds = per_cond.count()
-            n_seeds = float(len(seeds) / np.sum(1.0 / seeds)) if len(seeds) else 0.0
-            se, df, low, high, reason = mean_interval(values, seed_var, seed_df, n_seeds)
-            rows.append(
-                {
-                    "metric": metric,
-                    "category": category,
-                    "n_conditions": len(values),
-                    "n_seeds": n_seeds,
-                    "se": se,
-                    "df": df,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "ci_reason": reason,
-                }
-            )
-    return pd.DataFrame(rows, columns=["metric", "category", *MEANS_COLUMNS])
+        usable = [p for p in profiles if (p.metric == metric).any()]
+        if not usable:
+            continue
+        first = usable[0]
+        for category in sorted({first.category[c] for c in first.conditions} - {first.baseline}):
+            members = [c for c in first.members(category) if all(c in p.conditions for p in usable)]
+            if not members:
+                continue
+            scores = np.mean([_scores(p, metric, members) for p in usable], axis=0)
+            shares = [_baseline_share(p, metric, members) for p in usable]
+            n_data = len(usable)
+            share = sum(v for v, _ in shares) / n_data**2
+            share_df = satterthwaite([v for v, _ in shares], [d for _, d in shares])
+            if not all(p.noise_known for p in usable):
+                share, share_df = np.nan, 0.0
+            mean = shared_reference_mean(scores, share, share_df)
+            seeds = [_seeds(usable[0], c) for c in members]
+            rows.append({"metric": metric, "category": category, "n_conditions": len(members),
+                         "n_seeds": float(np.mean(seeds)), "se": mean.se, "df": mean.df,
+                         "ci_low": mean.ci[0], "ci_high": mean.ci[1], "ci_reason": mean.reason,
+                         "p": mean.p})  # fmt: skip
+    return pd.DataFrame(rows, columns=["metric", "category", *MEANS_COLUMNS, "p"])
+
+
+def _scores(p: DatasetProfiles, metric: str, members: list[str]) -> np.ndarray:
+    """Each member's ΔΔ score on ``metric`` (mean over its layers, metric units)."""
+    cols = p.metric == metric
+    base = p.fit.means[p.conditions.index(p.baseline), cols]
+    return np.array([
+        float(np.mean(p.fit.means[p.conditions.index(c), cols] - base)) * p.scales[metric]
+        for c in members
+    ])  # fmt: skip
+
+
+def _seeds(p: DatasetProfiles, condition: str) -> int:
+    return int(np.sum(p.fit.design.condition == p.conditions.index(condition)))
 
 
 def noise_floor_table(
