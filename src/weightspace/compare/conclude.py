@@ -278,7 +278,7 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
         fingerprint[fingerprint["level"] == "condition"].itertuples() if len(fingerprint) else []
     ):
         where = _interval(row.ci_low, row.ci_high, str(row.ci_reason))
-        theta = f"θ = {row.theta:.2f} ({where})" if math.isfinite(row.theta) else "θ n/a"
+        theta = f"θ = {row.theta:.2f}, {where}" if math.isfinite(row.theta) else "θ n/a"
         out.append(f"{row.name}: {row.verdict} ({theta}; moved: adjusted {fmt_p(row.p_moved_adj)}; "
                    f"axis: adjusted {fmt_p(row.p_axis_adj)}; {row.family}).")  # fmt: skip
     out.extend(rotation_sentences(tables))
