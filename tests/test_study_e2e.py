@@ -72,7 +72,7 @@ def test_tiny_real_study(tmp_path):
         layers[layers.snapshot == "after"].groupby("run_id").size().to_dict()
     )
     assert moved["overlap_left"].between(0, 1 + 1e-9).all() and moved["rel_change"].gt(0).all()
-    h = result.headline
+    h = result.overview
     assert h.baseline_runs == 2 and not math.isnan(h.baseline_acc_std)
     assert set(h.deltas) == {"bs", "dp", "wd"}
 
@@ -90,7 +90,7 @@ def test_tiny_real_study(tmp_path):
     (old / "weight_delta.parquet").unlink()
     store.write_manifest(old)
     collect(study)
-    assert store.load_run(old, hashes=True).status is store.RunStatus.DONE
+    assert store.read_run(old, hashes=True).status is store.RunStatus.DONE
     again_moved = pd.read_parquet(study / "weight_delta.parquet")
     pd.testing.assert_frame_equal(again_moved, moved)
     # one whose weights cannot be read is left without it; collection still succeeds

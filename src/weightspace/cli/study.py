@@ -178,7 +178,7 @@ def study_command(
         for _, row in failed.iterrows():
             typer.echo(f"  failed: {row['condition']} seed {row['seed']}: {row['error']}")
         typer.echo("  rerun the same command to retry the failed runs")
-    lines = result.headline.lines()
+    lines = result.overview.lines()
     if lines:
         typer.echo("")
         for line in lines:

@@ -21,7 +21,7 @@ from weightspace.compare.load import (
 )
 from weightspace.compare.paper import paper_tables
 from weightspace.errors import ConfigError
-from weightspace.store import write_json, write_table
+from weightspace.store import COMPARE_FILE, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class CompareResult:
         path.mkdir(parents=True, exist_ok=True)
         for name, table in self.tables.items():
             write_table(path / f"{name}.csv", table)
-        write_json(path / "compare.json", payload)
+        write_json(path / COMPARE_FILE, payload)
         return path
 
 

@@ -6,10 +6,11 @@ the same experiment (up to floating-point summation order when the thread count 
 
 Fields left out of the id, because they change speed and not results:
 ``threads``, ``num_workers`` and ``eval_batch_size``. ``device`` stays in: CUDA runs use
-bf16 autocast and therefore give different numbers. Of the two study labels, ``condition``
+bf16 autocast and therefore give different numbers. Of the three study labels, ``condition``
 stays in (two conditions of a study are two runs even when their settings coincide, e.g.
-``dp0.1`` and a combination ``{dropout = 0.1, name = "dp0.1-again"}``) and ``category`` is
-left out (a label the study's condition sets, which changes nothing in training).
+``dp0.1`` and a combination ``{dropout = 0.1, name = "dp0.1-again"}``); ``category`` and
+``strength`` are left out (labels the study's condition sets, which change nothing in
+training).
 Fields added later enter the id only when they differ from their default
 (:data:`NEW_FIELD_DEFAULTS`), so that the ids of earlier runs stay valid.
 """
@@ -24,14 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightspace.config import check_int, check_keys, config_hash, from_mapping, to_dict
-from weightspace.data import DATASETS
-from weightspace.data.augment import normalize_spec
-from weightspace.data.datasets import PATH_PREFIXES
-from weightspace.data.eda import make_text_augment
-from weightspace.data.text import is_text_dataset
 from weightspace.errors import ConfigError, unknown_choice
-from weightspace.models import MODELS
-from weightspace.models.text import TEXT_MODELS, resolve_text_model_dir
+from weightspace.vocabulary import Category
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 # which parameters weight_decay applies to: "all" (the paper: Adam's weight_decay on every
@@ -54,8 +49,8 @@ NEW_FIELD_DEFAULTS: dict[str, object] = {
     **DYNAMICS_DEFAULTS,
 }
 SCHEDULES = ("constant", "cosine", "step")
-# Fields that change speed, not results (see the module docstring).
-NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category")
+# Fields that change speed, not results, and the study labels (see the module docstring).
+NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category", "strength")
 # Text-model fields, left out of the id while at their default (ids of image runs unchanged).
 TEXT_FIELD_DEFAULTS: dict[str, object] = {"max_length": None, "freeze_embeddings": False}
 
@@ -143,11 +138,13 @@ class RunConfig:
     hessian_batches: int = 2  # fixed, seeded training batches (of batch_size) for the loss
     ood: bool = True
     ood_severities: tuple[int, ...] = (1, 3, 5)
-    # reserved for synthetic data (a mapping handed to weightspace.data.synthetic)
+    # synthetic data: a mapping handed to the synthesize function of weightspace.train.run
+    # (weightspace.synthetic.build_training_set; see docs/synthetic.md)
     synthetic: dict[str, Any] | None = None
-    # study labels
+    # study labels, set from the study's Condition (weightspace.study.conditions)
     condition: str = ""
-    category: str = ""
+    category: str = ""  # a weightspace.vocabulary.Category value ("" outside a study)
+    strength: float | None = None  # the condition's dose; None when it has no single one
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise through object.__setattr__
@@ -227,42 +224,18 @@ class RunConfig:
         for name in ("condition", "category"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{name} must be a string; got {getattr(self, name)!r}")
+        if self.category:
+            try:
+                set_(self, "category", Category(self.category).value)
+            except ValueError:
+                raise unknown_choice(
+                    "category", self.category, [c.value for c in Category]
+                ) from None
+        if self.strength is not None:
+            set_(self, "strength", _nonneg_float("strength", self.strength))
 
     def __hash__(self) -> int:
         return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
-
-    def check_names(self) -> None:
-        """Check dataset, model and augmentation policy against the registries.
-
-        Kept out of ``__post_init__`` so that building a config never imports torch; the
-        CLI and :func:`weightspace.train.run` call it before any work starts.
-        """
-        from pathlib import Path
-
-        if is_text_dataset(self.dataset):
-            self._check_text_names()
-            return
-        key = self.dataset.lower()
-        if not (key in DATASETS or key.startswith(PATH_PREFIXES) or Path(self.dataset).exists()):
-            raise unknown_choice(
-                "dataset",
-                self.dataset,
-                [*DATASETS, "imagefolder:PATH", "npz:PATH"],
-                hint="or give the path of an ImageFolder tree or a .npz file",
-            )
-        if self.model.lower() not in MODELS:
-            raise unknown_choice("model", self.model, MODELS)
-        normalize_spec(self.augment)  # raises listing the policies / ops
-
-    def _check_text_names(self) -> None:
-        """Model, augmentation and model directory of a run on a text dataset."""
-        if self.model not in TEXT_MODELS:
-            raise unknown_choice(
-                "text model", self.model, TEXT_MODELS,
-                hint=f"dataset {self.dataset!r} is text; image models do not apply",
-            )  # fmt: skip
-        make_text_augment(self.augment)  # raises naming the EDA ops
-        resolve_text_model_dir(self.model, self.pretrained)  # the model directory is there
 
     # -- conversion ---------------------------------------------------------------------
 
