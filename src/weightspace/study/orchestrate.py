@@ -169,6 +169,22 @@ def _compare_and_report(
     return compare_dir, report, notes
 
 
+def _prepare_dir(
+    spec: StudySpec, study_dir: Path, plans: list[RunPlan]
+) -> list[tuple[Path, Path, list[str]]]:
+    """Make the study directory ready for ``plans``: remove the leftovers of interrupted
+    runs, write the spec, move damaged finished runs aside (returned: they run again)."""
+    runs_dir = study_dir / RUNS_DIR
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in store.clean_incomplete(runs_dir):
+        log.info("removed the leftover of an interrupted run: %s", leftover.name)
+    spec_path = study_dir / SPEC_FILE
+    if spec_path.is_file() and StudySpec.from_toml(spec_path) != spec:
+        log.warning("%s changes the spec; runs of the old spec stay in %s", spec_path, runs_dir)
+    spec_path.write_text(spec.to_toml())
+    return store.quarantine_damaged([runs_dir / p.dir_name for p in plans])
+
+
 def run_study(
     spec: StudySpec,
     out_dir: str | os.PathLike[str],
@@ -202,14 +218,7 @@ def run_study(
     runs_dir = study_dir / RUNS_DIR
     start = time.time()
     with StudyLock(study_dir):
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in store.clean_incomplete(runs_dir):
-            log.info("removed the leftover of an interrupted run: %s", leftover.name)
-        spec_path = study_dir / SPEC_FILE
-        if spec_path.is_file() and StudySpec.from_toml(spec_path) != spec:
-            log.warning("%s changes the spec; runs of the old spec stay in %s", spec_path, runs_dir)
-        spec_path.write_text(spec.to_toml())
-        damaged = store.quarantine_damaged([runs_dir / p.dir_name for p in plans])
+        damaged = _prepare_dir(spec, study_dir, plans)
         todo = [p for p in plans if not store.is_complete(runs_dir / p.dir_name)]
         skipped = len(plans) - len(todo)
         log.info("%d runs planned, %d already finished, %d to run", len(plans), skipped, len(todo))

@@ -147,7 +147,13 @@ class RunConfig:
     strength: float | None = None  # the condition's dose; None when it has no single one
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__  # frozen: normalise through object.__setattr__
+        self._check_choices()
+        self._check_numbers()
+        self._check_tables_and_labels()
+
+    def _check_choices(self) -> None:
+        """Names and choices, normalised (frozen: through ``object.__setattr__``)."""
+        set_ = object.__setattr__
         for name in ("dataset", "model", "optimizer", "schedule", "device", "weight_decay_params"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
@@ -173,6 +179,14 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 set_(self, name, str(value))
+        set_(self, "model", self.model.strip().lower())  # registry names are lower-case
+        set_(self, "augment", _normalise_augment(self.augment))
+        if isinstance(self.augment, str):
+            set_(self, "augment", self.augment.strip().lower())
+
+    def _check_numbers(self) -> None:
+        """Sizes, counts, rates and flags."""
+        set_ = object.__setattr__
         check_int("train_size", self.train_size, minimum=1, allow_none=True)
         check_int("test_size", self.test_size, minimum=1, allow_none=True)
         check_int("image_size", self.image_size, minimum=1, allow_none=True)
@@ -203,10 +217,13 @@ class RunConfig:
         if lr == 0:
             raise ConfigError("lr must be > 0; got 0")
         set_(self, "lr", lr)
-        set_(self, "model", self.model.strip().lower())  # registry names are lower-case
-        set_(self, "augment", _normalise_augment(self.augment))
-        if isinstance(self.augment, str):
-            set_(self, "augment", self.augment.strip().lower())
+        for name in ("mp_fit", "ood", "snapshot_mp_fit", "hessian", "freeze_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false; got {getattr(self, name)!r}")
+
+    def _check_tables_and_labels(self) -> None:
+        """OOD severities, the synthetic table and the study labels."""
+        set_ = object.__setattr__
         sev = self.ood_severities
         if isinstance(sev, int) or not isinstance(sev, (list, tuple)):
             raise ConfigError(f"ood_severities must be a list of integers 1..5; got {sev!r}")
@@ -214,9 +231,6 @@ class RunConfig:
         if not sev or any(isinstance(s, bool) or s not in (1, 2, 3, 4, 5) for s in sev):
             raise ConfigError(f"ood_severities must be a non-empty list of 1..5; got {list(sev)}")
         set_(self, "ood_severities", tuple(sorted(set(sev))))
-        for name in ("mp_fit", "ood", "snapshot_mp_fit", "hessian", "freeze_embeddings"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false; got {getattr(self, name)!r}")
         if self.synthetic is not None:
             if not isinstance(self.synthetic, Mapping):
                 raise ConfigError(f"synthetic must be a table of settings; got {self.synthetic!r}")
