@@ -209,6 +209,8 @@ def run_study(
     """
     if runner not in runners.RUNNERS:
         raise unknown_choice("runner", runner, runners.RUNNERS)
+    if runner == "ray" and address:
+        runners.check_ray_address(address)  # before anything is written
     check_int("workers (0 = in this process)", workers, minimum=0)
     check_int("threads", threads, minimum=1)
     plans = expand(spec)
