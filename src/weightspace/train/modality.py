@@ -2,19 +2,20 @@
 
 A run is the same for every kind of data — spectra before, the training loop, evaluation,
 spectra after, the run directory — except for a handful of steps. A :class:`Modality`
-implements those steps; :func:`weightspace.train.modalities.modality_of` picks the implementation for a dataset once, and
-everything else (:func:`weightspace.train.run`, the study, the synthetic-data builder, the
-prediction check) calls its methods instead of asking what the data is.
+implements those steps; :func:`weightspace.train.modalities.modality_of` picks the
+implementation for a dataset once, and everything else (:func:`weightspace.train.run`, the
+study, the synthetic-data builder, the prediction check) calls its methods instead of asking
+what the data is.
 
 =====================  ==================================================================
-method                 what it does for a run
+method                 what it does
 =====================  ==================================================================
 ``handles``            whether a dataset name is this modality's (the data registries)
-``check_names``        the dataset, model and augmentation policy exist; fields fit
+``check_names``        the dataset, model and augmentation policy of a config exist
 ``check_weights``      a pretrained weight file loads (once, before a study starts)
 ``augment_name``       a policy's condition name (``auto`` → ``divAuto``, ``sr0.3`` →
-                       ``div_sr_03``), ``augment_strength`` its dose, ``augment_level`` its
-                       magnitude level
+                       ``div_sr_03``); ``augment_strength`` its dose, ``augment_level``
+                       its magnitude level
 ``prepare_data``       the train/validation/test splits (synthetic samples mixed in by the
                        ``synthesize`` function the caller hands down)
 ``build_model``        the network, seeded
@@ -26,11 +27,10 @@ method                 what it does for a run
 
 Adding a modality is one module with a :class:`Modality` subclass, listed in
 :data:`weightspace.train.modalities.MODALITIES` (before the image modality, which takes every
-dataset no other claims).
-Its building blocks live where they belong (a loader in ``data``, a model in ``models``);
-the stages above training reach them through its methods and, for what only they can do,
-through registries keyed by :attr:`Modality.name`: the generator of synthetic data
-(:data:`weightspace.synthetic.GENERATORS`) and the scoring of the prediction check
+dataset no other claims); its building blocks live where they belong (a loader in ``data``, a
+model in ``models``). The stages above training cannot be imported from here, so what only
+they do is registered there, keyed by :attr:`Modality.name`: the generator of synthetic data
+(:data:`weightspace.synthetic.GENERATORS`) and the diversity scores of the prediction check
 (:data:`weightspace.study.predict.SCORERS`).
 """
 
