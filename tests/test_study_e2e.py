@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from image_fixtures import needs_fashion
 from weightspace.study import StudySpec, run_study
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
 TINY = """
 [study]
 name = "tiny"
@@ -36,9 +35,7 @@ dropout = [0.5]
 weight_decay = [5e-3]
 """
 
-pytestmark = pytest.mark.skipif(
-    not FMNIST.is_dir(), reason="needs the Fashion-MNIST IDX files (dataset-fashion-mnist)"
-)
+pytestmark = needs_fashion
 
 
 def test_tiny_real_study(tmp_path):
