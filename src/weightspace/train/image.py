@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +39,9 @@ from weightspace.train.modality import Modality, TrainingSetBuilder
 from weightspace.train.snapshots import sharpness_batches
 from weightspace.vocabulary import AUGMENT_CONDITIONS
 
+# a uint8 (B, C, H, W) batch and a generator -> float32 (B, C, H, W) in [0, 1] (data.Augment)
+AugmentFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
 
 @dataclass
 class ImageBatches:
@@ -54,7 +57,7 @@ class ImageBatches:
     labels: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
-    augment: Augment | None = None
+    augment: AugmentFn | None = None
     seed: int = 0
     workers: int = 0  # background threads augmenting the next batches
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
