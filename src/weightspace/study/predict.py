@@ -122,23 +122,33 @@ def prediction_check(
     bs_dir = _run_dir(study, bs_row)
     bs_config = _run_config(bs_dir)
     options = CheckOptions(encoder, draws, seed, n, q, affinity_images, device, cache)
-    scorer = SCORERS[modality_of(bs_config.dataset).name](bs_dir, bs_config, options)
-    records = [
-        {
-            **_outcomes(condition, rows, bs, baseline=str(bs_row["condition"])),
-            **_scored(scorer, _run_config(_run_dir(study, rows.sort_values("seed").iloc[0]))),
-        }
-        for condition, rows in runs.groupby("condition", sort=False)
-    ]
+    scorer = _scorer(bs_dir, bs_config, options)
+    baseline = str(bs_row["condition"])
+    records = []
+    for condition, rows in runs.groupby("condition", sort=False):
+        config = _run_config(_run_dir(study, rows.sort_values("seed").iloc[0]))
+        log.info("scoring condition %s", condition)
+        record = {**_outcomes(condition, rows, bs), **_labels(config), **scorer.score(config)}
+        record["data_condition"] = record.pop("data_changed") or condition == baseline
+        records.append(record)
     table = _with_spectral_dd(pd.DataFrame.from_records(records), spectral_dd(study))
     table = table[[*CONDITION_COLUMNS, *(c for c in table if c not in CONDITION_COLUMNS)]]
-    corrs = _correlations(table, scorer, baseline=str(bs_row["condition"]), seed=seed,
-                          n_boot=n_boot, n_test=n_test)  # fmt: skip
+    corrs = _correlations(table, scorer, baseline=baseline, seed=seed, n_boot=n_boot, n_test=n_test)
     if write:
         paths = store.StudyPaths(study)
         store.write_table(paths.diversity_table, table)
         store.write_table(paths.correlations_table, corrs)
     return PredictionCheck(conditions=table, correlations=corrs, baseline_run=str(bs_dir))
+
+
+def _scorer(baseline_dir: Path, baseline: RunConfig, options: CheckOptions) -> ConditionScorer:
+    modality = modality_of(baseline.dataset)
+    if modality.name not in SCORERS:
+        raise DataError(
+            f"the prediction check has no diversity scores for {modality.name} data (only "
+            f"{', '.join(SCORERS)}); dataset {baseline.dataset!r} cannot be checked"
+        )
+    return SCORERS[modality.name](baseline_dir, baseline, options)
 
 
 def _read_runs(study: Path) -> pd.DataFrame:
@@ -191,8 +201,8 @@ def _augment_label(spec: Any) -> str:
     return spec if isinstance(spec, str) else json.dumps(list(spec), sort_keys=True)
 
 
-def _outcomes(condition: Any, rows: pd.DataFrame, bs: pd.DataFrame, *, baseline: str) -> dict:
-    """The condition's labels and outcomes, and its gains over the baseline ``bs``."""
+def _outcomes(condition: Any, rows: pd.DataFrame, bs: pd.DataFrame) -> dict[str, Any]:
+    """The condition's outcomes over its seeds, and its gains over the baseline ``bs``."""
     loss, bs_loss = _mean(rows, "final_train_loss"), _mean(bs, "final_train_loss")
     return {
         "condition": condition,
@@ -206,25 +216,19 @@ def _outcomes(condition: Any, rows: pd.DataFrame, bs: pd.DataFrame, *, baseline:
         "ood_gain": _mean(rows, "ood_acc") - _mean(bs, "ood_acc"),
         "final_train_loss": loss,
         "gl_diversity": loss / bs_loss if bs_loss and bs_loss > 0 else math.nan,
-        "data_condition": condition == baseline,  # or'ed with the data change in _scored
     }
 
 
-def _scored(scorer: ConditionScorer, config: RunConfig) -> dict[str, Any]:
-    log.info("scoring condition %s", config.condition)
+def _labels(config: RunConfig) -> dict[str, Any]:
+    """What the condition does to the data (dropout and weight decay leave it unchanged)."""
     label = _augment_label(config.augment)
     synthetic = config.synthetic is not None
-    return {
-        "augment": label,
-        "synthetic": synthetic,
-        "data_changed": synthetic or label != "none",
-        **scorer.score(config),
-    }
+    return {"augment": label, "synthetic": synthetic, "data_changed": synthetic or label != "none"}
 
 
 def _with_spectral_dd(table: pd.DataFrame, dd: pd.DataFrame) -> pd.DataFrame:
-    """The conditions with their mean ΔΔ (NaN where the study has none)."""
-    table["data_condition"] = table["data_condition"] | table.pop("data_changed")
+    """The conditions with their mean ΔΔ (NaN where the study has none) and every column of
+    :data:`CONDITION_COLUMNS` (NaN where the modality has no such score)."""
     for m in DD_METRICS:
         col = f"dd_{m}"
         has = col in dd.columns
