@@ -32,6 +32,7 @@ from weightspace.data import load_dataset, stratified_subset
 from weightspace.models import create_model
 from weightspace.study import StudySpec, expand
 from weightspace.threads import set_threads
+from weightspace.train.image import ImageBatches
 from weightspace.train.inputs import normalizer, to_input
 from weightspace.train.loop import fit
 
@@ -48,7 +49,7 @@ def weightspace_loop(data: dict[str, Any], cfg: Any) -> tuple[Any, float, float]
     model = _model(cfg.image_size)
     mean, std = model.input_stats(1)
     wall, cpu = time.perf_counter(), time.process_time()
-    fit(model, data["x"], data["y"], config=cfg, mean=mean, std=std)
+    fit(model, ImageBatches(data["x"], data["y"], mean, std, seed=cfg.seed), config=cfg)
     return model, time.perf_counter() - wall, time.process_time() - cpu
 
 

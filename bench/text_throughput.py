@@ -50,7 +50,7 @@ LR = 5e-5
 
 def loop_weightspace(model: Any, train: Any, cfg: RunConfig) -> None:
     source = text_batch_source(model, train, cfg)
-    fit(model, None, train.labels, config=cfg, mean=None, std=None, batch_source=source)
+    fit(model, source, config=cfg)
 
 
 def loop_plain(model: Any, train: Any, cfg: RunConfig) -> None:

@@ -42,6 +42,7 @@ from weightspace.data import load_dataset, make_augment, stratified_subset
 from weightspace.models import create_model
 from weightspace.threads import set_threads
 from weightspace.train import RunConfig, evaluate, expected_calibration_error
+from weightspace.train.image import ImageBatches
 from weightspace.train.inputs import channel_stats, normalizer, to_input
 from weightspace.train.loop import fit
 
@@ -92,16 +93,11 @@ def weightspace_loop(data: dict[str, Any], setup: Setup, *, augment: bool, epoch
     )
     aug = make_augment("auto", in_channels=data["x"].shape[1]) if augment else None
     with _Clock(setup.cuda) as clock:
-        fit(
-            model,
-            data["x"],
-            data["y"],
-            config=cfg,
-            mean=data["mean"],
-            std=data["std"],
-            augment=aug,
-            device=setup.device,
-        )
+        source = ImageBatches(
+            data["x"], data["y"], data["mean"], data["std"], augment=aug, seed=SEED,
+            device=torch.device(setup.device),
+        )  # fmt: skip
+        fit(model, source, config=cfg, device=setup.device)
     return model, clock
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from weightspace.data import AUGMENTATIONS, CONDITION_NAMES, make_augment
+from weightspace.data import AUGMENTATIONS, make_augment, policy_strength
 from weightspace.errors import ConfigError
+from weightspace.vocabulary import AUGMENT_CONDITIONS
 
 
 def _batch(channels: int, n: int = 16, size: int = 28) -> torch.Tensor:
@@ -60,11 +61,12 @@ def test_noise_std(sigma: float, name: str) -> None:
     x = torch.full((64, 1, 28, 28), 128, dtype=torch.uint8)  # mid-grey: no clamping
     y = make_augment(name, in_channels=1)(x)
     assert float((y - 128 / 255).std()) == pytest.approx(sigma, rel=0.03)
+    assert policy_strength(name) == sigma  # the condition's dose is the policy's own sigma
 
 
 def test_condition_names_are_the_papers() -> None:
-    assert CONDITION_NAMES["noise30"] == "divNoize30"
-    assert set(CONDITION_NAMES) <= set(AUGMENTATIONS)
+    assert AUGMENT_CONDITIONS["noise30"] == "divNoize30"
+    assert set(AUGMENT_CONDITIONS) <= set(AUGMENTATIONS)
     # the paper's names are accepted as policy names
     assert make_augment("divAuto2", in_channels=1).spec == make_augment("auto2", in_channels=1).spec
 

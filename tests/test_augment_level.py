@@ -17,23 +17,32 @@ from weightspace.study.conditions import (
     combination_condition,
     dropout_condition,
 )
+from weightspace.train.modalities import MODALITIES
+
+IMAGE, TEXT = MODALITIES["image"], MODALITIES["text"]
 
 
 def test_a_condition_carries_the_level_of_its_augmentation():
     # the noise ladder: sigma 0.01 / 0.03 / 0.05 on [0, 1] pixels is level 1 / 3 / 5
-    assert [augment_condition(f"noise{k}").augment_level for k in (10, 30, 50)] == [1, 3, 5]
-    assert augment_condition("rand").augment_level == 3  # magnitude 9 of 31 bins
-    assert augment_condition("augmix").augment_level == 3  # severity 3
-    custom = augment_condition({"name": "divEl7", "ops": [{"op": "elastic", "level": 7}]})
-    assert custom.augment_level == 7
-    assert combination_condition({"augment": "noise30", "dropout": 0.3}).augment_level == 3
+    levels = [augment_condition(f"noise{k}", IMAGE).augment_level for k in (10, 30, 50)]
+    assert levels == [1, 3, 5]
+    assert augment_condition("rand", IMAGE).augment_level == 3  # magnitude 9 of 31 bins
+    assert augment_condition("augmix", IMAGE).augment_level == 3  # severity 3
+    elastic = {"name": "divEl7", "ops": [{"op": "elastic", "level": 7}]}
+    assert augment_condition(elastic, IMAGE).augment_level == 7
+    combo = combination_condition({"augment": "noise30", "dropout": 0.3}, IMAGE)
+    assert combo.augment_level == 3
     for none in ("auto", "trivial"):  # no magnitude of their own
-        assert math.isnan(augment_condition(none).augment_level)
+        assert math.isnan(augment_condition(none, IMAGE).augment_level)
     assert math.isnan(dropout_condition(0.3).augment_level)
-    assert math.isnan(augment_condition("sr0.3").augment_level)  # a text policy
+    assert math.isnan(augment_condition("sr0.3", TEXT).augment_level)  # a text policy
     # the strength column keeps its meaning: the noise sigma, NaN for the others
-    assert augment_condition("noise30").strength == 0.03
-    assert math.isnan(augment_condition("rand").strength)
+    assert augment_condition("noise30", IMAGE).strength == 0.03
+    assert math.isnan(augment_condition("rand", IMAGE).strength)
+    # a custom policy of one noise op has its sigma as dose, as the named ones
+    noise = {"name": "divN2", "ops": [{"op": "noise", "sigma": 0.02}]}
+    assert augment_condition(noise, IMAGE).strength == 0.02
+    assert augment_condition("sr0.3", TEXT).strength == 0.3  # the EDA alpha
 
 
 SPEC = StudySpec(

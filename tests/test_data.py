@@ -12,15 +12,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from image_fixtures import needs_fashion
 from weightspace.data import DATASETS, ImageSet, load_dataset, stratified_subset, train_val_split
 from weightspace.data.idx import parse_idx
 from weightspace.errors import ConfigError, DataError
-
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-needs_fashion = pytest.mark.skipif(
-    not (FASHION / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason="dataset-fashion-mnist not installed",
-)
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:

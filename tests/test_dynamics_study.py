@@ -7,12 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from image_fixtures import needs_fashion
 from weightspace.config import tomllib
 from weightspace.report import build_report
 from weightspace.report.dynamics import dynamics_tables, trajectories_figure
 from weightspace.study import StudySpec, run_study
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
 TINY = """
 [study]
 name = "tiny-dynamics"
@@ -41,9 +41,7 @@ dropout = [0.5]
 weight_decay = [5e-3, 5e-2]
 """
 
-pytestmark = pytest.mark.skipif(
-    not FMNIST.is_dir(), reason="needs the Fashion-MNIST IDX files (dataset-fashion-mnist)"
-)
+pytestmark = needs_fashion
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import weightspace
 ROOT = Path(weightspace.__file__).parent
 
 # package -> the packages it must not import. Stages, low to high: the base modules
-# (errors, config, threads, store, checkpoint); data, models, spectral (independent of each other);
+# (errors, config, threads, store, checkpoint, vocabulary); data, models, spectral (independent of each other);
 # train, diversity; synthetic (trains a generator and scores Vendi); compare; report; study; cli.
 ABOVE_TRAIN = {"synthetic", "study", "compare", "report", "cli"}
 FORBIDDEN: dict[str, set[str]] = {
@@ -36,7 +36,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "report": {"train", "synthetic", "study", "cli"},
     "study": {"cli"},
 }
-BASE = {"errors", "config", "threads", "store", "checkpoint", "stats", "__init__"}
+BASE = {"errors", "config", "threads", "store", "checkpoint", "stats", "vocabulary", "__init__"}
 STAGES = {*FORBIDDEN, "cli"}
 for _pkg in BASE - {"__init__"}:
     FORBIDDEN[_pkg] = STAGES

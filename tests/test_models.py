@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from image_fixtures import needs_fashion
 from weightspace.errors import ConfigError
 from weightspace.models import MODELS, create_model
 
@@ -120,17 +121,15 @@ def test_registry_names() -> None:
 
 
 @pytest.mark.slow
+@needs_fashion
 def test_cnn_small_learns_fashion_mnist_quickly() -> None:
     """The quick study's promise: ≥ 0.80 test accuracy from 5k images in 3 epochs of Adam."""
     import torch.nn.functional as F
 
     from weightspace.data import load_dataset, stratified_subset
 
-    try:
-        train = stratified_subset(load_dataset("fashion-mnist"), 5000, seed=0)
-        test = stratified_subset(load_dataset("fashion-mnist", split="test"), 2000, seed=0)
-    except Exception as err:  # pragma: no cover - the Debian dataset package is missing
-        pytest.skip(str(err))
+    train = stratified_subset(load_dataset("fashion-mnist"), 5000, seed=0)
+    test = stratified_subset(load_dataset("fashion-mnist", split="test"), 2000, seed=0)
     mean, std = train.mean()[0], train.std()[0]
     torch.manual_seed(0)
     model = create_model("cnn-small", num_classes=10, in_channels=1)

@@ -19,7 +19,7 @@ PUBLISHED = Path(__file__).parent / "data" / "paper-tables" / "rn18-cifar10-scra
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     from weightspace.study import StudySpec, run_study
-    from weightspace.study.text_check import text_prediction_check
+    from weightspace.study.predict import prediction_check
 
     root = tmp_path_factory.mktemp("text-report")
     corpus, bert = write_corpus(root / "corpus.csv", repeat=5), tiny_bert_dir(root)
@@ -35,7 +35,7 @@ def study(tmp_path_factory):
     out = root / "study"
     result = run_study(spec, out, workers=0, threads=1, progress=False)
     assert result.failed == 0, result.runs.error.tolist()
-    text_prediction_check(out, draws=1, n=None, n_boot=100)
+    prediction_check(out, draws=1, n=None, n_boot=100)
     return out
 
 

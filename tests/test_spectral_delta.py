@@ -151,14 +151,14 @@ def test_overlap_table_per_layer() -> None:
     assert by.loc["3", "overlap_left"] < 0.9
 
 
-def test_delta_table_separates_rescaling_from_rotation() -> None:
-    from weightspace.spectral.delta import delta_table
+def test_weight_delta_table_separates_rescaling_from_rotation() -> None:
+    from weightspace.spectral.delta import weight_delta_table
 
     before, after = _net(0), copy.deepcopy(_net(0))
     with torch.no_grad():
         after[2].weight.mul_(3.0)  # rescaled: ‖ΔW‖/‖W‖ = 2, nothing rotated
         after[3].weight.copy_(torch.randn(10, 80, generator=torch.Generator().manual_seed(5)))
-    table = delta_table(before, after, k=3).set_index("longname")
+    table = weight_delta_table(before, after, k=3).set_index("longname")
     assert list(table.index) == ["0", "2", "3"]
     assert table.loc["2", "rel_change"] == pytest.approx(2.0, rel=1e-6)
     assert table.loc["2", "overlap_left"] == pytest.approx(1.0)

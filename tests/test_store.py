@@ -97,7 +97,7 @@ def test_load_run_and_iter_runs_read_a_study(tmp_path):
     assert len(runs) == 6
     assert {r.condition for r in runs} == {"bs", "dp0.5", "wd0.001"}
     assert all(r.status is RunStatus.DONE for r in runs)
-    one = store.load_run(runs[0].path, hashes=True)
+    one = store.read_run(runs[0].path, hashes=True)
     assert one.status is RunStatus.DONE
     assert one.snapshots() == ["after", "before"]
     assert len(one.spectra("after")) == 4

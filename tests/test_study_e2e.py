@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from image_fixtures import needs_fashion
 from weightspace.study import StudySpec, run_study
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
 TINY = """
 [study]
 name = "tiny"
@@ -36,9 +35,7 @@ dropout = [0.5]
 weight_decay = [5e-3]
 """
 
-pytestmark = pytest.mark.skipif(
-    not FMNIST.is_dir(), reason="needs the Fashion-MNIST IDX files (dataset-fashion-mnist)"
-)
+pytestmark = needs_fashion
 
 
 def test_tiny_real_study(tmp_path):
@@ -72,7 +69,7 @@ def test_tiny_real_study(tmp_path):
         layers[layers.snapshot == "after"].groupby("run_id").size().to_dict()
     )
     assert moved["overlap_left"].between(0, 1 + 1e-9).all() and moved["rel_change"].gt(0).all()
-    h = result.headline
+    h = result.overview
     assert h.baseline_runs == 2 and not math.isnan(h.baseline_acc_std)
     assert set(h.deltas) == {"bs", "dp", "wd"}
 
@@ -90,7 +87,7 @@ def test_tiny_real_study(tmp_path):
     (old / "weight_delta.parquet").unlink()
     store.write_manifest(old)
     collect(study)
-    assert store.load_run(old, hashes=True).status is store.RunStatus.DONE
+    assert store.read_run(old, hashes=True).status is store.RunStatus.DONE
     again_moved = pd.read_parquet(study / "weight_delta.parquet")
     pd.testing.assert_frame_equal(again_moved, moved)
     # one whose weights cannot be read is left without it; collection still succeeds

@@ -160,7 +160,7 @@ def test_headline_and_plan_table(tmp_path):
     result = run_study(
         SPEC, tmp_path, workers=0, run_fn=FakeRun(fail=("dp0.5",)), progress=False, analyze=False
     )
-    h = result.headline
+    h = result.overview
     assert h.baseline_runs == 2 and 0.8 < h.baseline_acc_mean < 0.9
     # the fake run shrinks log_norm with weight decay: the wd category must show it
     assert h.deltas["wd"]["log_norm"] < h.deltas["bs"]["log_norm"] - 0.03

@@ -8,8 +8,9 @@ import pytest
 
 from weightspace.errors import ConfigError
 from weightspace.store import parse_run_dir_name
-from weightspace.study import AUGMENT_SUFFIX, StudySpec, expand, preset_names
+from weightspace.study import StudySpec, expand, preset_names
 from weightspace.study.conditions import combination_condition, expand_conditions
+from weightspace.train.modalities import MODALITIES
 
 # The 21 condition names of the paper's published tables, in its order.
 PAPER_NAMES = [
@@ -122,10 +123,14 @@ def test_categories_strengths_and_overrides():
     assert conds["divAugM"].overrides == {"augment": "augmix"}
 
 
-def test_names_match_the_data_package_table():
-    from weightspace.data import CONDITION_NAMES
+def test_a_condition_name_stands_for_its_policy_in_the_data_package():
+    from weightspace.data.augment import normalize_spec
+    from weightspace.vocabulary import AUGMENT_CONDITIONS
 
-    assert {k: "div" + v for k, v in AUGMENT_SUFFIX.items()} == dict(CONDITION_NAMES)
+    conds = {c.name: c for c in StudySpec.from_preset("finetune").condition_list()}
+    for policy, name in AUGMENT_CONDITIONS.items():
+        assert conds[name].overrides == {"augment": policy}
+        assert normalize_spec(name) == normalize_spec(policy)
 
 
 def test_combinations_custom_policies_and_the_full_example(tmp_path):
@@ -151,7 +156,8 @@ def test_combinations_custom_policies_and_the_full_example(tmp_path):
     flip = next(p for p in plans if p.condition == "divFlip")
     assert flip.config.augment == ({"op": "hflip", "p": 0.5},)
     # order of the keys does not change the name
-    assert combination_condition({"dropout": 0.3, "augment": "auto"}).name == "divAuto+dp0.3"
+    combo = combination_condition({"dropout": 0.3, "augment": "auto"}, MODALITIES["image"])
+    assert combo.name == "divAuto+dp0.3"
 
 
 def test_toml_round_trip(tmp_path):
@@ -242,13 +248,14 @@ def test_with_overrides_puts_fields_in_their_section():
 
 def test_synthetic_conditions_come_from_the_synthetic_stage():
     conds = expand_conditions(
-        {"baseline": True, "synthetic": {"mode": "replace", "fractions": [0.1, 0.5]}}
+        {"baseline": True, "synthetic": {"mode": "replace", "fractions": [0.1, 0.5]}},
+        modality=MODALITIES["image"],
     )
     assert [c.name for c in conds] == ["bs", "gen0.1", "gen0.5"]
     assert conds[1].category == "gen" and conds[1].strength == 0.1
     assert conds[1].overrides["synthetic"]["fraction"] == 0.1
     with pytest.raises(ConfigError, match="fractions"):
-        expand_conditions({"synthetic": {"fractions": []}})
+        expand_conditions({"synthetic": {"fractions": []}}, modality=MODALITIES["image"])
 
 
 def test_synthetic_preset_expands_gen_conditions_next_to_references():

@@ -11,9 +11,9 @@ import torch
 
 from text_fixtures import NEGATIVE, POSITIVE, tiny_bert_dir, write_corpus
 from weightspace.data.text import TextSet
-from weightspace.data.text_mix import conform_texts, mix_texts
 from weightspace.errors import DataError
 from weightspace.synthetic import build_training_set
+from weightspace.synthetic.mix import conform_texts, mix_texts
 from weightspace.synthetic.text import bigram_generate, naive_bayes_confidence
 from weightspace.train import RunConfig
 

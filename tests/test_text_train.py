@@ -62,10 +62,12 @@ def test_text_run_writes_the_same_run_directory(files, tmp_path):
 
 
 def test_image_names_are_refused_for_text(files):
+    from weightspace.train.modalities import check_names
+
     with pytest.raises(ConfigError, match="unknown text model"):
-        _config(files, model="cnn-small").check_names()
+        check_names(_config(files, model="cnn-small"))
     with pytest.raises(ConfigError, match="EDA op"):
-        _config(files, augment="auto").check_names()
+        check_names(_config(files, augment="auto"))
 
 
 def test_text_fields_keep_image_run_ids():
@@ -118,7 +120,7 @@ def test_text_prediction_check_on_the_tiny_study(files, tmp_path):
     })  # fmt: skip
     study = tmp_path / "study"
     run_study(spec, study, workers=0, threads=1, progress=False, analyze=False)
-    check = prediction_check(study, draws=2, n_boot=200)  # dispatches to the text check
+    check = prediction_check(study, draws=2, n_boot=200)  # scored by the text modality
     table, corrs = check.conditions.set_index("condition"), check.correlations
     assert "bs__s0__" in check.baseline_run
     assert table.loc["bs", "rho"] == pytest.approx(1.0)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from weightspace.train import RunConfig
+from weightspace.train.image import ImageBatches
 from weightspace.train.inputs import channel_stats
 from weightspace.train.loop import batch_seed, fit, lr_factor
 
@@ -39,7 +40,9 @@ def _train(config: RunConfig, augment=None, num_workers: int = 0) -> tuple[list,
     torch.manual_seed(config.seed)
     model = _model(config.dropout)
     cfg = config.replace(num_workers=num_workers)
-    hist = fit(model, images, labels, config=cfg, mean=mean, std=std, augment=augment)
+    source = ImageBatches(images, labels, mean, std, augment=augment, seed=cfg.seed,
+                          workers=num_workers)  # fmt: skip
+    hist = fit(model, source, config=cfg)
     return hist, model
 
 
@@ -116,6 +119,6 @@ def test_no_host_sync_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
     model = _model()
     cfg = RunConfig(epochs=3, batch_size=16, optimizer="sgd", lr=0.05)  # 16 steps per epoch
     monkeypatch.setattr(torch.Tensor, "item", counting_item)
-    fit(model, images, labels, config=cfg, mean=mean, std=std, augment=_noise_augment)
+    fit(model, ImageBatches(images, labels, mean, std, augment=_noise_augment), config=cfg)
     monkeypatch.undo()
     assert len(calls) == 2 * 3

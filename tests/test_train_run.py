@@ -12,7 +12,7 @@ import torch
 
 import weightspace.data
 import weightspace.train.data
-import weightspace.train.runner
+import weightspace.train.image
 from weightspace import store
 from weightspace.errors import ConfigError
 from weightspace.train import RunConfig, run
@@ -46,7 +46,7 @@ def _fake_corrupt(images: torch.Tensor, kind: str, severity: int, *, seed: int) 
 @pytest.fixture
 def fake_corruptions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(weightspace.data, "CORRUPTIONS", ("dark", "flip"), raising=False)
-    monkeypatch.setattr(weightspace.train.runner, "CORRUPTIONS", ("dark", "flip"))
+    monkeypatch.setattr(weightspace.train.image, "CORRUPTIONS", ("dark", "flip"))
     monkeypatch.setattr(weightspace.data, "corrupt", _fake_corrupt, raising=False)
     monkeypatch.setattr(weightspace.train.data, "corrupt", _fake_corrupt)
 
@@ -112,11 +112,11 @@ def test_run_directory_holds_every_file_and_metric(tmp_path: Path, fake_corrupti
     assert all(torch.equal(saved[k], v) for k, v in init.state_dict().items())
 
     # ΔW and subspace overlap against an explicit reference on the two saved files
-    from weightspace.spectral.delta import delta_table
+    from weightspace.spectral.delta import weight_delta_table
 
     moved = pd.read_parquet(out / "weight_delta.parquet")
     assert moved[["layer_id", "longname"]].equals(after[["layer_id", "longname"]])  # as layers
-    want = delta_table(out / "weights_init.safetensors", out / "weights.safetensors", k=10)
+    want = weight_delta_table(out / "weights_init.safetensors", out / "weights.safetensors", k=10)
     got = moved.set_index("longname").drop(columns="layer_id")
     pd.testing.assert_frame_equal(
         got, want.set_index("longname").drop(columns="layer_id").loc[got.index]
@@ -160,7 +160,7 @@ def test_failure_mid_run_leaves_no_directory(
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("killed during evaluation")
 
-    monkeypatch.setattr(runner, "_final_metrics", boom)
+    monkeypatch.setattr(runner._Training, "final_metrics", boom)
     with pytest.raises(RuntimeError, match="killed"):
         run(TINY.replace(epochs=1), tmp_path / "run", progress=False)
     assert list(tmp_path.iterdir()) == []

@@ -142,21 +142,24 @@ def test_with_step_replaces_the_column() -> None:
 
 
 def test_hessian_on_a_text_run_is_refused(tmp_path: Path) -> None:
-    """A text run's training set has no images to draw the fixed Hessian batches from."""
+    """The text modality has no fixed clean batches to measure a Hessian trace on."""
     from types import SimpleNamespace
 
+    from weightspace.train.modalities import MODALITIES
     from weightspace.train.snapshots import Dynamics
 
     texts = SimpleNamespace(texts=("a", "b"), labels=torch.tensor([0, 1]))
-    data = SimpleNamespace(train=texts, mean=None, std=None)
+    data = SimpleNamespace(train=texts)
     config = RunConfig(hessian=True, batch_size=2)
-    with pytest.raises(ConfigError, match="image runs only"):
+    with pytest.raises(ConfigError, match="not measured on text runs"):
+        MODALITIES["text"].sharpness_batches(data, config, torch.device("cpu"))
+    with pytest.raises(ConfigError, match="no batches"):
         Dynamics.create(
-            model=torch.nn.Linear(2, 2), config=config, data=data, out_dir=tmp_path,
-            spectra=lambda m, c: pd.DataFrame(), device="cpu",
+            model=torch.nn.Linear(2, 2), config=config, n_train=2, out_dir=tmp_path,
+            spectra=lambda m, c: pd.DataFrame(),
         )  # fmt: skip
     inactive = Dynamics.create(
-        model=torch.nn.Linear(2, 2), config=RunConfig(batch_size=2), data=data,
-        out_dir=tmp_path, spectra=lambda m, c: pd.DataFrame(), device="cpu",
+        model=torch.nn.Linear(2, 2), config=RunConfig(batch_size=2), n_train=2,
+        out_dir=tmp_path, spectra=lambda m, c: pd.DataFrame(),
     )  # fmt: skip
     assert not inactive.active and inactive.total_steps == 3  # 2 texts, batch 2, 3 epochs

@@ -12,6 +12,7 @@ from weightspace.cli._app import app
 from weightspace.compare import CategoryRules, compare
 from weightspace.errors import ConfigError, WeightspaceError
 from weightspace.threads import set_threads
+from weightspace.vocabulary import Category
 
 # Tables printed on the terminal, in this order (every table is written with --out).
 _SHOWN = (
@@ -138,7 +139,7 @@ def compare_command(
         "the defaults (bs; 'div' anywhere; combo, gen, dp, wd prefixes).",
     ),
     reference: list[str] = typer.Option(
-        ["dp", "wd"],
+        [Category.DP.value, Category.WD.value],
         "--reference",
         help="A category a condition's fingerprint is compared with; repeat for several.",
     ),

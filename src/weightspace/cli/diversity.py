@@ -13,11 +13,12 @@ import typer
 
 from weightspace.cli._app import app, fail
 from weightspace.data import load_dataset, stratified_subset
-from weightspace.data.synthetic import load_synthetic, mix
 from weightspace.diversity import get_encoder, score_dataset
 from weightspace.diversity.vendi import check_q
 from weightspace.errors import WeightspaceError
-from weightspace.study.predict import CORRELATIONS_TABLE, DIVERSITY_TABLE, prediction_check
+from weightspace.store import CORRELATIONS_TABLE, DIVERSITY_TABLE
+from weightspace.study.predict import prediction_check
+from weightspace.synthetic import load_synthetic, mix
 from weightspace.threads import set_threads
 from weightspace.train.restore import load_run
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import typer
 
+from weightspace import store
 from weightspace.cli._app import app, fail
 from weightspace.data import load_dataset, stratified_subset
-from weightspace.data.synthetic import load_synthetic
 from weightspace.errors import WeightspaceError
-from weightspace.synthetic import GeneratorConfig, prepare_builtin
+from weightspace.synthetic import GeneratorConfig, load_synthetic, prepare_builtin
 from weightspace.threads import set_threads
 
 
@@ -65,11 +65,11 @@ def _run(
     path = prepare_builtin(
         real, config=GeneratorConfig(epochs=epochs, seed=seed), oversample=oversample
     )
-    quality = pd.read_csv(path / "quality.csv")
+    quality = pd.read_csv(path / store.QUALITY_TABLE)
     typer.echo(quality.round(3).to_string(index=False))
     typer.echo(f"samples, grid and provenance: {path}")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        for f in ("samples.npz", "grid.png", "quality.csv", "provenance.json"):
+        for f in (store.SAMPLES_FILE, *store.SHOWN_SYNTHETIC_FILES):
             shutil.copy2(path / f, out / f)
         typer.echo(f"copied to {out}")

@@ -11,10 +11,10 @@ import typer
 from weightspace import store
 from weightspace.cli._app import app, fail
 from weightspace.config import load_toml
-from weightspace.data.text import is_text_dataset
 from weightspace.errors import ConfigError, WeightspaceError
 from weightspace.synthetic import build_training_set
 from weightspace.train import RunConfig, run
+from weightspace.train.modalities import misplaced_fields, modality_of
 
 
 def _overrides(**given: Any) -> dict[str, Any]:
@@ -122,13 +122,13 @@ def _train(
     if no_ood:
         values["ood"] = False
     cfg = RunConfig.from_dict(values, where=where)
-    cfg.check_names()
-    text_only = [k for k in ("max_length", "freeze_embeddings") if k in options]
-    if text_only and not is_text_dataset(cfg.dataset):
-        flags = ", ".join("--" + k.replace("_", "-") for k in text_only)
+    modality = modality_of(cfg.dataset)
+    modality.check_names(cfg)
+    for owner, fields in misplaced_fields(cfg.dataset, options).items():
+        flags = ", ".join("--" + k.replace("_", "-") for k in fields)
         raise ConfigError(
-            f"{flags} apply to text datasets only, but dataset {cfg.dataset!r} is an image "
-            "dataset; drop the flag or give a text dataset (rotten-tomatoes, text:PATH)"
+            f"{flags} apply to {owner} datasets only, but dataset {cfg.dataset!r} holds "
+            f"{modality.name} data; drop the flag or give a {owner} dataset"
         )
     if store.is_complete(out) and not overwrite:
         raise ConfigError(

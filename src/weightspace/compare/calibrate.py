@@ -26,7 +26,7 @@ from weightspace.compare.categories import BASELINE
 from weightspace.compare.contrasts import category_tests
 from weightspace.compare.dynamics import trajectory_tests
 from weightspace.compare.estimates import profile_scores, profiles_from_matrix
-from weightspace.compare.fingerprint import ALPHA, fingerprint_tables
+from weightspace.compare.fingerprint import ALPHA, REFERENCES, fingerprint_tables
 from weightspace.compare.multiplicity import adjust_tables
 from weightspace.compare.relations import dose_response_table, spectral_vs_outcomes
 from weightspace.compare.simulate import (
@@ -91,7 +91,7 @@ def _fingerprint_claims(
         names = [row.name] if row.level == "condition" else [
             c for c, k in study.categories.items() if k == row.name]  # fmt: skip
         no_effect = all(not np.any(dd[c]) for c in names)
-        leave = row.name if row.level == "condition" and row.category in ("dp", "wd") else None
+        leave = row.name if row.level == "condition" and row.category in REFERENCES else None
         theta = true_theta(study, names, leave)
         verdict = str(row.verdict)
         family = "headline" if str(row.family).startswith("headline") else "fingerprint"
@@ -121,7 +121,7 @@ def _fingerprint_claims(
             continue
         names = [row.name] if row.level == "condition" else [
             c for c, k in study.categories.items() if k == row.name]  # fmt: skip
-        leave = row.name if row.level == "condition" and row.category in ("dp", "wd") else None
+        leave = row.name if row.level == "condition" and row.category in REFERENCES else None
         theta = true_theta(study, names, leave)
         if math.isfinite(theta):
             missed = not (row.ci_low <= theta <= row.ci_high)
@@ -165,7 +165,7 @@ def study_claims(study: SimulatedStudy, truth: Truth, *, rng: np.random.Generato
         dd, runs, metrics, rng=rng, n_boot=0, n_perm=n_perm)})["dose_response"]  # fmt: skip
     trend = truth.dose_trend and truth.scenario not in ("null", "random")
     for row in dose[dose["kind"] == "spectral"].itertuples():
-        if row.category in ("dp", "wd") and math.isfinite(row.p_adj):
+        if row.category in REFERENCES and math.isfinite(row.p_adj):
             null = not trend or (row.category == "dp" and truth.weak_references == 0)
             fired = bool(row.p_adj < ALPHA)
             claims.append(

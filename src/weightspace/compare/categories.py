@@ -17,8 +17,10 @@ import re
 from dataclasses import dataclass, field
 
 from weightspace.errors import ConfigError
+from weightspace.vocabulary import BASELINE
 
-BASELINE = "bs"
+__all__ = ["BASELINE", "DEFAULT_RULES", "CategoryRules", "parse_strength"]
+
 _KINDS = ("contains", "prefix", "regex")
 _DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
     ("prefix", "bs", "bs"),

@@ -7,9 +7,11 @@ import math
 import pandas as pd
 
 from weightspace.compare.categories import BASELINE
+from weightspace.vocabulary import Category
 
 ALPHA = 0.05
-NAMES = {"dp": "dropout", "wd": "weight decay", "div": "data diversity", "gen": "synthetic data"}
+NAMES = {Category.DP.value: "dropout", Category.WD.value: "weight decay",
+         Category.DIV.value: "data diversity", Category.GEN.value: "synthetic data"}  # fmt: skip
 
 
 def fmt_p(p: float) -> str:
@@ -189,7 +191,7 @@ def primary_sentence(tables: dict[str, pd.DataFrame]) -> str:
             "asked: the comparison lacks div, dp or wd conditions."
         )
     parts = []
-    for ref in ("dp", "wd"):
+    for ref in (Category.DP.value, Category.WD.value):
         rows = primary[primary["b"] == ref]
         if rows.empty:
             continue

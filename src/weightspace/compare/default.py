@@ -27,7 +27,7 @@ from weightspace.compare.estimates import (
     dataset_profiles,
     profile_scores,
 )
-from weightspace.compare.fingerprint import fingerprint_tables
+from weightspace.compare.fingerprint import REFERENCES, fingerprint_tables
 from weightspace.compare.mixed import mixed_model_table
 from weightspace.compare.multiplicity import adjust_tables, family_table
 from weightspace.compare.paper import (
@@ -79,7 +79,7 @@ def default_tables(
     seed: int = 0,
     n_perm: int = 2000,
     n_boot: int = 1000,
-    references: tuple[str, ...] = ("dp", "wd"),
+    references: tuple[str, ...] = REFERENCES,
     baseline: str = BASELINE,
     weight_deltas: pd.DataFrame | None = None,
     n_sims: int = 100,

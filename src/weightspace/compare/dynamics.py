@@ -41,12 +41,13 @@ from weightspace.stats.groups import (
 )
 from weightspace.stats.linear import Design, LinearFit, fit
 from weightspace.stats.multiplicity import holm
+from weightspace.store import RUN_ID_COLUMNS
 
 METRICS = ("alpha", "log_norm", "log_spectral_norm", "stable_rank")
 TRACE = "hessian_trace"
 LOG_TRACE = "log10_hessian_trace"
 EMA_PAPER = 0.98
-RUN_KEYS = ["run_id", "condition", "category", "seed"]
+RUN_KEYS = list(RUN_ID_COLUMNS)
 
 __all__ = [
     "EMA_PAPER",

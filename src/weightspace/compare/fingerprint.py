@@ -46,11 +46,12 @@ from weightspace.stats.profiles import (
     debiased_inner,
     omnibus,
 )
+from weightspace.vocabulary import Category
 
 log = logging.getLogger(__name__)
 
 ALPHA = 0.05
-REFERENCES = ("dp", "wd")
+REFERENCES = (Category.DP.value, Category.WD.value)  # the axis: 0 at the first, 1 at the second
 HEADLINE_FAMILY = "headline (Holm)"
 CONDITION_FAMILY = "fingerprint: conditions (BH)"
 REFERENCE_FAMILY = "fingerprint: reference check (BH)"

@@ -13,6 +13,7 @@ import pandas as pd
 from weightspace.compare.categories import CategoryRules
 from weightspace.compare.conclude import default_conclusions, paper_conclusions
 from weightspace.compare.default import default_tables
+from weightspace.compare.fingerprint import REFERENCES
 from weightspace.compare.load import (
     load_layers,
     load_runs,
@@ -21,7 +22,7 @@ from weightspace.compare.load import (
 )
 from weightspace.compare.paper import paper_tables
 from weightspace.errors import ConfigError
-from weightspace.store import write_json, write_table
+from weightspace.store import COMPARE_FILE, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class CompareResult:
         path.mkdir(parents=True, exist_ok=True)
         for name, table in self.tables.items():
             write_table(path / f"{name}.csv", table)
-        write_json(path / "compare.json", payload)
+        write_json(path / COMPARE_FILE, payload)
         return path
 
 
@@ -82,7 +83,7 @@ def compare(
     n_boot: int = 1000,
     runs: pd.DataFrame | None = None,
     category_rules: CategoryRules | None = None,
-    references: Sequence[str] = ("dp", "wd"),
+    references: Sequence[str] = REFERENCES,
     weight_deltas: pd.DataFrame | None = None,
     n_sims: int = 100,
 ) -> CompareResult:

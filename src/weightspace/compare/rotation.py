@@ -1,7 +1,7 @@
 """Rotate or rescale? How training moved each layer, summarised per category.
 
 Input: a study's ``weight_delta.parquet`` — one row per run × layer, written by every run
-from :func:`weightspace.spectral.delta.delta_table` (its initial and final weights): the ESD
+from :func:`weightspace.spectral.delta.weight_delta_table` (its initial and final weights): the ESD
 metrics of ΔW = W_after − W_init (``delta_*``), ``rel_change`` = ‖ΔW‖_F / ‖W_init‖_F, and
 the overlap of the top-k left and right singular subspaces of W_init and W_after
 (``overlap_*`` = mean cos² of the principal angles; 1 = the dominant directions stayed,

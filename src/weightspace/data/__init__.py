@@ -3,14 +3,13 @@
 Images are ``torch.uint8 (N, C, H, W)``; labels ``torch.int64 (N,)``.
 """
 
-from weightspace.data.augment import AUGMENTATIONS, CONDITION_NAMES, OPS, Augment, make_augment
+from weightspace.data.augment import AUGMENTATIONS, OPS, Augment, make_augment, policy_strength
 from weightspace.data.corrupt import CORRUPTIONS, corrupt
 from weightspace.data.datasets import DATASETS, load_dataset
 from weightspace.data.imageset import ImageSet, stratified_subset, train_val_split
 
 __all__ = [
     "AUGMENTATIONS",
-    "CONDITION_NAMES",
     "CORRUPTIONS",
     "DATASETS",
     "OPS",
@@ -19,6 +18,7 @@ __all__ = [
     "corrupt",
     "load_dataset",
     "make_augment",
+    "policy_strength",
     "stratified_subset",
     "train_val_split",
 ]

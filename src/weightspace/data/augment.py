@@ -33,6 +33,7 @@ from weightspace.data import geometry
 from weightspace.data.magnitude import LEVEL_OPS, level_params
 from weightspace.data.policies import POLICY_OPS, make_policy
 from weightspace.errors import ConfigError, unknown_choice
+from weightspace.vocabulary import AUGMENT_CONDITIONS
 
 OPS: dict[str, dict[str, Any]] = {
     "auto": {"policy": "imagenet"},
@@ -64,13 +65,8 @@ AUGMENTATIONS: dict[str, tuple[dict[str, Any], ...]] = {
               {"op": "noise", "sigma": 0.05}),
 }  # fmt: skip
 
-# The paper's condition names for each policy (its spellings, "Noize" included).
-CONDITION_NAMES: dict[str, str] = {
-    "auto": "divAuto", "rand": "divRand", "augmix": "divAugM", "trivial": "divTrAu",
-    "noise10": "divNoize10", "noise30": "divNoize30", "noise50": "divNoize50",
-    "auto1": "divAuto1", "auto2": "divAuto2", "auto3": "divAuto3",
-}  # fmt: skip
-_FROM_CONDITION = {v.lower(): k for k, v in CONDITION_NAMES.items()}
+# A paper condition name (``divNoize30``) also names its policy (weightspace.vocabulary).
+_FROM_CONDITION = {v.lower(): k for k, v in AUGMENT_CONDITIONS.items()}
 
 
 def _draw_device(x: torch.Tensor, g: torch.Generator | None) -> torch.device:
@@ -246,3 +242,13 @@ def make_augment(
 ) -> Augment:
     """Build the augmentation for a policy name, paper condition name or list of op dicts."""
     return Augment(normalize_spec(spec), in_channels=in_channels)
+
+
+def policy_strength(spec: str | Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> float:
+    """The dose of a pure-noise policy: its noise ``sigma`` on [0, 1] pixels (``noise30``:
+    0.03). NaN for every other policy, which has no single dose (``auto1``..``auto3`` add
+    noise on top of AutoAugment; ``none`` has none)."""
+    ops = normalize_spec(spec)
+    if len(ops) == 1 and ops[0]["op"] == "noise":
+        return float(ops[0]["sigma"])
+    return float("nan")

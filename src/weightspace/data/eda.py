@@ -33,6 +33,7 @@ import numpy as np
 
 from weightspace.data.wordnet import synonyms as wordnet_synonyms
 from weightspace.errors import ConfigError, unknown_choice
+from weightspace.vocabulary import BASELINE
 
 EDA_OPS = ("sr", "ri", "rs", "rd")
 _POLICY = re.compile(r"^(sr|ri|rs|rd)(\d*\.?\d+)$")
@@ -66,7 +67,7 @@ class TextAugment:
     def name(self) -> str:
         """The paper's condition name (``div_sr_03``); ``bs`` for no augmentation."""
         if not self.ops:
-            return "bs"
+            return BASELINE
         return "div_" + "_".join(f"{op}_{_alpha_tag(a)}" for op, a in self.ops)
 
     def __call__(self, texts: Sequence[str], rng: np.random.Generator) -> list[str]:

@@ -111,8 +111,9 @@ def _stratified_order(labels: np.ndarray, rng: np.random.Generator) -> list[np.n
     return [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
 
 
-def _allocate(counts: np.ndarray, n: int) -> np.ndarray:
-    """Split ``n`` over classes proportionally to ``counts`` (largest remainders)."""
+def allocate(counts: np.ndarray, n: int) -> np.ndarray:
+    """Split ``n`` over classes proportionally to ``counts`` (largest remainders), at most
+    ``counts[c]`` for class c."""
     exact = counts * (n / counts.sum())
     take = np.floor(exact).astype(np.int64)
     order = np.argsort(-(exact - take), kind="stable")
@@ -133,7 +134,7 @@ def stratified_subset(ds: ImageSet, n: int, *, seed: int) -> ImageSet:
         return ds
     labels = ds.labels.numpy()
     per_class = _stratified_order(labels, np.random.default_rng(seed))
-    take = _allocate(np.array([len(p) for p in per_class]), n)
+    take = allocate(np.array([len(p) for p in per_class]), n)
     idx = np.sort(np.concatenate([p[:k] for p, k in zip(per_class, take, strict=True)]))
     return ds.select(idx, name=f"{ds.name}[{n}]")
 
@@ -150,7 +151,7 @@ def train_val_split(ds: ImageSet, val_fraction: float, *, seed: int) -> tuple[Im
             f"val_fraction={val_fraction} of {len(ds)} samples leaves an empty split; "
             "use a larger dataset or another fraction"
         )
-    take = _allocate(np.array([len(p) for p in per_class]), n_val)
+    take = allocate(np.array([len(p) for p in per_class]), n_val)
     val = np.sort(np.concatenate([p[:k] for p, k in zip(per_class, take, strict=True)]))
     train = np.setdiff1d(np.arange(len(ds)), val)
     return ds.select(train, name=f"{ds.name}:train"), ds.select(val, name=f"{ds.name}:val")

@@ -154,22 +154,7 @@ def score_dataset(
         None if cache is False else default_cache_dir() if cache is True else Path(cache)
     )
 
-    # Real rows: a stratified subset; "other" rows: those paired with a chosen real row.
-    real_idx = _subset_indices(ds, n, seed=seed)
-    sub = ds if len(real_idx) == len(ds) else ds.select(real_idx, name=f"{ds.name}[{n}]")
-    if other is None:
-        source, partner = sub, np.arange(len(sub))
-    else:
-        if other.in_channels != ds.in_channels:
-            raise ConfigError(
-                f"other set has {other.in_channels} channels but {ds.name} has {ds.in_channels}"
-            )
-        pos = np.full(len(ds), -1)
-        pos[real_idx] = np.arange(len(real_idx))
-        pair = pos[np.arange(len(other)) % len(ds)]  # (n_other,) index into sub, or -1
-        keep = np.flatnonzero(pair >= 0)
-        source, partner = other.select(keep), pair[keep]
-
+    sub, source, partner = _scored_rows(ds, other, n, seed=seed)
     real_digest = tensor_digest(sub.images)
     source_digest = tensor_digest(source.images)
     spec = aug.spec
@@ -205,6 +190,28 @@ def score_dataset(
         per_draw=tuple(rows),
         per_class_vs_emb={c: float(np.mean([pc[c] for pc in per_class])) for c in classes},
     )
+
+
+def _scored_rows(
+    ds: ImageSet, other: ImageSet | None, n: int | None, *, seed: int
+) -> tuple[ImageSet, ImageSet, np.ndarray]:
+    """(real rows, scored rows, partner): the real rows are a stratified subset of ``ds``; the
+    scored rows are those real rows, or the rows of ``other`` paired with a chosen real row
+    (row i pairs with real row ``i % len(ds)``); ``partner[j]`` is the real row that scored
+    row j pairs with."""
+    real_idx = _subset_indices(ds, n, seed=seed)
+    sub = ds if len(real_idx) == len(ds) else ds.select(real_idx, name=f"{ds.name}[{n}]")
+    if other is None:
+        return sub, sub, np.arange(len(sub))
+    if other.in_channels != ds.in_channels:
+        raise ConfigError(
+            f"other set has {other.in_channels} channels but {ds.name} has {ds.in_channels}"
+        )
+    pos = np.full(len(ds), -1)
+    pos[real_idx] = np.arange(len(real_idx))
+    pair = pos[np.arange(len(other)) % len(ds)]  # (n_other,) index into sub, or -1
+    keep = np.flatnonzero(pair >= 0)
+    return sub, other.select(keep), pair[keep]
 
 
 class _Draw:

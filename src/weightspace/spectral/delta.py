@@ -13,7 +13,7 @@
     its ``N``/``M`` are the core's;
   * ``<path>.merged`` (when base weights are given): W_base + scale·B·A, a dense matrix
     (its spectrum has no smaller equivalent).
-- :func:`delta_table`: per layer of two checkpoints (e.g. a run's initial and final weights),
+- :func:`weight_delta_table`: per layer of two checkpoints (e.g. a run's initial and final weights),
   the ESD metrics of ΔW, the relative change and the singular-subspace overlap.
 """
 
@@ -204,15 +204,17 @@ def _merged(w0: Any, a: np.ndarray, b: np.ndarray, scale: float) -> Callable[[],
     return load
 
 
-DELTA_METRICS = ("alpha", "log_norm", "log_spectral_norm", "stable_rank", "lambda_max")
+WEIGHT_DELTA_METRICS = ("alpha", "log_norm", "log_spectral_norm", "stable_rank", "lambda_max")
 
 
-def delta_table(before: Any, after: Any, *, k: int = 10, compat: str | None = None) -> pd.DataFrame:
+def weight_delta_table(
+    before: Any, after: Any, *, k: int = 10, compat: str | None = None
+) -> pd.DataFrame:
     """Per layer, how training changed it: ΔW = W_after − W_before and the subspace rotation.
 
     ``before``/``after``: anything :func:`iter_layers` takes (e.g. a run's initial and final
     weights files). Columns: ``layer_id, longname``, ``delta_<metric>`` for the ESD metrics of
-    ΔW (:data:`DELTA_METRICS`), ``rel_change`` = ‖ΔW‖_F / ‖W_before‖_F, and the top-``k``
+    ΔW (:data:`WEIGHT_DELTA_METRICS`), ``rel_change`` = ‖ΔW‖_F / ‖W_before‖_F, and the top-``k``
     singular-subspace overlaps of :func:`~weightspace.spectral.overlap.overlap_table`
     (1 = not rotated, only rescaled). Layers missing from either side are left out.
     """
@@ -228,7 +230,7 @@ def delta_table(before: Any, after: Any, *, k: int = 10, compat: str | None = No
             continue
         row: dict[str, Any] = {"layer_id": spec.layer_id, "longname": spec.longname}
         d = delta_rows.loc[spec.longname]
-        row.update({f"delta_{m}": float(d[m]) for m in DELTA_METRICS})
+        row.update({f"delta_{m}": float(d[m]) for m in WEIGHT_DELTA_METRICS})
         w0 = float(np.linalg.norm(as_slices(base[spec.longname].load())))  # type: ignore[misc]
         row["rel_change"] = math.sqrt(float(d["norm"])) / w0 if w0 > 0 else math.nan
         o = overlaps.loc[spec.longname]

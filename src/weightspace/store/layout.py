@@ -11,9 +11,10 @@ Layout of a study directory::
     sharpness.parquet               Hessian traces of every run that measured them (collected)
     weight_delta.parquet            ΔW metrics and subspace overlap of every run (collected)
     dd.parquet                      ΔΔ per condition × layer (written by the comparison)
-    compare/<protocol>/             comparison results
+    compare/<protocol>/             comparison results: <table>.csv and compare.json
     diversity.parquet, diversity_correlations.parquet   the diversity prediction check
-    synthetic/s<seed>/              quality table and sample grid of the built-in generator
+    synthetic/s<seed>/              the built-in generator's quality.csv, provenance.json and
+                                    grid.png (images) or samples.csv (texts)
     report.html
 
 Layout of a finished run directory::
@@ -32,6 +33,14 @@ Layout of a finished run directory::
     provenance.json          versions, device, seed, wall time
     MANIFEST.json            size and SHA-256 of every file above
     COMPLETE                 written last
+
+Layout of a built-in generator's sample set (``$WEIGHTSPACE_CACHE/synthetic/<key>/``)::
+
+    samples.npz              image (N, H, W, C) uint8, label (N,) — the import format
+    confidence.npy           the filter classifier's intended-class confidence per sample
+    quality.csv              per-class precision/recall/density/coverage and Vendi scores
+    grid.png                 a sample grid, one row per class
+    provenance.json          generator config, data hash, losses, versions, timings
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ SHARPNESS_TABLE = "sharpness.parquet"  # the study's and each run's (same name)
 WEIGHT_DELTA_TABLE = "weight_delta.parquet"  # the study's and each run's (same name)
 DD_TABLE = "dd.parquet"
 COMPARE_DIR = "compare"
+COMPARE_FILE = "compare.json"  # in each compare/<protocol>/, beside the CSV tables
 DIVERSITY_TABLE = "diversity.parquet"
 CORRELATIONS_TABLE = "diversity_correlations.parquet"
 SYNTHETIC_DIR = "synthetic"
@@ -73,6 +83,15 @@ INIT_WEIGHTS_FILE = "weights_init.safetensors"
 SNAPSHOT_PREFIX = "spectra_"
 #: files every finished run must hold (checked also for runs written before manifests)
 REQUIRED_FILES = (CONFIG_FILE, METRICS_FILE, "spectra_before.parquet", "spectra_after.parquet")
+
+# a synthetic sample set (the built-in generator's cache; <study>/synthetic/s<seed>/)
+SAMPLES_FILE = "samples.npz"
+CONFIDENCE_FILE = "confidence.npy"
+QUALITY_TABLE = "quality.csv"
+SAMPLE_GRID_FILE = "grid.png"
+TEXT_SAMPLES_TABLE = "samples.csv"  # a few generated texts per class (text studies)
+#: what a study copies from the generator's cache into synthetic/s<seed>/ (images)
+SHOWN_SYNTHETIC_FILES = (SAMPLE_GRID_FILE, QUALITY_TABLE, PROVENANCE_FILE)
 
 SEP = "__"
 
@@ -157,6 +176,10 @@ class StudyPaths:
     @property
     def synthetic_dir(self) -> Path:
         return self.root / SYNTHETIC_DIR
+
+    def synthetic_seed_dir(self, seed: int) -> Path:
+        """Where the built-in generator's quality and samples of seed ``seed`` are shown."""
+        return self.synthetic_dir / f"s{seed}"
 
     @property
     def report(self) -> Path:

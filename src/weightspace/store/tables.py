@@ -47,6 +47,7 @@ RUNS_SCHEMA: dict[str, str] = {
     "error": "str",
     "strength": "float",
     "dataset": "str",
+    "modality": "str",  # weightspace.train.modality.Modality.name: image | text
     "model": "str",
     "run_dir": "str",  # relative to the study directory
     "augment": "str",
@@ -63,7 +64,8 @@ LAYERS_SCHEMA: dict[str, str] = {
     "snapshot": "str",  # before / after / epoch<k>
     "augment_level": "float",
 }
-ID_COLUMNS = ("run_id", "condition", "category", "seed")
+#: the columns that identify a run in every study table (runs, layers, sharpness, ΔW)
+RUN_ID_COLUMNS = ("run_id", "condition", "category", "seed")
 #: the columns a table must have to be read as a study table
 REQUIRED_RUNS = ("run_id", "condition", "category", "seed", "status")
 REQUIRED_LAYERS = ("run_id", "condition", "snapshot", "layer_id")
@@ -167,7 +169,7 @@ class Run:
             ) from err
 
 
-def load_run(run_dir: str | os.PathLike[str], *, hashes: bool = False) -> Run:
+def read_run(run_dir: str | os.PathLike[str], *, hashes: bool = False) -> Run:
     """The run in ``run_dir`` with its status (``hashes``: check SHA-256s too, slower)."""
     run_dir = Path(run_dir)
     parsed = parse_run_dir_name(run_dir.name)
@@ -193,7 +195,7 @@ def iter_runs(runs_dir: str | os.PathLike[str], *, hashes: bool = False) -> Iter
         if parse_run_dir_name(name):
             names.add(name)
     for name in sorted(names):
-        yield load_run(runs_dir / name, hashes=hashes)
+        yield read_run(runs_dir / name, hashes=hashes)
 
 
 def config_of(run: Run, fallback: Mapping[str, Any]) -> Mapping[str, Any]:

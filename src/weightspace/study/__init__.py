@@ -8,17 +8,15 @@ See ``docs/study.md`` for the spec format, the presets and the result layout.
 """
 
 from weightspace.study.collect import collect
-from weightspace.study.conditions import AUGMENT_SUFFIX, CATEGORIES, Condition, expand_conditions
+from weightspace.study.conditions import Condition, expand_conditions
 from weightspace.study.orchestrate import StudyResult, plan_table, run_study
 from weightspace.study.plan import RunPlan, expand
 from weightspace.study.spec import StudySpec, preset_names
-from weightspace.study.summary import Headline, estimate_seconds, headline
+from weightspace.study.summary import Overview, estimate_seconds, overview
 
 __all__ = [
-    "AUGMENT_SUFFIX",
-    "CATEGORIES",
     "Condition",
-    "Headline",
+    "Overview",
     "RunPlan",
     "StudyResult",
     "StudySpec",
@@ -26,7 +24,7 @@ __all__ = [
     "estimate_seconds",
     "expand",
     "expand_conditions",
-    "headline",
+    "overview",
     "plan_table",
     "preset_names",
     "run_study",

@@ -2,7 +2,8 @@
 
 The file names and column schemas are the store's (:mod:`weightspace.store`).
 ``runs.parquet``: one row per planned run — ``run_id, condition, category, seed, status``
-(``done`` / ``failed`` / ``pending`` / ``damaged``), ``error, strength, dataset, model, run_dir`` (relative
+(``done`` / ``failed`` / ``pending`` / ``damaged``), ``error, strength, dataset, modality`` (the
+:class:`~weightspace.train.modality.Modality` of the dataset: ``image`` or ``text``), ``model, run_dir`` (relative
 to the study), ``augment, dropout, weight_decay, augment_level`` (the augmentation's magnitude
 level 0..10 from the condition, NaN without one), ``synthetic_*``, then every metric of ``metrics.json`` flattened (nested tables become
 ``<key>_<subkey>`` columns, e.g. ``ood_gaussian_noise_3``).
@@ -30,17 +31,18 @@ import pandas as pd
 from weightspace import store
 from weightspace.errors import WeightspaceError
 from weightspace.store import (
-    ID_COLUMNS,
     LAYERS_TABLE,
+    RUN_ID_COLUMNS,
     RUNS_DIR,
     RUNS_TABLE,
     SPEC_FILE,
     RunStatus,
 )
-from weightspace.study.conditions import AUGMENT_STRENGTH, augment_level
 from weightspace.study.plan import RunPlan, expand
 from weightspace.study.spec import StudySpec
-from weightspace.train.runner import weight_delta
+from weightspace.train.config import RunConfig
+from weightspace.train.modalities import modality_of
+from weightspace.train.runner import run_weight_delta
 
 log = logging.getLogger(__name__)
 
@@ -76,34 +78,26 @@ def _entries_from_plans(plans: list[RunPlan], runs_dir: Path) -> list[_Entry]:
 
 
 def _entries_from_dirs(runs_dir: Path) -> list[_Entry]:
-    """Every run directory (complete or failed) found on disk, without a spec."""
+    """Every run directory (complete or failed) found on disk, without a spec: its labels
+    come from its ``config.json`` (a run written before configs held ``strength`` has none)."""
     out = []
     for run in store.iter_runs(runs_dir):
         cfg = run.config
-        category = cfg.get("category") or ""
+        strength = cfg.get("strength")
+        modality = modality_of(str(cfg.get("dataset", RunConfig.dataset)))
         out.append(
             _Entry(
                 run.run_id,
                 run.condition,
-                category,
+                cfg.get("category") or "",
                 run.seed,
-                _strength(category, cfg),
+                math.nan if strength is None else float(strength),
                 run.path,
                 cfg,
-                augment_level(cfg.get("augment")),
+                modality.augment_level(cfg.get("augment", "none")),
             )
         )
     return out
-
-
-def _strength(category: str, cfg: Mapping[str, Any]) -> float:
-    if category == "dp":
-        return float(cfg.get("dropout", math.nan))
-    if category == "wd":
-        return float(cfg.get("weight_decay", math.nan))
-    if category == "div" and isinstance(cfg.get("augment"), str):
-        return AUGMENT_STRENGTH.get(cfg["augment"], math.nan)
-    return math.nan
 
 
 def _scalar(v: Any) -> Any:
@@ -152,9 +146,10 @@ def _run_row(entry: _Entry) -> dict[str, Any]:
         "error": "",
         "strength": entry.strength,
     }
-    run = store.load_run(entry.path)
+    run = store.read_run(entry.path)
     cfg = store.tables.config_of(run, entry.config)
     row["dataset"] = cfg.get("dataset", "")
+    row["modality"] = modality_of(row["dataset"]).name if row["dataset"] else ""
     row["model"] = cfg.get("model", "")
     row["run_dir"] = f"{RUNS_DIR}/{entry.path.name}"
     row["augment"] = _scalar(cfg.get("augment", ""))
@@ -174,7 +169,7 @@ def _run_row(entry: _Entry) -> dict[str, Any]:
 
 
 def _layer_rows(entry: _Entry) -> list[pd.DataFrame]:
-    run = store.load_run(entry.path)
+    run = store.read_run(entry.path)
     if run.status is not RunStatus.DONE:
         return []
     frames = []
@@ -201,7 +196,7 @@ def _backfill_weight_delta(entry: _Entry) -> None:
     run_dir = entry.path
     if not run_dir.is_dir() or (run_dir / store.WEIGHT_DELTA_TABLE).is_file():
         return
-    run = store.load_run(run_dir)
+    run = store.read_run(run_dir)
     if run.status is not RunStatus.DONE:
         return
     k = run.config.get("overlap_k", 10)
@@ -209,7 +204,7 @@ def _backfill_weight_delta(entry: _Entry) -> None:
     if k is None or not init.is_file() or not final.is_file():
         return
     try:
-        table = weight_delta(
+        table = run_weight_delta(
             run_dir, run.spectra("after"), k=int(k), compat=run.config.get("compat")
         )
     except (WeightspaceError, OSError, ValueError) as err:  # the run's other results stand
@@ -223,10 +218,10 @@ def _run_table_rows(entry: _Entry, name: str) -> list[pd.DataFrame]:
     """The run's table ``name`` (Hessian traces, docs/dynamics.md; ΔW and subspace overlap,
     docs/weightwatcher.md) with its ids in front, if it has one."""
     path = entry.path / name
-    if store.load_run(entry.path).status is not RunStatus.DONE or not path.is_file():
+    if store.read_run(entry.path).status is not RunStatus.DONE or not path.is_file():
         return []
     df = store.read_table(path)
-    for i, col in enumerate(ID_COLUMNS):
+    for i, col in enumerate(RUN_ID_COLUMNS):
         df.insert(i, col, getattr(entry, col))
     return [df]
 
@@ -248,12 +243,12 @@ def collect(
     )
     runs = pd.DataFrame([_run_row(e) for e in entries])
     if runs.empty:
-        runs = pd.DataFrame(columns=[*ID_COLUMNS, "status", "error", "strength"])
+        runs = pd.DataFrame(columns=[*RUN_ID_COLUMNS, "status", "error", "strength"])
     frames = [f for e in entries for f in _layer_rows(e)]
     layers = (
         pd.concat(frames, ignore_index=True)
         if frames
-        else pd.DataFrame(columns=[*ID_COLUMNS, "snapshot"])
+        else pd.DataFrame(columns=[*RUN_ID_COLUMNS, "snapshot"])
     )
     study_dir.mkdir(parents=True, exist_ok=True)
     store.write_table(study_dir / RUNS_TABLE, runs)

@@ -1,9 +1,11 @@
 """Conditions: the paper's names, categories and doses, expanded from a study's ``[conditions]``.
 
 A condition is one cell of the experiment grid: a name as the paper writes it (``bs``,
-``dp0.3``, ``wd5e-05``, ``divAuto``), a category used by the comparison (``bs``, ``dp``,
-``wd``, ``div``, ``gen``, ``combo``), a numeric dose (``strength``: the dropout rate p, the
-weight decay λ, the noise σ; NaN when a condition has no single dose) and the
+``dp0.3``, ``wd5e-05``, ``divAuto``), a category used by the comparison
+(:class:`weightspace.vocabulary.Category`: ``bs``, ``dp``, ``wd``, ``div``, ``gen``,
+``combo``), a numeric dose (``strength``: the dropout rate p, the weight decay λ, the noise
+σ of a pure-noise policy (:func:`weightspace.data.policy_strength`), the EDA α, the
+synthetic fraction; NaN when a condition has no single dose) and the
 :class:`~weightspace.train.RunConfig` fields it sets (``overrides``).
 
 Numbers in names use Python's ``str(float(x))`` so that they match the file names the paper
@@ -18,32 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightspace.config import check_keys
-from weightspace.data.augment import normalize_spec
-from weightspace.data.eda import eda_strength, is_eda_policy, make_text_augment
-from weightspace.data.magnitude import policy_level
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.synthetic import expand_conditions as expand_synthetic
-
-CATEGORIES = ("bs", "div", "dp", "wd", "gen", "combo")
-
-# Augmentation policy name (weightspace.data) -> the paper's condition suffix ("div" + suffix).
-# The paper spells the noise conditions "Noize"; we keep its spelling so tables line up.
-AUGMENT_SUFFIX: dict[str, str] = {
-    "auto": "Auto",
-    "rand": "Rand",
-    "augmix": "AugM",
-    "trivial": "TrAu",
-    "noise10": "Noize10",
-    "noise30": "Noize30",
-    "noise50": "Noize50",
-    "auto1": "Auto1",
-    "auto2": "Auto2",
-    "auto3": "Auto3",
-}
-
-# The dose of the pure-noise policies: Gaussian σ on [0, 1] pixels. Composite policies
-# (auto1..3 add noise on top of AutoAugment) have no single dose and get NaN.
-AUGMENT_STRENGTH: dict[str, float] = {"noise10": 0.01, "noise30": 0.03, "noise50": 0.05}
+from weightspace.train.modality import Modality
+from weightspace.vocabulary import BASELINE, Category
 
 CONDITION_KEYS = ("baseline", "dropout", "weight_decay", "augment", "synthetic", "combinations")
 COMBINATION_KEYS = ("augment", "dropout", "weight_decay", "name")
@@ -55,9 +35,13 @@ class Condition:
     """One condition of a study: paper name, category, dose and the RunConfig fields it sets."""
 
     name: str
-    category: str
+    category: Category
     strength: float = math.nan
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # the magnitude level (0..10) of the augmentation it sets: the policy's ops' common level
+    # (weightspace.data.magnitude.policy_level); NaN without one (no augmentation, ``auto``,
+    # ``trivial``, flips, ops at different levels, texts)
+    augment_level: float = math.nan
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -70,24 +54,15 @@ class Condition:
                 f"condition name {self.name!r} contains '__', which separates the parts of a "
                 "run directory name; choose a name without it"
             )
-        if self.category not in CATEGORIES:
-            raise unknown_choice("condition category", self.category, CATEGORIES)
+        try:
+            object.__setattr__(self, "category", Category(self.category))
+        except ValueError:
+            raise unknown_choice(
+                "condition category", self.category, [c.value for c in Category]
+            ) from None
         object.__setattr__(self, "strength", float(self.strength))
         object.__setattr__(self, "overrides", dict(self.overrides))
-
-    @property
-    def augment_level(self) -> float:
-        """The magnitude level of the augmentation this condition sets (NaN without one)."""
-        return augment_level(self.overrides.get("augment"))
-
-
-def augment_level(augment: Any) -> float:
-    """The magnitude level (0..10) of an image augmentation policy: its ops' common level,
-    :func:`weightspace.data.magnitude.policy_level`. NaN for no augmentation, for policies
-    without a level (``auto``, ``trivial``, flips) or whose ops differ, and for text policies."""
-    if augment is None or is_eda_policy(augment):
-        return math.nan
-    return policy_level(normalize_spec(augment))
+        object.__setattr__(self, "augment_level", float(self.augment_level))
 
 
 def _number(x: Any, what: str) -> float:
@@ -100,50 +75,41 @@ def dropout_condition(p: Any) -> Condition:
     p = _number(p, "dropout rate")
     if not 0.0 < p < 1.0:
         raise ConfigError(f"dropout rate must be in (0, 1), got {p}; e.g. dropout = [0.1, 0.3]")
-    return Condition(f"dp{p}", "dp", p, {"dropout": p})
+    return Condition(f"dp{p}", Category.DP, p, {"dropout": p})
 
 
 def weight_decay_condition(lam: Any) -> Condition:
     lam = _number(lam, "weight decay")
     if not lam > 0.0:
         raise ConfigError(f"weight decay must be > 0, got {lam}; e.g. weight_decay = [1e-4]")
-    return Condition(f"wd{lam}", "wd", lam, {"weight_decay": lam})
+    return Condition(f"wd{lam}", Category.WD, lam, {"weight_decay": lam})
 
 
-def augment_condition(spec: Any) -> Condition:
-    """``"auto"`` -> ``divAuto``; ``{name = "divMine", ops = [...]}`` -> a custom policy."""
-    if isinstance(spec, str) and is_eda_policy(spec):  # text: "sr0.3" -> div_sr_03
-        return Condition(make_text_augment(spec).name, "div", eda_strength(spec), {"augment": spec})
+def augment_condition(spec: Any, modality: Modality) -> Condition:
+    """``"auto"`` -> ``divAuto``, ``"sr0.3"`` -> ``div_sr_03`` (the modality names its
+    policies); ``{name = "divMine", ops = [...]}`` -> a custom policy."""
+    augment: str | tuple[dict[str, Any], ...]
     if isinstance(spec, str):
-        if spec not in AUGMENT_SUFFIX:
-            raise unknown_choice(
-                "augmentation policy",
-                spec,
-                AUGMENT_SUFFIX,
-                hint="Or give a custom policy as {name = 'divMine', ops = [{op = ..., ...}]}; "
-                "for text, an EDA policy such as 'sr0.3' or 'sr0.1+rd0.1'",
-            )
-        return Condition(
-            "div" + AUGMENT_SUFFIX[spec],
-            "div",
-            AUGMENT_STRENGTH.get(spec, math.nan),
-            {"augment": spec},
-        )
-    if isinstance(spec, Mapping):
+        name, augment = modality.augment_name(spec), spec
+    elif isinstance(spec, Mapping):
         check_keys(spec, CUSTOM_AUGMENT_KEYS, "a custom augment condition")
         if "name" not in spec or "ops" not in spec:
             raise ConfigError(
                 f"a custom augment condition needs 'name' and 'ops', got keys {sorted(spec)}"
             )
-        ops = tuple(dict(op) for op in spec["ops"])
-        return Condition(str(spec["name"]), "div", math.nan, {"augment": ops})
-    raise ConfigError(
-        f"augment entries are policy names or {{name, ops}} tables, got {spec!r}; "
-        f"valid names: {', '.join(AUGMENT_SUFFIX)}"
+        name, augment = str(spec["name"]), tuple(dict(op) for op in spec["ops"])
+    else:
+        raise ConfigError(f"augment entries are policy names or {{name, ops}} tables, got {spec!r}")
+    return Condition(
+        name,
+        Category.DIV,
+        modality.augment_strength(augment),
+        {"augment": augment},
+        augment_level=modality.augment_level(augment),
     )
 
 
-def combination_condition(spec: Mapping[str, Any]) -> Condition:
+def combination_condition(spec: Mapping[str, Any], modality: Modality) -> Condition:
     """``{augment = "auto", dropout = 0.3}`` -> ``divAuto+dp0.3`` (category ``combo``)."""
     if not isinstance(spec, Mapping):
         raise ConfigError(
@@ -153,7 +119,7 @@ def combination_condition(spec: Mapping[str, Any]) -> Condition:
     parts = [
         maker(spec[key])
         for key, maker in (
-            ("augment", augment_condition),
+            ("augment", lambda a: augment_condition(a, modality)),
             ("dropout", dropout_condition),
             ("weight_decay", weight_decay_condition),
         )
@@ -167,7 +133,8 @@ def combination_condition(spec: Mapping[str, Any]) -> Condition:
     for part in parts:
         overrides.update(part.overrides)
     name = str(spec.get("name") or "+".join(p.name for p in parts))
-    return Condition(name, "combo", math.nan, overrides)
+    level = parts[0].augment_level if "augment" in spec else math.nan
+    return Condition(name, Category.COMBO, math.nan, overrides, augment_level=level)
 
 
 def _as_list(value: Any, key: str) -> list[Any]:
@@ -182,26 +149,28 @@ def synthetic_conditions(spec: Mapping[str, Any]) -> list[Condition]:
     return [Condition(**item) for item in expand_synthetic(dict(spec))]
 
 
-def expand_conditions(table: Mapping[str, Any]) -> list[Condition]:
-    """Expand a ``[conditions]`` table into conditions, in the paper's order (bs, dp, wd, div)."""
+def expand_conditions(table: Mapping[str, Any], *, modality: Modality) -> list[Condition]:
+    """Expand a ``[conditions]`` table into conditions, in the paper's order (bs, dp, wd, div),
+    for a study of ``modality``'s data (which names the augmentation policies)."""
     check_keys(table, CONDITION_KEYS, "[conditions]")
     out: list[Condition] = []
     baseline = table.get("baseline", True)
     if not isinstance(baseline, bool):
         raise ConfigError(f"[conditions] baseline must be true or false, got {baseline!r}")
     if baseline:
-        out.append(Condition("bs", "bs"))
+        out.append(Condition(BASELINE, Category.BS))
     out += [dropout_condition(p) for p in _as_list(table.get("dropout", []), "dropout")]
     out += [
         weight_decay_condition(w) for w in _as_list(table.get("weight_decay", []), "weight_decay")
     ]
-    out += [augment_condition(a) for a in _as_list(table.get("augment", []), "augment")]
+    out += [augment_condition(a, modality) for a in _as_list(table.get("augment", []), "augment")]
     if table.get("synthetic"):
         if not isinstance(table["synthetic"], Mapping):
             raise ConfigError(f"[conditions] synthetic must be a table, got {table['synthetic']!r}")
         out += synthetic_conditions(table["synthetic"])
     out += [
-        combination_condition(c) for c in _as_list(table.get("combinations", []), "combinations")
+        combination_condition(c, modality)
+        for c in _as_list(table.get("combinations", []), "combinations")
     ]
     check_unique(out)
     if not out:

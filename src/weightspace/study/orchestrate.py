@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,7 @@ import pandas as pd
 from weightspace import store
 from weightspace.compare import PROTOCOLS, compare
 from weightspace.config import check_int
-from weightspace.data.text import is_text_dataset
-from weightspace.errors import ConfigError, WeightspaceError, unknown_choice
-from weightspace.models import create_model
+from weightspace.errors import WeightspaceError, unknown_choice
 from weightspace.report import build_report
 from weightspace.store import RUNS_DIR, SPEC_FILE, StudyPaths
 from weightspace.study import runners
@@ -36,10 +33,9 @@ from weightspace.study.lock import StudyLock
 from weightspace.study.plan import RunPlan, expand
 from weightspace.study.predict import prediction_check
 from weightspace.study.spec import StudySpec
-from weightspace.study.summary import Headline, headline
-from weightspace.study.text_quality import text_synthetic_quality
-from weightspace.synthetic import GeneratorConfig, SyntheticSettings, prepare_builtin
-from weightspace.train.data import prepare_data
+from weightspace.study.summary import Overview, overview
+from weightspace.synthetic import SyntheticSettings, show_quality
+from weightspace.train.modalities import modality_of
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +52,7 @@ class StudyResult:
     failed: int
     skipped: int  # finished before this invocation
     wall_time_s: float
-    headline: Headline
+    overview: Overview
     compare_dir: Path | None = None
     report: Path | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -68,7 +64,7 @@ class StudyResult:
         return store.read_table(self.runs_table)
 
 
-def run_status(plan: RunPlan, runs_dir: Path) -> str:
+def plan_status(plan: RunPlan, runs_dir: Path) -> str:
     """The status value of ``plan``'s run (:func:`weightspace.store.run_status`)."""
     return store.run_status(runs_dir / plan.dir_name).value
 
@@ -83,7 +79,7 @@ def plan_table(plans: list[RunPlan], study_dir: str | os.PathLike[str]) -> pd.Da
             "strength": [p.strength for p in plans],
             "seed": [p.seed for p in plans],
             "run_id": [p.run_id for p in plans],
-            "status": [run_status(p, runs_dir) for p in plans],
+            "status": [plan_status(p, runs_dir) for p in plans],
         }
     )
 
@@ -91,51 +87,31 @@ def plan_table(plans: list[RunPlan], study_dir: str | os.PathLike[str]) -> pd.Da
 def check_plans(plans: list[RunPlan]) -> None:
     """Catch what would make every run fail before any starts: names, local weight files."""
     first = plans[0].config
+    modality = modality_of(first.dataset)  # a study has one dataset
     seen: set[str] = set()
     for plan in plans:  # one check per distinct augmentation (dataset, model are shared)
         if repr(plan.config.augment) not in seen:
             seen.add(repr(plan.config.augment))
-            plan.config.check_names()
-    # load the weights once now rather than fail in every run (text: check_names did)
-    if first.pretrained and not is_text_dataset(first.dataset):
-        try:
-            create_model(first.model, num_classes=10, in_channels=3, pretrained=first.pretrained)
-        except (WeightspaceError, ImportError, OSError) as err:
-            raise ConfigError(
-                f"cannot load the pretrained weights of model {first.model!r} "
-                f"(pretrained = {first.pretrained!r}): {err}. This study fine-tunes a "
-                "pretrained backbone, which needs the weight file on this machine: set "
-                "[model] pretrained = PATH in the spec (or --pretrained PATH), or use "
-                "--preset paper to train from scratch"
-            ) from err
+            modality.check_names(plan.config)
+    modality.check_weights(first)  # load the weights once now rather than fail in every run
 
 
 def _synthetic_quality(study_dir: Path, plans: list[RunPlan]) -> None:
-    """Copy the built-in generator's quality table, sample grid and provenance of every seed
-    into ``<study>/synthetic/s<seed>/`` (the report shows them). The samples are cached, so
-    this only looks them up."""
-    done: set[int] = set()
+    """The built-in generator's quality for every seed with a finished ``gen`` run, in
+    ``<study>/synthetic/s<seed>/`` (the report shows it; :func:`weightspace.synthetic.show_quality`)."""
+    paths = StudyPaths(study_dir)
+    shown: set[int] = set()
     for plan in plans:
         syn = plan.config.synthetic
         if (
             syn is None
-            or is_text_dataset(plan.config.dataset)  # the text generator is fitted per run
-            or plan.seed in done
-            or not store.is_complete(study_dir / RUNS_DIR / plan.dir_name)
+            or plan.seed in shown
+            or not store.is_complete(paths.runs_dir / plan.dir_name)
+            or SyntheticSettings.from_mapping(syn).source != "builtin"
         ):
             continue
-        settings = SyntheticSettings.from_mapping(syn)
-        if settings.source != "builtin":
-            continue
-        real = prepare_data(plan.config.replace(synthetic=None, ood=False)).train
-        path = prepare_builtin(
-            real, config=GeneratorConfig(**settings.generator), oversample=settings.oversample
-        )
-        dest = study_dir / "synthetic" / f"s{plan.seed}"
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in ("grid.png", "quality.csv", "provenance.json"):
-            shutil.copy2(path / name, dest / name)
-        done.add(plan.seed)
+        show_quality(plan.config, paths.synthetic_seed_dir(plan.seed))
+        shown.add(plan.seed)
 
 
 def _diversity(study_dir: Path, notes: list[str]) -> None:
@@ -193,6 +169,22 @@ def _compare_and_report(
     return compare_dir, report, notes
 
 
+def _prepare_dir(
+    spec: StudySpec, study_dir: Path, plans: list[RunPlan]
+) -> list[tuple[Path, Path, list[str]]]:
+    """Make the study directory ready for ``plans``: remove the leftovers of interrupted
+    runs, write the spec, move damaged finished runs aside (returned: they run again)."""
+    runs_dir = study_dir / RUNS_DIR
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in store.clean_incomplete(runs_dir):
+        log.info("removed the leftover of an interrupted run: %s", leftover.name)
+    spec_path = study_dir / SPEC_FILE
+    if spec_path.is_file() and StudySpec.from_toml(spec_path) != spec:
+        log.warning("%s changes the spec; runs of the old spec stay in %s", spec_path, runs_dir)
+    spec_path.write_text(spec.to_toml())
+    return store.quarantine_damaged([runs_dir / p.dir_name for p in plans])
+
+
 def run_study(
     spec: StudySpec,
     out_dir: str | os.PathLike[str],
@@ -217,6 +209,8 @@ def run_study(
     """
     if runner not in runners.RUNNERS:
         raise unknown_choice("runner", runner, runners.RUNNERS)
+    if runner == "ray" and address:
+        runners.check_ray_address(address)  # before anything is written
     check_int("workers (0 = in this process)", workers, minimum=0)
     check_int("threads", threads, minimum=1)
     plans = expand(spec)
@@ -226,14 +220,7 @@ def run_study(
     runs_dir = study_dir / RUNS_DIR
     start = time.time()
     with StudyLock(study_dir):
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in store.clean_incomplete(runs_dir):
-            log.info("removed the leftover of an interrupted run: %s", leftover.name)
-        spec_path = study_dir / SPEC_FILE
-        if spec_path.is_file() and StudySpec.from_toml(spec_path) != spec:
-            log.warning("%s changes the spec; runs of the old spec stay in %s", spec_path, runs_dir)
-        spec_path.write_text(spec.to_toml())
-        damaged = store.quarantine_damaged([runs_dir / p.dir_name for p in plans])
+        damaged = _prepare_dir(spec, study_dir, plans)
         todo = [p for p in plans if not store.is_complete(runs_dir / p.dir_name)]
         skipped = len(plans) - len(todo)
         log.info("%d runs planned, %d already finished, %d to run", len(plans), skipped, len(todo))
@@ -252,7 +239,6 @@ def run_study(
         if run_fn is None and any(p.config.synthetic is not None for p in plans):
             try:
                 _synthetic_quality(study_dir, plans)
-                text_synthetic_quality(study_dir, plans)
             except WeightspaceError as err:
                 log.warning("synthetic-data quality not collected: %s", err)
     compare_dir, report, notes = (
@@ -268,7 +254,7 @@ def run_study(
         failed=failed,
         skipped=skipped,
         wall_time_s=time.time() - start,
-        headline=headline(runs, layers),
+        overview=overview(runs, layers),
         compare_dir=compare_dir,
         report=report,
         notes=tuple(notes),

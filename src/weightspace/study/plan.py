@@ -41,9 +41,19 @@ class RunPlan:
 
 
 def resolve_config(base: Mapping[str, Any], condition: Condition, seed: int) -> RunConfig:
-    """Build the RunConfig of one run: base settings, then the condition, then the seed."""
+    """Build the RunConfig of one run: base settings, then the condition, then the seed.
+
+    The condition's labels go into the config (and so into the run's ``config.json``):
+    its name, its category and its strength (None when it has no single dose).
+    """
     fields = {**base, **condition.overrides}
-    fields.update(seed=seed, condition=condition.name, category=condition.category)
+    strength = None if math.isnan(condition.strength) else condition.strength
+    fields.update(
+        seed=seed,
+        condition=condition.name,
+        category=condition.category.value,
+        strength=strength,
+    )
     try:
         return RunConfig.from_dict(fields)
     except ConfigError as err:
@@ -60,7 +70,7 @@ def expand(spec: StudySpec) -> list[RunPlan]:
             plans.append(
                 RunPlan(
                     condition=condition.name,
-                    category=condition.category,
+                    category=condition.category.value,
                     strength=condition.strength,
                     seed=seed,
                     run_id=config.run_id(),

@@ -2,32 +2,34 @@
 
 This joins the diversity scores (:mod:`weightspace.diversity`) with the runs' outcomes and
 spectral ΔΔ (:mod:`weightspace.compare`), and rebuilds each condition's training data and
-the baseline model (:mod:`weightspace.train`), so it sits in the study stage, above all
-three.
+the encoder (:mod:`weightspace.train`), so it sits in the study stage, above all three.
 
-:func:`prediction_check` scores every condition of a finished study — VS (pixel and
-embedding), ρ (paired and unpaired) and WVS of the data the condition trained on — and puts
-them next to the condition's test accuracy, OOD accuracy and accuracy gain over the
-baseline. It adds Gontijo-Lopes et al.'s two measures (2021, "Tradeoffs in data
-augmentation"):
+:func:`prediction_check` is one check for every modality. It scores every condition of a
+finished study — what the diversity scores are is the modality's (:data:`SCORERS`, keyed by
+:attr:`weightspace.train.modality.Modality.name`):
 
-* ``affinity`` = clean baseline model's accuracy on augmented validation data / on clean
-  validation data (1 for conditions that do not augment);
-* ``gl_diversity`` = final training loss of the condition / of the baseline
-  (``final_train_loss`` in ``runs.parquet``, averaged over seeds).
+* images (:mod:`~weightspace.study.diversity_image`): VS (pixel and embedding), ρ (paired and
+  unpaired) and WVS of the data the condition trained on, in the baseline run's feature space
+  (or another encoder), plus Gontijo-Lopes et al.'s ``affinity`` (2021, "Tradeoffs in data
+  augmentation": the clean baseline model's accuracy on augmented validation data / on clean
+  validation data; 1 for conditions that do not augment);
+* texts (:mod:`~weightspace.study.diversity_text`): n-gram VS (the paper's unigram VS),
+  embedding VS, ρ and WVS in the pretrained encoder's sentence-embedding space;
 
-Next to them: the condition's spectral ΔΔ (mean over layers and seeds of
-``weightspace.compare``'s ΔΔ of alpha, entropy, log_norm, log_spectral_norm) when the study
-has a ``layers.parquet``.
+and puts them next to the condition's test accuracy, OOD accuracy, accuracy gain over the
+baseline, ``gl_diversity`` = final training loss of the condition / of the baseline
+(``final_train_loss`` in ``runs.parquet``, averaged over seeds) and its spectral ΔΔ (mean
+over layers and seeds of ``weightspace.compare``'s ΔΔ of alpha, entropy, log_norm,
+log_spectral_norm; ``dd.parquet``, else computed from ``layers.parquet``).
 
-Then it correlates each score with the accuracy gain across the *data* conditions (the
-baseline and every condition that augments or adds synthetic data; dropout and weight decay
-leave the data unchanged, so their scores equal the baseline's and they are left out of the
-correlations, though listed in the table), augmentation and synthetic-data conditions apart
-(:func:`weightspace.compare.prediction.study_correlations`: exact or permutation p, at
-least five conditions, intervals carrying the gain's seed and binomial SE). Writes ``<study>/diversity.parquet`` (one row
-per condition, columns in :data:`CONDITION_COLUMNS`) and
-``<study>/diversity_correlations.parquet``.
+Then it correlates each score with the gains across the *data* conditions (the baseline and
+every condition that augments or adds synthetic data; dropout and weight decay leave the data
+unchanged, so their scores equal the baseline's and they are left out of the correlations,
+though listed in the table), augmentation and synthetic-data conditions apart
+(:func:`weightspace.compare.prediction.study_correlations`: exact or permutation p, at least
+five conditions, intervals carrying the gain's seed and binomial SE). Writes
+``<study>/diversity.parquet`` (one row per condition: :data:`CONDITION_COLUMNS`, then the
+modality's own score columns) and ``<study>/diversity_correlations.parquet``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import dataclasses
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,30 +46,19 @@ import numpy as np
 import pandas as pd
 
 from weightspace import store
-from weightspace.compare.categories import BASELINE
 from weightspace.compare.delta import delta_delta, delta_table
 from weightspace.compare.load import load_layers
 from weightspace.compare.prediction import study_correlations
-from weightspace.data.text import is_text_dataset
-from weightspace.diversity.baseline import affinity
-from weightspace.diversity.dataset import score_dataset
-from weightspace.diversity.encoders import Encoder, _Features, get_encoder
 from weightspace.errors import ConfigError, DataError, WeightspaceError
-from weightspace.study.text_check import text_prediction_check
-from weightspace.synthetic import build_training_set
+from weightspace.study.diversity_image import ImageScorer
+from weightspace.study.diversity_text import TextScorer
+from weightspace.study.scoring import CheckOptions, ConditionScorer
 from weightspace.train import RunConfig
-from weightspace.train.data import prepare_data
-from weightspace.train.restore import load_run
+from weightspace.train.modalities import modality_of
+from weightspace.vocabulary import BASELINE, Category
 
 log = logging.getLogger(__name__)
 
-DIVERSITY_TABLE = store.DIVERSITY_TABLE
-CORRELATIONS_TABLE = store.CORRELATIONS_TABLE
-SCORES = (
-    "vs_emb", "vs_pixel", "rho", "wvs", "rho_unpaired", "wvs_unpaired", "mmd_sim",
-    "affinity", "gl_diversity",
-)  # fmt: skip
-TARGETS = ("acc_gain", "ood_gain")
 CONDITION_COLUMNS = (
     "condition", "category", "strength", "augment", "synthetic", "data_condition", "n_seeds",
     "test_acc", "test_acc_std", "ood_acc", "acc_gain", "ood_gain", "final_train_loss",
@@ -79,11 +71,11 @@ CONDITION_COLUMNS = (
 DD_METRICS = ("alpha", "entropy", "log_norm", "log_spectral_norm")
 
 
-_FROM_SUMMARY = (
-    "vs_pixel", "vs_pixel_std", "vs_emb", "vs_emb_std", "rho", "rho_std", "wvs", "wvs_std",
-    "rho_unpaired", "rho_unpaired_std", "wvs_unpaired", "wvs_unpaired_std", "mmd_sim",
-    "rho_pixel", "vs_emb_real",
-)  # fmt: skip
+#: modality name -> its scorer, built as ``scorer(baseline_dir, baseline_config, options)``
+SCORERS: dict[str, Callable[[Path, RunConfig, CheckOptions], ConditionScorer]] = {
+    "image": ImageScorer,
+    "text": TextScorer,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +85,70 @@ class PredictionCheck:
     conditions: pd.DataFrame
     correlations: pd.DataFrame
     baseline_run: str
+
+
+def prediction_check(
+    study_dir: str | Path,
+    *,
+    encoder: str = "baseline",
+    draws: int = 3,
+    seed: int = 0,
+    n: int | None = 2000,
+    q: float = 1.0,
+    n_boot: int = 1000,
+    n_test: int | None = None,
+    affinity_images: int | None = 2000,
+    device: str = "cpu",
+    cache: bool | str | Path = True,
+    write: bool = True,
+) -> PredictionCheck:
+    """Score every condition of the study in ``study_dir`` and correlate with accuracy gain.
+
+    ``encoder`` (images): ``baseline`` (default: the penultimate features of the study's
+    baseline run with the lowest seed) or any other name of
+    :data:`~weightspace.diversity.ENCODERS`. ``n``: at most this many real training examples
+    are scored. ``n_test``: test-set size, for the binomial SE of accuracy gains (default:
+    the modality's — the text test set's size; seed spread only for images).
+    """
+    study = Path(study_dir)
+    runs = _read_runs(study)
+    bs = runs[runs["category"] == Category.BS.value]
+    if bs.empty:
+        raise DataError(
+            f"{study} has no finished baseline run (category 'bs'); the prediction check "
+            "needs one (accuracy gains and the baseline encoder are measured against it)"
+        )
+    bs_row = bs.sort_values("seed").iloc[0]
+    bs_dir = _run_dir(study, bs_row)
+    bs_config = _run_config(bs_dir)
+    options = CheckOptions(encoder, draws, seed, n, q, affinity_images, device, cache)
+    scorer = _scorer(bs_dir, bs_config, options)
+    baseline = str(bs_row["condition"])
+    records = []
+    for condition, rows in runs.groupby("condition", sort=False):
+        config = _run_config(_run_dir(study, rows.sort_values("seed").iloc[0]))
+        log.info("scoring condition %s", condition)
+        record = {**_outcomes(condition, rows, bs), **_labels(config), **scorer.score(config)}
+        record["data_condition"] = record.pop("data_changed") or condition == baseline
+        records.append(record)
+    table = _with_spectral_dd(pd.DataFrame.from_records(records), spectral_dd(study))
+    table = table[[*CONDITION_COLUMNS, *(c for c in table if c not in CONDITION_COLUMNS)]]
+    corrs = _correlations(table, scorer, baseline=baseline, seed=seed, n_boot=n_boot, n_test=n_test)
+    if write:
+        paths = store.StudyPaths(study)
+        store.write_table(paths.diversity_table, table)
+        store.write_table(paths.correlations_table, corrs)
+    return PredictionCheck(conditions=table, correlations=corrs, baseline_run=str(bs_dir))
+
+
+def _scorer(baseline_dir: Path, baseline: RunConfig, options: CheckOptions) -> ConditionScorer:
+    modality = modality_of(baseline.dataset)
+    if modality.name not in SCORERS:
+        raise DataError(
+            f"the prediction check has no diversity scores for {modality.name} data (only "
+            f"{', '.join(SCORERS)}); dataset {baseline.dataset!r} cannot be checked"
+        )
+    return SCORERS[modality.name](baseline_dir, baseline, options)
 
 
 def _read_runs(study: Path) -> pd.DataFrame:
@@ -125,172 +181,113 @@ def _run_dir(study: Path, row: pd.Series) -> Path:
     return hits[0]
 
 
-def _condition_config(study: Path, rows: pd.DataFrame) -> Any:
-    first = rows.sort_values("seed").iloc[0]
-    return RunConfig.from_dict(store.read_json(_run_dir(study, first) / store.CONFIG_FILE))
+def _run_config(run_dir: Path) -> RunConfig:
+    path = run_dir / store.CONFIG_FILE
+    if not path.is_file():
+        raise DataError(f"{path} is missing; rerun the study to restore the run directory")
+    return RunConfig.from_dict(store.read_json(path), where=str(path))
 
 
-def spectral_dd(study: Path) -> pd.DataFrame:
-    """Mean ΔΔ (over layers and seeds) of the main spectral metrics per condition.
-
-    Index: condition; columns ``dd_<metric>``; the baseline's row is 0. Empty when the study
-    has no ``layers.parquet`` or it cannot be compared (logged).
-    """
-    paths = store.StudyPaths(study)
-    if paths.dd_table.is_file():  # saved by the study's comparison
-        dd = store.read_study_table(paths.dd_table)
-        metrics = [m for m in DD_METRICS if m in dd.columns]
-        out = dd.groupby("condition")[metrics].mean()
-        out.loc[BASELINE] = 0.0
-        return out.rename(columns={m: f"dd_{m}" for m in metrics})
-    if not paths.layers_table.is_file():
-        return pd.DataFrame()
-    try:
-        layers = load_layers(study)
-        metrics = [m for m in DD_METRICS if m in layers.columns]
-        dd = delta_delta(delta_table(layers, metrics=metrics))
-    except (WeightspaceError, KeyError, ValueError) as err:
-        log.warning("spectral ΔΔ unavailable for %s: %s", study, err)
-        return pd.DataFrame()
-    out = dd.groupby("condition")[metrics].mean()
-    out.loc[BASELINE] = 0.0
-    return out.rename(columns={m: f"dd_{m}" for m in metrics})
+def _mean(rows: pd.DataFrame, col: str) -> float:
+    return float(rows[col].astype(float).mean()) if col in rows else math.nan
 
 
-def _std(col: pd.Series) -> float:
-    return float(col.astype(float).std(ddof=1)) if len(col) > 1 else 0.0
+def _std(rows: pd.DataFrame, col: str) -> float:
+    """Sample standard deviation over seeds (0 for one seed, as for one draw)."""
+    return float(rows[col].astype(float).std(ddof=1)) if len(rows) > 1 else 0.0
 
 
 def _augment_label(spec: Any) -> str:
     return spec if isinstance(spec, str) else json.dumps(list(spec), sort_keys=True)
 
 
-def prediction_check(
-    study_dir: str | Path,
+def _outcomes(condition: Any, rows: pd.DataFrame, bs: pd.DataFrame) -> dict[str, Any]:
+    """The condition's outcomes over its seeds, and its gains over the baseline ``bs``."""
+    loss, bs_loss = _mean(rows, "final_train_loss"), _mean(bs, "final_train_loss")
+    return {
+        "condition": condition,
+        "category": str(rows["category"].iloc[0]),
+        "strength": _mean(rows, "strength"),
+        "n_seeds": len(rows),
+        "test_acc": _mean(rows, "test_acc"),
+        "test_acc_std": _std(rows, "test_acc"),
+        "ood_acc": _mean(rows, "ood_acc"),
+        "acc_gain": _mean(rows, "test_acc") - _mean(bs, "test_acc"),
+        "ood_gain": _mean(rows, "ood_acc") - _mean(bs, "ood_acc"),
+        "final_train_loss": loss,
+        "gl_diversity": loss / bs_loss if bs_loss and bs_loss > 0 else math.nan,
+    }
+
+
+def _labels(config: RunConfig) -> dict[str, Any]:
+    """What the condition does to the data (dropout and weight decay leave it unchanged)."""
+    label = _augment_label(config.augment)
+    synthetic = config.synthetic is not None
+    return {"augment": label, "synthetic": synthetic, "data_changed": synthetic or label != "none"}
+
+
+def _with_spectral_dd(table: pd.DataFrame, dd: pd.DataFrame) -> pd.DataFrame:
+    """The conditions with their mean ΔΔ (NaN where the study has none) and every column of
+    :data:`CONDITION_COLUMNS` (NaN where the modality has no such score)."""
+    for m in DD_METRICS:
+        col = f"dd_{m}"
+        has = col in dd.columns
+        table[col] = [
+            float(dd.loc[c, col]) if has and c in dd.index else math.nan for c in table["condition"]
+        ]
+    for col in CONDITION_COLUMNS:
+        if col not in table:
+            table[col] = math.nan
+    return table
+
+
+def _correlations(
+    table: pd.DataFrame,
+    scorer: ConditionScorer,
     *,
-    encoder: str = "baseline",
-    draws: int = 3,
-    seed: int = 0,
-    n: int | None = 2000,
-    q: float = 1.0,
-    n_boot: int = 1000,
-    n_test: int | None = None,
-    affinity_images: int | None = 2000,
-    device: str = "cpu",
-    cache: bool | str | Path = True,
-    write: bool = True,
-) -> PredictionCheck:
-    """Score every condition of the study in ``study_dir`` and correlate with accuracy gain.
-
-    ``encoder``: ``baseline`` (default: the penultimate features of the study's baseline
-    run with the lowest seed) or any other name of :data:`~weightspace.diversity.ENCODERS`.
-    ``n_test``: test-set size, for the binomial SE of accuracy gains (seed spread only if
-    None).
-    """
-    study = Path(study_dir)
-    runs = _read_runs(study)
-    if "dataset" in runs and is_text_dataset(str(runs["dataset"].iloc[0])):
-        table, corrs, bs_path = text_prediction_check(
-            study, draws=draws, seed=seed, n=n, n_boot=n_boot, n_test=n_test, write=write
-        )
-        return PredictionCheck(conditions=table, correlations=corrs, baseline_run=str(bs_path))
-    bs = runs[runs["category"] == "bs"]
-    if bs.empty:
-        raise DataError(
-            f"{study} has no finished baseline run (category 'bs'); the prediction check "
-            "needs one (accuracy gains and the baseline encoder are measured against it)"
-        )
-    bs_row = bs.sort_values("seed").iloc[0]
-    bs_dir = _run_dir(study, bs_row)
-    base = load_run(bs_dir, device=device)
-    real = base.data.train_real
-    if encoder == "baseline":
-        enc = Encoder(
-            name="baseline",
-            ident=f"baseline:{base.digest}",
-            module=_Features(base.model),
-            preprocess=base.preprocess,
-            device=device,
-        )
-    else:
-        enc = get_encoder(encoder, in_channels=real.in_channels, device=device, seed=seed)
-
-    def mean_of(rows: pd.DataFrame, col: str) -> float:
-        return float(rows[col].astype(float).mean()) if col in rows else math.nan
-
-    bs_acc, bs_ood = mean_of(bs, "test_acc"), mean_of(bs, "ood_acc")
-    bs_loss = mean_of(bs, "final_train_loss")
-    records = []
-    for condition, rows in runs.groupby("condition", sort=False):
-        cfg = _condition_config(study, rows)
-        is_synth = cfg.synthetic is not None
-        augment = cfg.augment
-        other = None
-        cond_real = real
-        if is_synth:
-            data = prepare_data(cfg, synthesize=build_training_set)
-            cond_real, other = data.train_real, data.train
-        log.info("scoring condition %s", condition)
-        res = score_dataset(
-            cond_real, encoder=enc, augment=augment, other=other, draws=draws, seed=seed, n=n,
-            q=q, device=device, cache=cache,
-        )  # fmt: skip
-        s = res.summary()
-        aff, acc_aug, acc_clean = affinity(
-            base, augment, draws=draws, seed=seed, max_images=affinity_images
-        )
-        loss = mean_of(rows, "final_train_loss")
-        aug_label = _augment_label(augment)
-        records.append(
-            {
-                "condition": condition,
-                "category": str(rows["category"].iloc[0]),
-                "strength": mean_of(rows, "strength"),
-                "augment": aug_label,
-                "synthetic": is_synth,
-                "data_condition": bool(
-                    is_synth or aug_label != "none" or condition == bs_row["condition"]
-                ),
-                "n_seeds": len(rows),
-                "test_acc": mean_of(rows, "test_acc"),
-                "test_acc_std": _std(rows["test_acc"]),
-                "ood_acc": mean_of(rows, "ood_acc"),
-                "acc_gain": mean_of(rows, "test_acc") - bs_acc,
-                "ood_gain": mean_of(rows, "ood_acc") - bs_ood,
-                "final_train_loss": loss,
-                **{k: s[k] for k in _FROM_SUMMARY},
-                "affinity": aff if not is_synth else math.nan,
-                "val_acc_aug": acc_aug,
-                "val_acc_clean": acc_clean,
-                "gl_diversity": loss / bs_loss if bs_loss and bs_loss > 0 else math.nan,
-                "encoder": res.encoder,
-                "draws": res.draws,
-                "n": res.n,
-                "q": res.q,
-            }
-        )
-    dd = spectral_dd(study)
-    for rec in records:
-        for m in DD_METRICS:
-            col = f"dd_{m}"
-            has = col in dd.columns and rec["condition"] in dd.index
-            rec[col] = float(dd.loc[rec["condition"], col]) if has else math.nan
-    table = pd.DataFrame.from_records(records, columns=list(CONDITION_COLUMNS))
-    data_rows = table[table["data_condition"]]
+    baseline: str,
+    seed: int,
+    n_boot: int,
+    n_test: int | None,
+) -> pd.DataFrame:
+    data_rows = table[table["data_condition"].astype(bool)]
     if len(data_rows) < 3:
         log.warning(
             "only %d data conditions (baseline + augmentation/synthetic); correlations need "
             ">= 3 and are NaN", len(data_rows),
         )  # fmt: skip
-    corrs = study_correlations(
-        data_rows, SCORES, TARGETS, baseline=str(bs_row["condition"]),
-        rng=np.random.default_rng(seed), n_boot=n_boot, n_test=n_test,
+    return study_correlations(
+        data_rows, scorer.scores, scorer.targets, baseline=baseline,
+        rng=np.random.default_rng(seed), n_boot=n_boot,
+        n_test=n_test if n_test is not None else scorer.n_test,
     )  # fmt: skip
-    if write:
-        paths = store.StudyPaths(study)
-        store.write_table(paths.diversity_table, table)
-        store.write_table(paths.correlations_table, corrs)
-    return PredictionCheck(conditions=table, correlations=corrs, baseline_run=str(bs_dir))
+
+
+def spectral_dd(study: Path) -> pd.DataFrame:
+    """Mean ΔΔ (over layers and seeds) of the main spectral metrics per condition.
+
+    Index: condition; columns ``dd_<metric>``; the baseline's row is 0. From the study's
+    ``dd.parquet`` (saved by its comparison); else computed from ``layers.parquet`` as the
+    comparison does, layers matched by layer id; empty when the study has neither or its
+    layers cannot be compared (logged).
+    """
+    paths = store.StudyPaths(study)
+    if paths.dd_table.is_file():
+        dd = store.read_study_table(paths.dd_table)
+        metrics = [m for m in DD_METRICS if m in dd.columns]
+    elif paths.layers_table.is_file():
+        try:
+            layers = load_layers(study)
+            metrics = [m for m in DD_METRICS if m in layers.columns]
+            dd = delta_delta(delta_table(layers, metrics=metrics, align="layer_id"))
+        except (WeightspaceError, KeyError, ValueError) as err:
+            log.warning("spectral ΔΔ unavailable for %s: %s", study, err)
+            return pd.DataFrame()
+    else:
+        return pd.DataFrame()
+    out = dd.groupby("condition")[metrics].mean()
+    out.loc[BASELINE] = 0.0
+    return out.rename(columns={m: f"dd_{m}" for m in metrics})
 
 
 def check_columns(table: pd.DataFrame) -> None:
@@ -300,4 +297,13 @@ def check_columns(table: pd.DataFrame) -> None:
         raise ConfigError(f"diversity table lacks columns {missing}")
 
 
-__all__ = ["CONDITION_COLUMNS", "PredictionCheck", "check_columns", "prediction_check"]
+__all__ = [
+    "CONDITION_COLUMNS",
+    "SCORERS",
+    "CheckOptions",
+    "ConditionScorer",
+    "PredictionCheck",
+    "check_columns",
+    "prediction_check",
+    "spectral_dd",
+]

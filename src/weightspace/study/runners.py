@@ -11,7 +11,16 @@ runs it held are retried in a fresh pool, up to :data:`MAX_ATTEMPTS` times, then
 as failed.
 
 Ray: each run is a Ray task with ``num_cpus=threads`` and one GPU when its device is CUDA.
-The study directory must be on storage that every Ray node sees at the same path.
+The study directory must be on storage that every Ray node sees at the same path. A cluster
+``address`` (``HOST:PORT`` of its head, or ``ray://HOST:PORT``) is checked first: one that
+does not answer within :data:`CONNECT_TIMEOUT_S` is a ConfigError at once, rather than
+Ray's retries. Token authentication (Ray >= 2.52; ``RAY_AUTH_MODE=token`` on the head):
+Ray sends its token only to a cluster it finds by itself, not to an explicit address unless
+``RAY_AUTH_MODE=token`` is set in the driver too; so when this process has a token
+(``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or Ray's default file ``~/.ray/auth_token``) and
+``RAY_AUTH_MODE`` is unset, it is set to ``token`` before Ray is imported. A token sent to a
+cluster without authentication is ignored; a cluster that refuses the connection (no token or
+another one) is a ConfigError that says which variables to set.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import socket
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -38,6 +48,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 RUNNERS = ("local", "ray")
 Report = Callable[[dict[str, Any]], None]
+CONNECT_TIMEOUT_S = 3.0  # how long a Ray head's address may take to accept a connection
+RAY_AUTH_MODE = "RAY_AUTH_MODE"  # Ray's switch for token authentication ("token")
+RAY_TOKEN_SOURCES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")  # in Ray's order of precedence
+RAY_DEFAULT_TOKEN_FILE = Path("~/.ray/auth_token")  # where Ray keeps a token otherwise
 
 
 class ProgressBar:
@@ -138,6 +152,69 @@ def run_local(
     return results
 
 
+def check_ray_address(address: str, *, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise a ConfigError at once unless something accepts connections at ``address``
+    (``HOST:PORT`` or ``ray://HOST:PORT``); ``auto`` and ``local`` are Ray's to resolve."""
+    if address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(
+            f"Ray address {address!r} is not HOST:PORT; give the head node's address, e.g. "
+            "--address 127.0.0.1:6379 (what `ray start --head` prints)"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+        raise ConfigError(
+            f"no Ray cluster answers at {address} ({why} within {timeout:g} s); start its "
+            "head there (`ray start --head --port PORT`) or give the address it printed"
+        ) from None
+
+
+def _ray_token_configured() -> bool:
+    """Whether this process has a Ray authentication token (Ray's three sources)."""
+    return any(os.environ.get(v) for v in RAY_TOKEN_SOURCES) or (
+        RAY_DEFAULT_TOKEN_FILE.expanduser().is_file()
+    )
+
+
+def _connect_ray(address: str) -> Any:
+    """Import Ray and connect this process to the cluster at ``address`` (see the module
+    docstring for token authentication)."""
+    check_ray_address(address)
+    if RAY_AUTH_MODE not in os.environ and _ray_token_configured():
+        # Ray reads the mode once, when it is imported: set it first
+        os.environ[RAY_AUTH_MODE] = "token"
+        log.info("a Ray token is configured: connecting with token authentication")
+    ray = _import_ray()
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except ConnectionError as err:
+        log.debug("ray.init(address=%r) failed: %s", address, err)
+        raise ConfigError(
+            f"Ray could not connect to the cluster at {address}, although something answers "
+            f"there. If the cluster uses token authentication ({RAY_AUTH_MODE}=token on its "
+            "head), give this process its token: RAY_AUTH_TOKEN=<token> (or "
+            "RAY_AUTH_TOKEN_PATH=<file>), the token `ray get-auth-token` prints on the head; "
+            "otherwise check that the address is the one `ray start --head` printed"
+        ) from None
+    return ray
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as err:
+        raise ConfigError(
+            "--runner ray needs the 'ray' package; install it with "
+            "`pip install 'weightspace[ray]'` or use --runner local"
+        ) from err
+    return ray
+
+
 def _execute_task(
     plan: RunPlan, runs_dir: str, threads: int, run_fn: RunFn | None
 ) -> dict[str, Any]:
@@ -155,19 +232,15 @@ def run_ray(
     report: Report,
     address: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Run each plan as a Ray task; connects to ``address`` or starts a local instance."""
-    try:
-        import ray
-    except ImportError as err:
-        raise ConfigError(
-            "--runner ray needs the 'ray' package; install it with "
-            "`pip install 'weightspace[ray]'` or use --runner local"
-        ) from err
-    own = not ray.is_initialized()
-    if own:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
+    """Run each plan as a Ray task; connects to ``address`` or starts a local instance
+    (unless this process is connected to Ray already)."""
+    loaded = sys.modules.get("ray")  # not imported yet: its auth mode may still be set
+    own = loaded is None or not loaded.is_initialized()
+    if own and address:
+        ray = _connect_ray(address)
+    else:
+        ray = _import_ray()
+        if own:
             ray.init(
                 address="local",
                 num_cpus=max(1, workers) * threads,

@@ -45,6 +45,8 @@ import tomli_w
 from weightspace.config import check_int, check_keys, load_toml, tomllib
 from weightspace.errors import ConfigError, unknown_choice
 from weightspace.study.conditions import Condition, expand_conditions
+from weightspace.train.config import RunConfig
+from weightspace.train.modalities import modality_of
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +177,13 @@ class StudySpec:
         return cls.from_dict(tomllib.loads(text), where=f"preset {name!r}")
 
     # -- views ---------------------------------------------------------------------------
+    @property
+    def dataset(self) -> str:
+        """The dataset of every run (``[data] dataset``, else RunConfig's default)."""
+        return str(self.data.get("dataset", RunConfig.dataset))
+
     def condition_list(self) -> list[Condition]:
-        return expand_conditions(self.conditions)
+        return expand_conditions(self.conditions, modality=modality_of(self.dataset))
 
     def base_overrides(self) -> dict[str, Any]:
         """The RunConfig fields set by ``[data]``, ``[model]`` and ``[train]``."""

@@ -1,9 +1,10 @@
-"""The study's headline (baseline accuracy, Δlog_norm and Δalpha per category) and time estimate.
+"""The study's overview (baseline accuracy, Δlog_norm and Δalpha per category) and time estimate.
 
-Headline: Δm = m(after) − m(before) per run and layer, averaged over the layers of a run and
+Overview: Δm = m(after) − m(before) per run and layer, averaged over the layers of a run and
 then over the runs of a category (layers whose fit failed are NaN and left out of the means).
-The comparison package does the careful version (ΔΔ against the baseline, statistics);
-this is the one-glance summary printed at the end of a study.
+The comparison package does the careful version (ΔΔ against the baseline, statistics, and
+its one-sentence headline answer); this is the one-glance summary printed at the end of a
+study.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import pandas as pd
 from weightspace import store
 from weightspace.compare.delta import delta_table
 from weightspace.study.plan import RunPlan
+from weightspace.vocabulary import Category
 
-HEADLINE_METRICS = ("log_norm", "alpha")
+OVERVIEW_METRICS = ("log_norm", "alpha")
 
 
 @dataclass(frozen=True)
-class Headline:
+class Overview:
     baseline_acc_mean: float = math.nan
     baseline_acc_std: float = math.nan
     baseline_runs: int = 0
@@ -48,7 +50,7 @@ class Headline:
         return out
 
 
-def run_deltas(layers: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
+def run_deltas(layers: pd.DataFrame, metrics: Sequence[str] = OVERVIEW_METRICS) -> pd.DataFrame:
     """One row per run: mean over layers of after − before, for each of ``metrics``."""
     cols = [m for m in metrics if m in layers]
     if layers.empty or "snapshot" not in layers or "layer_id" not in layers or not cols:
@@ -64,10 +66,11 @@ def run_deltas(layers: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) 
     return out
 
 
-def headline(runs: pd.DataFrame, layers: pd.DataFrame) -> Headline:
+def overview(runs: pd.DataFrame, layers: pd.DataFrame) -> Overview:
+    """Baseline test accuracy and the mean Δlog_norm and Δalpha of each category."""
     acc = pd.Series(dtype=float)
     if not runs.empty and "test_acc" in runs:
-        done = runs[store.usable(runs) & (runs.category == "bs")]
+        done = runs[store.usable(runs) & (runs.category == Category.BS.value)]
         acc = pd.to_numeric(done["test_acc"], errors="coerce").dropna()
     per_run = run_deltas(layers)
     deltas: dict[str, dict[str, float]] = {}
@@ -77,7 +80,7 @@ def headline(runs: pd.DataFrame, layers: pd.DataFrame) -> Headline:
             "alpha": float(group["alpha"].mean()),
             "runs": float(len(group)),
         }
-    return Headline(
+    return Overview(
         baseline_acc_mean=float(acc.mean()) if len(acc) else math.nan,
         baseline_acc_std=float(acc.std(ddof=1)) if len(acc) > 1 else math.nan,
         baseline_runs=len(acc),

@@ -1,50 +1,59 @@
 """Synthetic data as a source of diversity: the stage above training that makes samples.
 
-It trains the built-in generator and the filter classifier (through ``weightspace.train``),
-scores the samples' Vendi diversity and hands a run its mixed training set. Importing and
-mixing already-made samples is :mod:`weightspace.data.synthetic`.
+It imports already-made samples (:mod:`~weightspace.synthetic.sources`), trains the built-in
+generators and the filter classifier (through ``weightspace.train``), mixes samples into a
+run's real training set (:mod:`~weightspace.synthetic.mix`) and scores their quality.
 
-Public entry points (used by the training entry points and the study):
+Each modality's synthetic data is one entry of :data:`GENERATORS` (keyed by
+:attr:`weightspace.train.modality.Modality.name`): images (:mod:`~weightspace.synthetic.image`:
+a class-conditional VAE, or an import) and texts (:mod:`~weightspace.synthetic.text`: a word
+bigram model, or an import). Public entry points (used by the training entry points and the
+study):
 
 - :func:`build_training_set` — ``RunConfig.synthetic`` + the real training set -> the mix;
   give it to ``weightspace.train.run(..., synthesize=build_training_set)``;
-- :func:`expand_conditions` — a study's ``synthetic`` table -> ``gen`` conditions;
-- :func:`prepare_builtin`, :func:`build_mix`; :func:`load_synthetic`, :func:`mix` and
-  friends are re-exported from :mod:`weightspace.data.synthetic`.
+- :func:`show_quality` — the generator's quality for a study's ``synthetic/s<seed>/``;
+- :func:`expand_conditions` — a study's ``synthetic`` table -> ``gen`` conditions.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import overload
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from weightspace.data.imageset import ImageSet
-from weightspace.data.synthetic import (
+from weightspace.errors import ConfigError
+from weightspace.synthetic.builtin import prepare_builtin
+from weightspace.synthetic.generator import GeneratorConfig
+from weightspace.synthetic.image import build_image_training_set, build_mix, show_image_quality
+from weightspace.synthetic.mix import (
+    MODES,
     Mix,
+    TextMix,
     filter_by_confidence,
-    load_synthetic,
     mix,
     mix_add,
     mix_replace,
-)
-from weightspace.data.text import TextSet
-from weightspace.errors import ConfigError
-from weightspace.synthetic.builtin import load_builtin, prepare_builtin
-from weightspace.synthetic.generator import (
-    GeneratorConfig,
-    intended_class_confidence,
-    train_classifier,
+    mix_texts,
 )
 from weightspace.synthetic.settings import SyntheticSettings, expand_conditions
-from weightspace.synthetic.text import build_text_training_set
+from weightspace.synthetic.sources import load_synthetic
+from weightspace.synthetic.text import build_text_training_set, show_text_quality
 from weightspace.train.config import RunConfig
+from weightspace.train.modalities import modality_of
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "GENERATORS",
+    "MODES",
     "GeneratorConfig",
     "Mix",
+    "SyntheticData",
     "SyntheticSettings",
+    "TextMix",
     "build_mix",
     "build_training_set",
     "expand_conditions",
@@ -53,55 +62,53 @@ __all__ = [
     "mix",
     "mix_add",
     "mix_replace",
+    "mix_texts",
     "prepare_builtin",
+    "show_quality",
 ]
 
 
-def build_mix(settings: SyntheticSettings, real: ImageSet, *, seed: int) -> Mix:
-    """Load or generate the synthetic source of ``settings`` and mix it with ``real``."""
-    if settings.source == "builtin":
-        path = prepare_builtin(
-            real, config=GeneratorConfig(**settings.generator), oversample=settings.oversample
+@dataclass(frozen=True)
+class SyntheticData:
+    """What a modality's synthetic data provides.
+
+    ``training_set(config, real_train)``: the mixed training set of a ``gen`` run;
+    ``show_quality(config, dest)``: the built-in generator's quality (and a look at its
+    samples) for the real training set of ``config``'s seed, written into ``dest``.
+    """
+
+    training_set: Callable[[RunConfig, Any], Any]
+    show_quality: Callable[[RunConfig, Path], None]
+
+
+#: modality name -> its synthetic data
+GENERATORS: dict[str, SyntheticData] = {
+    "image": SyntheticData(build_image_training_set, show_image_quality),
+    "text": SyntheticData(build_text_training_set, show_text_quality),
+}
+
+
+def _generator(config: RunConfig) -> SyntheticData:
+    modality = modality_of(config.dataset)
+    if modality.name not in GENERATORS:
+        raise ConfigError(
+            f"dataset {config.dataset!r} holds {modality.name} data, for which there is no "
+            f"synthetic data (only {', '.join(GENERATORS)}); remove the synthetic settings"
         )
-        synth, confidence = load_builtin(path, real)
-    else:
-        synth = load_synthetic(settings.source, like=real)
-        confidence = None
-    if settings.filtered:
-        if confidence is None:
-            clf, mean, std = train_classifier(real, seed=seed)
-            confidence = intended_class_confidence(clf, synth, mean=mean, std=std)
-        synth = filter_by_confidence(synth, confidence, settings.tau)
-        log.info("filter tau=%.2f kept %d synthetic samples", settings.tau, len(synth))
-    return mix(
-        real,
-        synth,
-        mode=settings.mode,
-        fraction=settings.fraction,
-        seed=seed,
-        shortfall=settings.filtered,
-    )
+    return GENERATORS[modality.name]
 
 
-@overload
-def build_training_set(config: RunConfig, real_train: ImageSet) -> ImageSet: ...
-@overload
-def build_training_set(config: RunConfig, real_train: TextSet) -> TextSet: ...
-def build_training_set(config: RunConfig, real_train: ImageSet | TextSet) -> ImageSet | TextSet:
+def build_training_set(config: RunConfig, real_train: Any) -> Any:
     """The training set of a run whose ``config.synthetic`` is set.
 
-    The ``synthesize`` argument of ``weightspace.train.run`` / ``prepare_data``.
+    The ``synthesize`` argument of ``weightspace.train.run`` (and of a modality's
+    ``prepare_data``).
     """
     if config.synthetic is None:
         raise ConfigError("build_training_set was given a run without a synthetic table")
-    if isinstance(real_train, TextSet):  # texts: weightspace.synthetic.text
-        return build_text_training_set(config, real_train)
-    settings = SyntheticSettings.from_mapping(config.synthetic)
-    result = build_mix(settings, real_train, seed=int(config.seed))
-    log.info(
-        "%s: %d of %d training samples are synthetic",
-        result.data.name,
-        result.n_synthetic,
-        len(result.data),
-    )
-    return result.data
+    return _generator(config).training_set(config, real_train)
+
+
+def show_quality(config: RunConfig, dest: Path) -> None:
+    """Write the built-in generator's quality for ``config``'s seed into ``dest``."""
+    _generator(config).show_quality(config, dest)

@@ -3,13 +3,9 @@
 Samples are cached under ``<cache>/synthetic/<key>/`` where the key hashes the generator
 config, the oversampling and the real training data itself (images and labels), so every
 run of a study that trains on the same real subset reuses the same samples; a different
-subset (another seed) gets its own generator. The directory holds::
-
-    samples.npz       image (N, H, W, C) uint8, label (N,) — the same format as imports
-    confidence.npy    the real-data classifier's intended-class confidence per sample (filter)
-    quality.csv       per-class precision/recall/density/coverage and Vendi scores
-    grid.png          a sample grid, one row per class
-    provenance.json   generator config, data hash, losses, versions, timings
+subset (another seed) gets its own generator. The directory's files are the store's
+(:mod:`weightspace.store.layout`: samples, filter confidences, quality table, sample grid,
+provenance).
 
 It is built in a temporary directory and renamed into place (weightspace.store.atomic_dir);
 an exclusive file lock makes concurrent workers wait for one builder instead of racing.
@@ -32,7 +28,6 @@ import torch
 
 from weightspace import store
 from weightspace.data.imageset import ImageSet
-from weightspace.data.synthetic import load_synthetic
 from weightspace.synthetic.generator import (
     GeneratorConfig,
     intended_class_confidence,
@@ -41,6 +36,7 @@ from weightspace.synthetic.generator import (
     train_generator,
 )
 from weightspace.synthetic.quality import quality_table, sample_grid
+from weightspace.synthetic.sources import load_synthetic
 
 log = logging.getLogger(__name__)
 
@@ -135,16 +131,16 @@ def _build(real: ImageSet, config: GeneratorConfig, oversample: float, final: Pa
     )
     with store.atomic_dir(final, overwrite=True) as tmp:
         np.savez(
-            tmp / "samples.npz",
+            tmp / store.SAMPLES_FILE,
             image=synth.images.numpy().transpose(0, 2, 3, 1),
             label=synth.labels.numpy(),
         )
-        np.save(tmp / "confidence.npy", conf)
-        store.write_table(tmp / "quality.csv", quality)
+        np.save(tmp / store.CONFIDENCE_FILE, conf)
+        store.write_table(tmp / store.QUALITY_TABLE, quality)
         fig = sample_grid(synth.images.numpy(), synth.labels.numpy(), real.classes)
-        fig.savefig(tmp / "grid.png", dpi=100)
+        fig.savefig(tmp / store.SAMPLE_GRID_FILE, dpi=100)
         store.write_json(
-            tmp / "provenance.json",
+            tmp / store.PROVENANCE_FILE,
             {
                 "generator": config.__dict__,
                 "oversample": oversample,
@@ -162,5 +158,5 @@ def _build(real: ImageSet, config: GeneratorConfig, oversample: float, final: Pa
 
 def load_builtin(path: Path, real: ImageSet) -> tuple[ImageSet, np.ndarray]:
     """Samples and filter confidences from a cache directory."""
-    synth = load_synthetic(path / "samples.npz", like=real)
-    return synth, np.load(path / "confidence.npy", allow_pickle=False)
+    synth = load_synthetic(path / store.SAMPLES_FILE, like=real)
+    return synth, np.load(path / store.CONFIDENCE_FILE, allow_pickle=False)

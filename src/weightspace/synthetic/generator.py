@@ -35,6 +35,7 @@ from weightspace.data.imageset import ImageSet
 from weightspace.errors import ConfigError, DataError
 from weightspace.models import create_model
 from weightspace.train.config import RunConfig
+from weightspace.train.image import ImageBatches
 from weightspace.train.inputs import channel_stats
 from weightspace.train.loop import fit
 from weightspace.train.metrics import predict_logits
@@ -191,7 +192,7 @@ def train_classifier(
     )
     mean, std = channel_stats(real.images)
     cfg = RunConfig(epochs=epochs, batch_size=64, lr=1e-3, seed=seed, ood=False)
-    fit(model, real.images, real.labels, config=cfg, mean=mean, std=std)
+    fit(model, ImageBatches(real.images, real.labels, mean, std, seed=seed), config=cfg)
     model.eval()
     return model, mean, std
 

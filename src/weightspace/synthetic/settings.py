@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightspace.config import check_keys
-from weightspace.data.synthetic import MODES
 from weightspace.errors import ConfigError
 from weightspace.synthetic.generator import GeneratorConfig
+from weightspace.synthetic.mix import MODES
+from weightspace.vocabulary import Category
 
-STUDY_KEYS = ("mode", "fractions", "source", "filtered", "tau", "oversample", "generator")
-RUN_KEYS = ("mode", "fraction", "source", "filtered", "tau", "oversample", "generator")
+#: the keys of a study's ``synthetic`` table and of one run's (``RunConfig.synthetic``)
+SYNTHETIC_STUDY_KEYS = ("mode", "fractions", "source", "filtered", "tau", "oversample", "generator")
+SYNTHETIC_RUN_KEYS = ("mode", "fraction", "source", "filtered", "tau", "oversample", "generator")
 FILTERED_CHOICES = (False, True, "both")
 
 
@@ -65,11 +67,11 @@ class SyntheticSettings:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> SyntheticSettings:
-        check_keys(data, RUN_KEYS, "synthetic")
+        check_keys(data, SYNTHETIC_RUN_KEYS, "synthetic")
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in RUN_KEYS}
+        return {k: getattr(self, k) for k in SYNTHETIC_RUN_KEYS}
 
 
 def condition_name(mode: str, fraction: float, filtered: bool) -> str:
@@ -82,7 +84,7 @@ def expand_conditions(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise ConfigError(
             f"synthetic must be a table such as {{mode = 'replace', fractions = [0.5]}}, got {spec!r}"
         )
-    check_keys(spec, STUDY_KEYS, "[conditions] synthetic")
+    check_keys(spec, SYNTHETIC_STUDY_KEYS, "[conditions] synthetic")
     modes = spec.get("mode", "replace")
     modes = [modes] if isinstance(modes, str) else list(modes)
     fractions = spec.get("fractions", [0.1, 0.3, 0.5, 0.7, 0.9, 1.0])
@@ -103,7 +105,7 @@ def expand_conditions(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
                 out.append(
                     {
                         "name": condition_name(mode, run.fraction, vf),
-                        "category": "gen",
+                        "category": Category.GEN,
                         "strength": run.fraction,
                         "overrides": {"synthetic": run.to_dict()},
                     }

@@ -13,27 +13,32 @@ Sources (``RunConfig.synthetic`` ``source``):
 
 Filtered conditions keep the texts that a multinomial naive Bayes classifier fitted on the
 real texts (unigram counts, add-one smoothing) assigns to their intended class with
-probability ≥ τ. Mixing follows the image rules (:mod:`weightspace.data.text_mix`).
+probability ≥ τ. Mixing follows the image rules (:func:`weightspace.synthetic.mix.mix_texts`).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from weightspace import store
 from weightspace.data.text import TextSet, read_text_file
-from weightspace.data.text_mix import TextMix, conform_texts, mix_texts
 from weightspace.diversity.text import per_class_text_vendi
 from weightspace.errors import ConfigError
+from weightspace.models.text import create_text_model
+from weightspace.synthetic.mix import TextMix, conform_texts, mix_texts
 from weightspace.synthetic.quality import quality_table
 from weightspace.synthetic.settings import SyntheticSettings
 from weightspace.train.config import RunConfig
+from weightspace.train.text import max_length, predict_features, prepare_text_data
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +167,50 @@ def build_text_training_set(config: RunConfig, real_train: TextSet) -> TextSet:
         result.data.name, int(result.synthetic.sum()), len(result.data),
     )  # fmt: skip
     return result.data
+
+
+SAMPLES_PER_CLASS = 5  # generated texts per class shown in the study (samples.csv)
+
+
+def show_text_quality(config: RunConfig, dest: Path) -> None:
+    """The built-in text generator's quality for the real training texts of ``config``'s
+    seed, written into ``dest``.
+
+    The generator is refitted on that seed's real training split (it is cheap and seeded,
+    so these are the texts the runs drew from) and scored by :func:`text_quality_table` in
+    the *pretrained* encoder's sentence-embedding space (the space the prediction check
+    scores in); ``dest`` gets the quality table, a few texts per class and the provenance.
+    """
+    settings = SyntheticSettings.from_mapping(config.synthetic or {})
+    seed = int(config.seed)
+    base = config.replace(synthetic=None)
+    real = prepare_text_data(base).train_real
+    synth = builtin_text_samples(settings, real, seed=seed)
+    torch.manual_seed(0)  # the encoder's untrained head; the embeddings do not use it
+    encoder = create_text_model(
+        config.model, num_classes=real.num_classes, pretrained=config.pretrained
+    ).eval()
+    length = max_length(base)
+    quality = text_quality_table(real, synth, embed=functools.partial(
+        _embed, encoder, length=length))  # fmt: skip
+    labels = synth.labels.numpy()
+    shown = [i for c in range(real.num_classes)
+             for i in np.flatnonzero(labels == c)[:SAMPLES_PER_CLASS]]  # fmt: skip
+    samples = pd.DataFrame(
+        {"class": [real.classes[labels[i]] for i in shown],
+         "text": [synth.texts[i] for i in shown]}
+    )  # fmt: skip
+    dest.mkdir(parents=True, exist_ok=True)
+    store.write_table(dest / store.QUALITY_TABLE, quality)
+    store.write_table(dest / store.TEXT_SAMPLES_TABLE, samples)
+    store.write_json(
+        dest / store.PROVENANCE_FILE,
+        {"generator": "word-bigram (weightspace.synthetic.text)", "seed": seed,
+         "oversample": settings.oversample, "n_real": len(real), "n_synthetic": len(synth),
+         "embedding": f"{config.model} (pretrained, mean-pooled)", "max_length": length},
+    )  # fmt: skip
+    log.info("text generator quality for seed %d written to %s", seed, dest)
+
+
+def _embed(model: torch.nn.Module, texts: Sequence[str], *, length: int) -> np.ndarray:
+    return predict_features(model, texts, length=length, batch_size=128).numpy()

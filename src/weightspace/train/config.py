@@ -6,10 +6,11 @@ the same experiment (up to floating-point summation order when the thread count 
 
 Fields left out of the id, because they change speed and not results:
 ``threads``, ``num_workers`` and ``eval_batch_size``. ``device`` stays in: CUDA runs use
-bf16 autocast and therefore give different numbers. Of the two study labels, ``condition``
+bf16 autocast and therefore give different numbers. Of the three study labels, ``condition``
 stays in (two conditions of a study are two runs even when their settings coincide, e.g.
-``dp0.1`` and a combination ``{dropout = 0.1, name = "dp0.1-again"}``) and ``category`` is
-left out (a label the study's condition sets, which changes nothing in training).
+``dp0.1`` and a combination ``{dropout = 0.1, name = "dp0.1-again"}``); ``category`` and
+``strength`` are left out (labels the study's condition sets, which change nothing in
+training).
 Fields added later enter the id only when they differ from their default
 (:data:`NEW_FIELD_DEFAULTS`), so that the ids of earlier runs stay valid.
 """
@@ -24,14 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightspace.config import check_int, check_keys, config_hash, from_mapping, to_dict
-from weightspace.data import DATASETS
-from weightspace.data.augment import normalize_spec
-from weightspace.data.datasets import PATH_PREFIXES
-from weightspace.data.eda import make_text_augment
-from weightspace.data.text import is_text_dataset
 from weightspace.errors import ConfigError, unknown_choice
-from weightspace.models import MODELS
-from weightspace.models.text import TEXT_MODELS, resolve_text_model_dir
+from weightspace.vocabulary import Category
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 # which parameters weight_decay applies to: "all" (the paper: Adam's weight_decay on every
@@ -54,8 +49,8 @@ NEW_FIELD_DEFAULTS: dict[str, object] = {
     **DYNAMICS_DEFAULTS,
 }
 SCHEDULES = ("constant", "cosine", "step")
-# Fields that change speed, not results (see the module docstring).
-NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category")
+# Fields that change speed, not results, and the study labels (see the module docstring).
+NOT_IN_RUN_ID = ("threads", "num_workers", "eval_batch_size", "category", "strength")
 # Text-model fields, left out of the id while at their default (ids of image runs unchanged).
 TEXT_FIELD_DEFAULTS: dict[str, object] = {"max_length": None, "freeze_embeddings": False}
 
@@ -143,14 +138,22 @@ class RunConfig:
     hessian_batches: int = 2  # fixed, seeded training batches (of batch_size) for the loss
     ood: bool = True
     ood_severities: tuple[int, ...] = (1, 3, 5)
-    # reserved for synthetic data (a mapping handed to weightspace.data.synthetic)
+    # synthetic data: a mapping handed to the synthesize function of weightspace.train.run
+    # (weightspace.synthetic.build_training_set; see docs/synthetic.md)
     synthetic: dict[str, Any] | None = None
-    # study labels
+    # study labels, set from the study's Condition (weightspace.study.conditions)
     condition: str = ""
-    category: str = ""
+    category: str = ""  # a weightspace.vocabulary.Category value ("" outside a study)
+    strength: float | None = None  # the condition's dose; None when it has no single one
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__  # frozen: normalise through object.__setattr__
+        self._check_choices()
+        self._check_numbers()
+        self._check_tables_and_labels()
+
+    def _check_choices(self) -> None:
+        """Names and choices, normalised (frozen: through ``object.__setattr__``)."""
+        set_ = object.__setattr__
         for name in ("dataset", "model", "optimizer", "schedule", "device", "weight_decay_params"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
@@ -176,6 +179,14 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 set_(self, name, str(value))
+        set_(self, "model", self.model.strip().lower())  # registry names are lower-case
+        set_(self, "augment", _normalise_augment(self.augment))
+        if isinstance(self.augment, str):
+            set_(self, "augment", self.augment.strip().lower())
+
+    def _check_numbers(self) -> None:
+        """Sizes, counts, rates and flags."""
+        set_ = object.__setattr__
         check_int("train_size", self.train_size, minimum=1, allow_none=True)
         check_int("test_size", self.test_size, minimum=1, allow_none=True)
         check_int("image_size", self.image_size, minimum=1, allow_none=True)
@@ -206,10 +217,13 @@ class RunConfig:
         if lr == 0:
             raise ConfigError("lr must be > 0; got 0")
         set_(self, "lr", lr)
-        set_(self, "model", self.model.strip().lower())  # registry names are lower-case
-        set_(self, "augment", _normalise_augment(self.augment))
-        if isinstance(self.augment, str):
-            set_(self, "augment", self.augment.strip().lower())
+        for name in ("mp_fit", "ood", "snapshot_mp_fit", "hessian", "freeze_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false; got {getattr(self, name)!r}")
+
+    def _check_tables_and_labels(self) -> None:
+        """OOD severities, the synthetic table and the study labels."""
+        set_ = object.__setattr__
         sev = self.ood_severities
         if isinstance(sev, int) or not isinstance(sev, (list, tuple)):
             raise ConfigError(f"ood_severities must be a list of integers 1..5; got {sev!r}")
@@ -217,9 +231,6 @@ class RunConfig:
         if not sev or any(isinstance(s, bool) or s not in (1, 2, 3, 4, 5) for s in sev):
             raise ConfigError(f"ood_severities must be a non-empty list of 1..5; got {list(sev)}")
         set_(self, "ood_severities", tuple(sorted(set(sev))))
-        for name in ("mp_fit", "ood", "snapshot_mp_fit", "hessian", "freeze_embeddings"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false; got {getattr(self, name)!r}")
         if self.synthetic is not None:
             if not isinstance(self.synthetic, Mapping):
                 raise ConfigError(f"synthetic must be a table of settings; got {self.synthetic!r}")
@@ -227,42 +238,18 @@ class RunConfig:
         for name in ("condition", "category"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{name} must be a string; got {getattr(self, name)!r}")
+        if self.category:
+            try:
+                set_(self, "category", Category(self.category).value)
+            except ValueError:
+                raise unknown_choice(
+                    "category", self.category, [c.value for c in Category]
+                ) from None
+        if self.strength is not None:
+            set_(self, "strength", _nonneg_float("strength", self.strength))
 
     def __hash__(self) -> int:
         return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
-
-    def check_names(self) -> None:
-        """Check dataset, model and augmentation policy against the registries.
-
-        Kept out of ``__post_init__`` so that building a config never imports torch; the
-        CLI and :func:`weightspace.train.run` call it before any work starts.
-        """
-        from pathlib import Path
-
-        if is_text_dataset(self.dataset):
-            self._check_text_names()
-            return
-        key = self.dataset.lower()
-        if not (key in DATASETS or key.startswith(PATH_PREFIXES) or Path(self.dataset).exists()):
-            raise unknown_choice(
-                "dataset",
-                self.dataset,
-                [*DATASETS, "imagefolder:PATH", "npz:PATH"],
-                hint="or give the path of an ImageFolder tree or a .npz file",
-            )
-        if self.model.lower() not in MODELS:
-            raise unknown_choice("model", self.model, MODELS)
-        normalize_spec(self.augment)  # raises listing the policies / ops
-
-    def _check_text_names(self) -> None:
-        """Model, augmentation and model directory of a run on a text dataset."""
-        if self.model not in TEXT_MODELS:
-            raise unknown_choice(
-                "text model", self.model, TEXT_MODELS,
-                hint=f"dataset {self.dataset!r} is text; image models do not apply",
-            )  # fmt: skip
-        make_text_augment(self.augment)  # raises naming the EDA ops
-        resolve_text_model_dir(self.model, self.pretrained)  # the model directory is there
 
     # -- conversion ---------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The data of one run: train/validation/test splits, normalisation statistics, OOD sets.
+"""The data of one image run: train/validation/test splits, normalisation statistics, OOD sets.
 
 Seeds: the training subset and the validation split are drawn with the run's ``seed``
 (a replicate of a study differs in data order, initialisation *and* subset). The test
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,14 +18,11 @@ from weightspace.data import ImageSet, corrupt, load_dataset, stratified_subset,
 from weightspace.errors import ConfigError
 from weightspace.train.config import RunConfig
 from weightspace.train.inputs import channel_stats
+from weightspace.train.modality import TrainingSetBuilder
 
 log = logging.getLogger(__name__)
 
 EVAL_SEED = 0  # test subset and corruption seed, shared by every run
-
-# (config, real training subset) -> the training set with synthetic samples mixed in;
-# weightspace.synthetic.build_training_set is the one the entry points pass
-TrainingSetBuilder = Callable[[RunConfig, ImageSet], ImageSet]
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,22 @@
 """The training loop: optimizer, learning-rate schedule and the epoch loop.
 
-Design (each choice is for speed without changing the maths):
+The loop knows nothing of the data: a :class:`BatchSource` (one per modality,
+:meth:`weightspace.train.modality.Modality.batch_source`) turns each batch of example
+indices into model-ready tensors. Design (each choice is for speed without changing the maths):
 
-- The training images stay ``uint8`` in memory, shaped (N, C, H, W); each batch is
-  gathered by index from a pre-shuffled permutation and converted to normalised float32
-  in one fused multiply-add (no DataLoader, no PIL, no per-sample Python on the fast path).
+- Batches are index batches of a permutation drawn from a dedicated :class:`torch.Generator`
+  seeded with the run's seed; model initialisation and dropout use torch's global
+  generator, seeded by the caller. The image source gathers uint8 images by index and
+  normalises them in one fused multiply-add (no DataLoader, no PIL, no per-sample Python).
 - No host synchronisation per step: the running loss and the number of correct
   predictions are accumulated as tensors and read once per epoch (``.item()`` per step
   would stall a GPU pipeline at every batch).
 - Augmentation randomness comes from a generator seeded per batch from
-  ``(seed, epoch, batch)``, so the augmented images do not depend on how many dropout
-  draws came before, nor on whether background threads built the batches ahead
-  (``num_workers`` > 0 overlaps augmentation of the next batches with the training step).
-- Shuffling uses a dedicated :class:`torch.Generator`; model initialisation and dropout
-  use torch's global generator, seeded by the caller.
-- On CUDA: channels-last memory format, bf16 autocast, pinned host memory and
-  non-blocking copies (images live on the GPU when no augmentation is applied).
+  ``(seed, epoch, batch)`` (:func:`batch_seed`), so the augmented examples do not depend on
+  how many dropout draws came before, nor on whether background threads built the batches
+  ahead.
+- On CUDA: channels-last memory format and bf16 autocast here; pinned host memory and
+  non-blocking copies in the sources.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -35,7 +34,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from weightspace.train.config import RunConfig
-from weightspace.train.inputs import normalizer, to_input
 
 log = logging.getLogger(__name__)
 
@@ -102,87 +100,45 @@ def batch_seed(seed: int, epoch: int, batch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, batch]).generate_state(1)[0])
 
 
-AugmentFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-BatchSource = Callable[[list[torch.Tensor], int], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+class BatchSource(Protocol):
+    """Where :func:`fit` gets its batches (one per modality: ``weightspace.train.image``,
+    ``weightspace.train.text``).
 
-
-def _epoch_batches(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    batches: list[torch.Tensor],
-    *,
-    augment: AugmentFn | None,
-    seed: int,
-    epoch: int,
-    workers: int,
-    pin: bool,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x, y) per batch: uint8 x without augmentation, float [0, 1] x with it.
-
-    Batch b is augmented with its own generator seeded by (seed, epoch, b), so the result
-    does not depend on ``workers``: with ``workers`` > 0, background threads augment up to
-    ``workers + 1`` batches ahead of the training step (torch kernels release the GIL).
+    ``len(source)`` is the number of training examples; ``source(batches, epoch)`` yields one
+    model-ready ``(x, y)`` on the training device per index batch of ``batches`` (augmented
+    with a generator seeded by (seed, epoch, batch), see :func:`batch_seed`).
     """
-    if augment is None:
-        for idx in batches:
-            yield images[idx], labels[idx]
-        return
 
-    def make(b: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = batches[b]
-        g = torch.Generator().manual_seed(batch_seed(seed, epoch, b))
-        x = augment(images[idx], g)  # (B, C, H, W) float32 in [0, 1]
-        y = labels[idx]
-        return (x.pin_memory(), y.pin_memory()) if pin else (x, y)
+    def __len__(self) -> int: ...
 
-    if workers == 0:
-        for b in range(len(batches)):
-            yield make(b)
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="augment") as pool:
-        ahead = min(len(batches), workers + 1)
-        pending = deque(pool.submit(make, b) for b in range(ahead))
-        try:
-            for b in range(ahead, len(batches) + ahead):
-                x, y = pending.popleft().result()
-                if b < len(batches):
-                    pending.append(pool.submit(make, b))
-                yield x, y
-        finally:
-            for fut in pending:
-                fut.cancel()
+    def __call__(
+        self, batches: list[torch.Tensor], epoch: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
 def fit(
     model: nn.Module,
-    images: torch.Tensor | None,
-    labels: torch.Tensor,
+    source: BatchSource,
     *,
     config: RunConfig,
-    mean: torch.Tensor | None,
-    std: torch.Tensor | None,
-    augment: AugmentFn | None = None,
     device: torch.device | str = "cpu",
     on_epoch_end: Callable[[EpochStats], None] | None = None,
     on_step: Callable[[int], None] | None = None,
     progress: bool = False,
-    batch_source: BatchSource | None = None,
 ) -> list[EpochStats]:
-    """Train ``model`` in place on uint8 ``images`` (N, C, H, W) and ``labels`` (N,).
+    """Train ``model`` in place on the batches of ``source`` for ``config.epochs`` epochs.
 
-    ``augment(batch, generator)`` maps a uint8 batch to float32 in [0, 1], drawing its
-    per-sample randomness from ``generator`` (seeded here per batch). ``on_epoch_end`` is
-    called after each epoch, outside the timed region (validation, spectral snapshots);
-    ``on_step(step)`` after each optimizer step (1-based, counted over the whole run), its
-    time excluded from the epoch's ``seconds`` (spectra and sharpness every k steps).
-    ``batch_source(batches, epoch)``, when given, yields the model-ready (x, y) of each index
-    batch instead (the text path: token tensors; ``images`` is then unused).
+    Each epoch draws a permutation of the ``len(source)`` examples from a generator seeded
+    with ``config.seed`` and splits it into batches of ``config.batch_size``.
+    ``on_epoch_end`` is called after each epoch, outside the timed region (validation,
+    spectral snapshots); ``on_step(step)`` after each optimizer step (1-based, counted over
+    the whole run), its time excluded from the epoch's ``seconds`` (spectra and sharpness
+    every k steps).
     """
     device = torch.device(device)
     cuda = device.type == "cuda"
-    n = labels.shape[0]
-    bs = config.batch_size
-    steps_per_epoch = math.ceil(n / bs)
+    n = len(source)
+    steps_per_epoch = math.ceil(n / config.batch_size)
     optimizer = build_optimizer(config, param_groups(config, model))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -191,20 +147,10 @@ def fit(
         ),
     )
     shuffle = torch.Generator().manual_seed(config.seed)
-    if batch_source is not None:  # batches arrive model-ready
-        scale = shift = torch.empty(0)
-    elif images is None or mean is None or std is None:
-        raise ValueError("fit needs images, mean and std unless a batch_source is given")
-    elif augment is None:
-        scale, shift = normalizer(mean, std, max_value=255.0, device=device)
-        if cuda:  # the whole uint8 set lives on the GPU; batches are gathered there
-            images, labels = images.to(device), labels.to(device)
-    else:  # augment returns [0, 1] floats
-        scale, shift = normalizer(mean, std, max_value=1.0, device=device)
     if cuda:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     history: list[EpochStats] = []
-    step = 0
+    steps = _StepCounter(on_step)
     bar = _progress_bar(progress, total=config.epochs * n)
     try:
         for epoch in range(1, config.epochs + 1):
@@ -212,76 +158,23 @@ def fit(
                 bar.set_description(f"epoch {epoch}/{config.epochs}")
             model.train()
             lr = float(optimizer.param_groups[0]["lr"])
-            perm = torch.randperm(n, generator=shuffle)
-            batches = list(perm.split(bs))
-            if augment is None and batch_source is None and cuda:
-                batches = [b.to(device) for b in batches]
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
+            batches = list(torch.randperm(n, generator=shuffle).split(config.batch_size))
             start = time.perf_counter()
-            paused = 0.0  # time spent in on_step, left out of the epoch's seconds
-            stream = (
-                batch_source(batches, epoch)
-                if batch_source is not None
-                else _epoch_batches(
-                    images,  # type: ignore[arg-type]  # checked above: not None here
-                    labels,
-                    batches,
-                    augment=augment,
-                    seed=config.seed,
-                    epoch=epoch,
-                    workers=config.num_workers,
-                    pin=cuda,
-                )
+            steps.paused = 0.0
+            loss_sum, correct = _train_epoch(
+                model, source(batches, epoch), optimizer, scheduler, device, steps, bar
             )
-            for xb, yb in stream:
-                xb, yb = xb.to(device, non_blocking=cuda), yb.to(device, non_blocking=cuda)
-                x = (
-                    xb
-                    if batch_source is not None
-                    else to_input(xb, scale, shift, channels_last=cuda)
-                )
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                    logits = model(x)
-                    loss = F.cross_entropy(logits, yb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                with torch.no_grad():  # running sums stay on the device: no sync per step
-                    loss_sum += loss.detach().float() * yb.shape[0]
-                    correct += (logits.argmax(1) == yb).sum()
-                step += 1
-                if on_step is not None:
-                    t_hook = time.perf_counter()
-                    on_step(step)
-                    paused += time.perf_counter() - t_hook
-                if bar is not None:
-                    bar.update(yb.shape[0])
             stats = EpochStats(
                 epoch=epoch,
                 train_loss=loss_sum.item() / n,  # the epoch's only host syncs
                 train_acc=correct.item() / n,
                 # measured after the syncs above, so queued GPU work is included
                 lr=lr,
-                seconds=time.perf_counter() - start - paused,
+                seconds=time.perf_counter() - start - steps.paused,
                 images=n,
             )
             history.append(stats)
-            log.info(
-                "epoch %d/%d loss %.4f acc %.4f %.0f img/s",
-                epoch,
-                config.epochs,
-                stats.train_loss,
-                stats.train_acc,
-                n / max(stats.seconds, 1e-9),
-            )
-            if bar is not None:
-                bar.set_postfix(
-                    loss=f"{stats.train_loss:.4f}",
-                    acc=f"{stats.train_acc:.3f}",
-                    img_s=f"{n / max(stats.seconds, 1e-9):.0f}",
-                )
+            _log_epoch(stats, config.epochs, bar)
             if on_epoch_end is not None:
                 on_epoch_end(stats)
     finally:
@@ -290,6 +183,65 @@ def fit(
         if cuda:
             model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     return history
+
+
+@dataclass
+class _StepCounter:
+    """Counts optimizer steps over the run and times the ``on_step`` hook."""
+
+    hook: Callable[[int], None] | None
+    step: int = 0
+    paused: float = 0.0  # time spent in the hook this epoch, left out of its seconds
+
+    def __call__(self) -> None:
+        self.step += 1
+        if self.hook is not None:
+            t_hook = time.perf_counter()
+            self.hook(self.step)
+            self.paused += time.perf_counter() - t_hook
+
+
+def _train_epoch(
+    model: nn.Module,
+    stream: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    device: torch.device,
+    steps: _StepCounter,
+    bar: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over ``stream``; returns the summed loss and the number of correct
+    predictions as device tensors (no host sync per step)."""
+    cuda = device.type == "cuda"
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for x, y in stream:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():  # running sums stay on the device: no sync per step
+            loss_sum += loss.detach().float() * y.shape[0]
+            correct += (logits.argmax(1) == y).sum()
+        steps()
+        if bar is not None:
+            bar.update(y.shape[0])
+    return loss_sum, correct
+
+
+def _log_epoch(stats: EpochStats, epochs: int, bar: Any) -> None:
+    rate = stats.images / max(stats.seconds, 1e-9)
+    log.info(
+        "epoch %d/%d loss %.4f acc %.4f %.0f img/s",
+        stats.epoch, epochs, stats.train_loss, stats.train_acc, rate,
+    )  # fmt: skip
+    if bar is not None:
+        bar.set_postfix(
+            loss=f"{stats.train_loss:.4f}", acc=f"{stats.train_acc:.3f}", img_s=f"{rate:.0f}"
+        )
 
 
 def _progress_bar(enabled: bool, *, total: int) -> Any:

@@ -1,4 +1,4 @@
-"""Rebuild a finished run: its trained model and its data exactly as training saw them.
+"""Rebuild a finished image run: its trained model and its data exactly as training saw them.
 
 :func:`load_run` reads a run directory's ``config.json`` and ``weights.safetensors`` and
 prepares the same subset, validation split and normalisation statistics as the run did.
@@ -18,10 +18,10 @@ from torch import nn
 from weightspace import store
 from weightspace.checkpoint import file_digest
 from weightspace.errors import CheckpointError, ConfigError
-from weightspace.models import create_model
 from weightspace.train.config import RunConfig
-from weightspace.train.data import RunData, prepare_data
+from weightspace.train.data import RunData
 from weightspace.train.finetune import with_model_stats
+from weightspace.train.image import ImageModality
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +63,9 @@ def load_run(run_dir: str | Path, *, device: str = "cpu") -> LoadedRun:
                 "directory of a completed `weightspace train` run"
             )
     config = RunConfig.from_dict(store.read_json(cfg_path), where=str(cfg_path))
-    data = prepare_data(config)
-    model = create_model(
-        config.model,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        dropout=config.dropout,
-        width=config.width,
-        pretrained=None,  # the trained weights below replace any pretrained start
-        image_size=config.image_size or data.image_size,
-    )
+    image = ImageModality()
+    data = image.prepare_data(config)
+    model = image.build_model(config, data, pretrained=False)  # the trained weights replace it
     data = with_model_stats(model, data)  # the statistics the run normalised with
     try:
         model.load_state_dict(load_file(str(w_path)))

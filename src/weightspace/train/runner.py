@@ -17,28 +17,17 @@ import torch
 from torch import nn
 
 from weightspace import store
-from weightspace.data import CORRUPTIONS, make_augment
 from weightspace.errors import ConfigError
-from weightspace.models import create_model
 from weightspace.spectral.analyze import analyze
-from weightspace.spectral.delta import delta_table
+from weightspace.spectral.delta import weight_delta_table
 from weightspace.threads import set_threads
 from weightspace.train import finetune
 from weightspace.train.config import RunConfig
-from weightspace.train.data import RunData, TrainingSetBuilder, corrupted, prepare_data
 from weightspace.train.loop import EpochStats, fit
-from weightspace.train.metrics import evaluate
+from weightspace.train.modalities import modality_of
+from weightspace.train.modality import Modality, RunData, TrainingSetBuilder
 from weightspace.train.provenance import provenance
-from weightspace.train.snapshots import Dynamics, with_step
-from weightspace.train.text import (
-    TextRunData,
-    build_text_model,
-    evaluate_text,
-    is_text_dataset,
-    prepare_text_data,
-    text_batch_source,
-    text_metrics,
-)
+from weightspace.train.snapshots import Dynamics, wants_sharpness, with_step
 
 log = logging.getLogger(__name__)
 
@@ -72,132 +61,151 @@ def run(
 
     The directory appears only when everything is on disk (an exception or a kill leaves
     no ``out_dir``, at most a ``.<name>.incomplete-<pid>`` sibling). An existing complete
-    ``out_dir`` is an error unless ``overwrite``.
+    ``out_dir`` is an error unless ``overwrite``. ``synthesize(config, real_train)`` builds
+    the training set of a run with ``config.synthetic`` set
+    (``weightspace.synthetic.build_training_set``, which sits above this stage).
     """
     if not isinstance(config, RunConfig):
         config = RunConfig.from_dict(config)
-    config.check_names()
+    modality = modality_of(config.dataset)  # the one place a run asks what its data is
+    modality.check_names(config)
     device = resolve_device(config.device)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     threads = set_threads(config.threads)
     with store.atomic_dir(out_dir, overwrite=overwrite) as tmp:
-        # text: tokens from a batch source, no OOD sets (weightspace.train.text)
-        data = (
-            prepare_text_data(config, synthesize=synthesize)
-            if is_text_dataset(config.dataset)
-            else prepare_data(config, synthesize=synthesize)
-        )
-        if isinstance(data, TextRunData):
-            model = build_text_model(config, data)
-        else:
-            model = _build_model(config, data)
+        data = modality.prepare_data(config, synthesize=synthesize)
+        model = modality.build_model(config, data)
         data = finetune.with_model_stats(model, data)  # a model may declare its input statistics
         before = finetune.spectra_before(model, config)
         _save_weights(tmp / store.INIT_WEIGHTS_FILE, model, config)
         model.to(device)
-        augment = (
-            None if isinstance(data, TextRunData) else _build_augment(config, data.in_channels)
-        )
-        rows: list[dict[str, Any]] = []
-        dynamics = Dynamics.create(
-            model=model, config=config, data=data, out_dir=tmp, spectra=_spectra, device=device
-        )
-        steps_per_epoch = dynamics.total_steps // max(1, config.epochs)
-        dynamics.start()
-
-        def on_epoch_end(stats: EpochStats) -> None:
-            row = {
-                "epoch": stats.epoch,
-                "train_loss": stats.train_loss,
-                "train_acc": stats.train_acc,
-                "val_acc": math.nan,
-                "val_loss": math.nan,
-                "lr": stats.lr,
-                "seconds": stats.seconds,
-            }
-            if data.val is not None:
-                val = _eval(model, data.val, data, config, device)
-                row["val_acc"], row["val_loss"] = val["acc"], val["loss"]
-            rows.append(row)
-            k = config.snapshot_every
-            if k is not None and stats.epoch % k == 0 and stats.epoch < config.epochs:
-                store.write_table(
-                    tmp / store.snapshot_file(f"epoch{stats.epoch}"),
-                    with_step(_spectra(model, config), stats.epoch * steps_per_epoch),
-                )
-
-        if isinstance(data, TextRunData):
-            images, mean, std = None, None, None
-            source = text_batch_source(model, data.train, config)
-        else:
-            images, mean, std, source = data.train.images, data.mean, data.std, None
-        history = fit(
-            model,
-            images,
-            data.train.labels,
-            config=config,
-            mean=mean,
-            std=std,
-            augment=augment,
-            device=device,
-            on_epoch_end=on_epoch_end,
-            on_step=dynamics.on_step if dynamics.active else None,
-            progress=progress,
-            batch_source=source,
-        )
-        metrics = _final_metrics(model, data, config, device, history)
-        dynamics.finish(metrics)
+        training = _Training(modality, model, data, config, device, tmp)
+        history = training.fit(progress=progress)
+        metrics = training.final_metrics(history)
         model.cpu()
         after = _spectra(model, config)
         metrics["wall_time_s"] = time.perf_counter() - t0
         ended = datetime.now(timezone.utc)
-
         store.write_table(tmp / store.snapshot_file("before"), with_step(before, 0))
         store.write_table(
-            tmp / store.snapshot_file("after"), with_step(after, dynamics.total_steps)
+            tmp / store.snapshot_file("after"), with_step(after, training.dynamics.total_steps)
         )
-        store.write_table(tmp / store.HISTORY_FILE, _history_frame(rows))
+        store.write_table(tmp / store.HISTORY_FILE, _history_frame(training.rows))
         _save_weights(tmp / store.WEIGHTS_FILE, model, config)
         if config.overlap_k is not None:  # how the update moved each layer (ΔW, overlap)
             store.write_table(
                 tmp / store.WEIGHT_DELTA_TABLE,
-                weight_delta(tmp, after, k=config.overlap_k, compat=config.compat),
+                run_weight_delta(tmp, after, k=config.overlap_k, compat=config.compat),
             )
         store.write_json(tmp / store.CONFIG_FILE, {**config.to_dict(), "run_id": config.run_id()})
         store.write_json(tmp / store.METRICS_FILE, metrics)
         store.write_json(
             tmp / store.PROVENANCE_FILE,
             provenance(
-                config=config,
-                device=device,
-                threads=threads,
-                started=started,
-                ended=ended,
+                config=config, device=device, threads=threads, started=started, ended=ended,
                 wall_time_s=metrics["wall_time_s"],
             ),
-        )
+        )  # fmt: skip
     log.info("run %s written to %s", config.run_id(), out_dir)
     return metrics
 
 
-def _build_model(config: RunConfig, data: RunData) -> nn.Module:
-    torch.manual_seed(config.seed)  # initialisation and dropout draw from the global RNG
-    return create_model(
-        config.model,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        dropout=config.dropout,
-        width=config.width,
-        pretrained=config.pretrained,
-        image_size=config.image_size or data.image_size,
-    )
+class _Training:
+    """The training part of a run: the loop with its epoch hook (validation, epoch
+    snapshots), the training dynamics (step snapshots, Hessian trace) and the final scores."""
 
+    def __init__(
+        self,
+        modality: Modality,
+        model: nn.Module,
+        data: RunData,
+        config: RunConfig,
+        device: torch.device,
+        out_dir: Path,
+    ) -> None:
+        self.modality, self.model, self.data = modality, model, data
+        self.config, self.device, self.out_dir = config, device, out_dir
+        self.rows: list[dict[str, Any]] = []  # history.parquet, one row per epoch
+        sharpness = wants_sharpness(config)
+        self.dynamics = Dynamics.create(
+            model=model,
+            config=config,
+            n_train=len(data.train),
+            out_dir=out_dir,
+            spectra=_spectra,
+            batches=modality.sharpness_batches(data, config, device) if sharpness else None,
+        )
 
-def _build_augment(config: RunConfig, in_channels: int) -> Any:
-    """The batch augmentation, or None for the uint8 fast path (an empty policy: ``none``)."""
-    augment = make_augment(config.augment, in_channels=in_channels)
-    return None if augment.is_identity else augment
+    def evaluate(self, split: Any) -> dict[str, float]:
+        return self.modality.evaluate(self.model, split, self.data, self.config, self.device)
+
+    def fit(self, *, progress: bool) -> list[EpochStats]:
+        self.dynamics.start()
+        return fit(
+            self.model,
+            self.modality.batch_source(self.model, self.data, self.config, self.device),
+            config=self.config,
+            device=self.device,
+            on_epoch_end=self.on_epoch_end,
+            on_step=self.dynamics.on_step if self.dynamics.active else None,
+            progress=progress,
+        )
+
+    def on_epoch_end(self, stats: EpochStats) -> None:
+        """Validation scores into the history; a spectral snapshot every k epochs."""
+        row = {
+            "epoch": stats.epoch,
+            "train_loss": stats.train_loss,
+            "train_acc": stats.train_acc,
+            "val_acc": math.nan,
+            "val_loss": math.nan,
+            "lr": stats.lr,
+            "seconds": stats.seconds,
+        }
+        if self.data.val is not None:
+            val = self.evaluate(self.data.val)
+            row["val_acc"], row["val_loss"] = val["acc"], val["loss"]
+        self.rows.append(row)
+        config, k = self.config, self.config.snapshot_every
+        if k is not None and stats.epoch % k == 0 and stats.epoch < config.epochs:
+            steps_per_epoch = self.dynamics.total_steps // max(1, config.epochs)
+            store.write_table(
+                self.out_dir / store.snapshot_file(f"epoch{stats.epoch}"),
+                with_step(_spectra(self.model, config), stats.epoch * steps_per_epoch),
+            )
+
+    def final_metrics(self, history: list[EpochStats]) -> dict[str, Any]:
+        """Test, clean training and validation scores, throughput, the modality's own metrics
+        (OOD accuracy for images, truncation for texts) and the dynamics' summary."""
+        test = self.evaluate(self.data.test)
+        train = self.evaluate(self.data.train)  # clean, eval mode
+        nan = math.nan
+        val = self.evaluate(self.data.val) if self.data.val is not None else {}
+        seconds = sum(h.seconds for h in history)
+        images = sum(h.images for h in history)
+        metrics: dict[str, Any] = {
+            "run_id": self.config.run_id(),
+            "test_acc": test["acc"],
+            "test_loss": test["loss"],
+            "test_nll": test["nll"],
+            "test_ece": test["ece"],
+            "train_acc": train["acc"],
+            "train_loss": train["loss"],
+            "val_acc": val.get("acc", nan),
+            "val_loss": val.get("loss", nan),
+            "gap": train["acc"] - test["acc"],
+            "ood_acc": nan,
+            "ood_ece": nan,
+            "ood": {},
+            "final_train_loss": history[-1].train_loss if history else nan,
+            "epochs_run": len(history),
+            "images_per_s": images / seconds if seconds > 0 else nan,
+            "wall_time_s": nan,
+        }
+        metrics.update(self.modality.run_metrics(self.model, self.data, self.config, self.device))
+        self.dynamics.finish(metrics)
+        return metrics
 
 
 def _spectra(model: nn.Module, config: RunConfig, *, mp_fit: bool | None = None) -> pd.DataFrame:
@@ -209,12 +217,14 @@ def _spectra(model: nn.Module, config: RunConfig, *, mp_fit: bool | None = None)
         model.train(was_training)
 
 
-def weight_delta(run_dir: Path, after: pd.DataFrame, *, k: int, compat: str | None) -> pd.DataFrame:
+def run_weight_delta(
+    run_dir: Path, after: pd.DataFrame, *, k: int, compat: str | None
+) -> pd.DataFrame:
     """ΔW metrics and subspace overlap per layer from a run directory's two weights files
-    (:func:`~weightspace.spectral.delta.delta_table`), in the order and with the
+    (:func:`~weightspace.spectral.delta.weight_delta_table`), in the order and with the
     ``layer_id`` of the run's spectra ``after`` (the model's numbering, as ``layers.parquet``;
     a layer the spectra lack keeps the file's)."""
-    table = delta_table(
+    table = weight_delta_table(
         run_dir / store.INIT_WEIGHTS_FILE, run_dir / store.WEIGHTS_FILE, k=k, compat=compat
     )
     ids = dict(zip(after["longname"], after["layer_id"], strict=True))
@@ -232,94 +242,6 @@ def _save_weights(path: Path, model: nn.Module, config: RunConfig) -> None:
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     meta = {"run_id": config.run_id(), "config": json.dumps(config.to_dict(), sort_keys=True)}
     save_file(tensors, str(path), metadata=meta)
-
-
-def _eval(
-    model: nn.Module,
-    split: Any,
-    data: RunData | TextRunData,
-    config: RunConfig,
-    device: torch.device,
-) -> dict[str, float]:
-    if isinstance(data, TextRunData):
-        return evaluate_text(model, split, config, device)
-    return evaluate(
-        model,
-        split.images,
-        split.labels,
-        mean=data.mean,
-        std=data.std,
-        batch_size=config.eval_batch_size,
-        device=device,
-    )
-
-
-def _final_metrics(
-    model: nn.Module,
-    data: RunData | TextRunData,
-    config: RunConfig,
-    device: torch.device,
-    history: list[EpochStats],
-) -> dict[str, Any]:
-    test = _eval(model, data.test, data, config, device)
-    train = _eval(model, data.train, data, config, device)  # clean, eval mode
-    nan = math.nan
-    val = _eval(model, data.val, data, config, device) if data.val is not None else {}
-    seconds = sum(h.seconds for h in history)
-    images = sum(h.images for h in history)
-    metrics: dict[str, Any] = {
-        "run_id": config.run_id(),
-        "test_acc": test["acc"],
-        "test_loss": test["loss"],
-        "test_nll": test["nll"],
-        "test_ece": test["ece"],
-        "train_acc": train["acc"],
-        "train_loss": train["loss"],
-        "val_acc": val.get("acc", nan),
-        "val_loss": val.get("loss", nan),
-        "gap": train["acc"] - test["acc"],
-        "ood_acc": nan,
-        "ood_ece": nan,
-        "ood": {},
-        "final_train_loss": history[-1].train_loss if history else nan,
-        "epochs_run": len(history),
-        "images_per_s": images / seconds if seconds > 0 else nan,
-        "wall_time_s": nan,
-    }
-    if isinstance(data, TextRunData):
-        metrics.update(text_metrics(model, data, config))
-    elif config.ood:
-        metrics.update(_ood_metrics(model, data, config, device))
-    return metrics
-
-
-def _ood_metrics(
-    model: nn.Module, data: RunData, config: RunConfig, device: torch.device
-) -> dict[str, Any]:
-    """Accuracy and ECE on every corruption × severity, and their unweighted means."""
-    table: dict[str, dict[str, dict[str, float]]] = {}
-    accs, eces = [], []
-    for kind in CORRUPTIONS:
-        table[kind] = {}
-        for severity in config.ood_severities:
-            images = corrupted(config, data.test.images, kind, severity)
-            res = evaluate(
-                model,
-                images,
-                data.test.labels,
-                mean=data.mean,
-                std=data.std,
-                batch_size=config.eval_batch_size,
-                device=device,
-            )
-            table[kind][str(severity)] = {"acc": res["acc"], "ece": res["ece"]}
-            accs.append(res["acc"])
-            eces.append(res["ece"])
-    return {
-        "ood_acc": sum(accs) / len(accs) if accs else math.nan,
-        "ood_ece": sum(eces) / len(eces) if eces else math.nan,
-        "ood": table,
-    }
 
 
 def _history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

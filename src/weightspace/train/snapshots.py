@@ -119,36 +119,23 @@ class Dynamics:
         *,
         model: nn.Module,
         config: RunConfig,
-        data: Any,
+        n_train: int,
         out_dir: Path,
         spectra: Spectra,
-        device: torch.device | str,
+        batches: list[Any] | None = None,
     ) -> Dynamics:
-        """The hooks of a run whose training set is ``data.train`` (a ``RunData``)."""
-        n = int(data.train.labels.shape[0])
-        total = config.epochs * -(-n // config.batch_size)
-        batches = None
-        if wants_sharpness(config):
-            if not hasattr(data.train, "images"):
-                raise ConfigError(
-                    "hessian / hessian_every_steps are measured on image runs only; "
-                    "set hessian = false for a text run"
-                )
-            batches = sharpness_batches(
-                data.train.images,
-                data.train.labels,
-                config=config,
-                mean=data.mean,
-                std=data.std,
-                device=device,
-            )
+        """The hooks of a run training on ``n_train`` examples; ``batches``: the fixed
+        batches of the Hessian trace (the modality's ``sharpness_batches``) when the config
+        asks for it (:func:`wants_sharpness`)."""
+        if wants_sharpness(config) and batches is None:
+            raise ConfigError("hessian is set, but no batches to measure the trace on were given")
         return cls(
             model=model,
             config=config,
             out_dir=out_dir,
-            total_steps=total,
+            total_steps=config.epochs * -(-n_train // config.batch_size),
             spectra=spectra,
-            batches=batches,
+            batches=batches if wants_sharpness(config) else None,
         )
 
     @property

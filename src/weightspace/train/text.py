@@ -1,20 +1,22 @@
-"""The text path of a run: splits, the model, the batch source of the loop, evaluation.
+"""The text modality (:class:`TextModality`): splits, the model, the batch source, evaluation.
 
 A text run goes through the same :func:`weightspace.train.run` and :func:`~weightspace.train.
-loop.fit` as an image run. What differs is behind four calls:
+loop.fit` as an image run; its :class:`~weightspace.train.modality.Modality` methods are:
 
-- :func:`prepare_text_data` — the train/validation/test :class:`~weightspace.data.text.TextSet`
-  splits, with the same seeds as images (training subset and validation split from the run's
-  seed, test subset from the fixed evaluation seed);
-- :func:`build_text_model` — :func:`weightspace.models.text.create_text_model`;
-- :func:`text_batch_source` — what the loop iterates instead of gathering uint8 images: per
-  batch, the texts are augmented with EDA (a generator seeded by (seed, epoch, batch), so each
-  epoch draws new augmentations), tokenized and stacked into one (B, 2, L) tensor;
-- :func:`evaluate_text` — accuracy, loss, NLL and ECE as for images.
+- ``prepare_data`` — :func:`prepare_text_data`: the train/validation/test
+  :class:`~weightspace.data.text.TextSet` splits, with the same seeds as images (training
+  subset and validation split from the run's seed, test subset from the fixed evaluation seed);
+- ``build_model`` — :func:`build_text_model` (:func:`weightspace.models.text.create_text_model`);
+- ``batch_source`` — :class:`TextBatches`, what the loop iterates instead of gathering uint8
+  images: per batch, the texts are augmented with EDA (a generator seeded by (seed, epoch,
+  batch), so each epoch draws new augmentations), tokenized and stacked into one (B, 2, L)
+  tensor;
+- ``evaluate`` — :func:`evaluate_text`: accuracy, loss, NLL and ECE as for images;
+- ``run_metrics`` — :func:`text_metrics`: truncation to ``max_length`` tokens, counted on the
+  clean training and test texts (``text_truncated_train``, ``text_truncated_test``: fractions
+  of texts). There are no OOD sets for texts.
 
-Without augmentation the training texts are tokenized once, up front. Truncation to
-``max_length`` tokens is counted on the clean training and test texts and reported in the
-run's metrics (``text_truncated_train``, ``text_truncated_test``: fractions of texts).
+Without augmentation the training texts are tokenized once, up front.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from weightspace.data.eda import TextAugment, make_text_augment
+from weightspace.data.eda import TextAugment, eda_strength, make_text_augment
 from weightspace.data.text import (
     TextSet,
     is_text_dataset,
@@ -37,18 +39,17 @@ from weightspace.data.text import (
     text_split,
     text_subset,
 )
-from weightspace.errors import ConfigError
-from weightspace.models.text import create_text_model
+from weightspace.errors import ConfigError, unknown_choice
+from weightspace.models.text import TEXT_MODELS, create_text_model, resolve_text_model_dir
 from weightspace.train.config import RunConfig
-from weightspace.train.loop import BatchSource, batch_seed
+from weightspace.train.loop import batch_seed
 from weightspace.train.metrics import scores_from_logits
+from weightspace.train.modality import Modality, TrainingSetBuilder
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LENGTH = 64
 EVAL_SEED = 0  # as for images: every run of a study is scored on the same test texts
-
-__all__ = ["is_text_dataset"]
 
 
 def max_length(config: RunConfig) -> int:
@@ -74,7 +75,9 @@ def _load(name: str, split: str, data_dir: str | None) -> TextSet:
     return load_text_dataset(name, split=split, data_dir=data_dir)
 
 
-def prepare_text_data(config: RunConfig, *, synthesize: Any = None) -> TextRunData:
+def prepare_text_data(
+    config: RunConfig, *, synthesize: TrainingSetBuilder | None = None
+) -> TextRunData:
     """Load, subset and split the text data of ``config`` (seeds as for images).
 
     ``synthesize(config, real_train)`` builds the training set of a run with
@@ -137,32 +140,68 @@ def truncated_fraction(tokenizer: Any, texts: Sequence[str], length: int) -> flo
     return float(np.mean(np.asarray(lengths) > length))
 
 
-def text_batch_source(
-    model: nn.Module, train: TextSet, config: RunConfig, *, augment: TextAugment | None = None
-) -> BatchSource:
-    """``source(batches, epoch)`` yields ((B, 2, L) token tensors, labels) per index batch."""
-    tok = model.tokenizer
-    length = max_length(config)
-    aug = augment if augment is not None else make_text_augment(config.augment)
-    labels = train.labels
-    if aug.is_identity:
-        clean = encode(tok, train.texts, length)  # (N, 2, Lmax) once; batches trimmed below
+@dataclass
+class TextBatches:
+    """The text :class:`~weightspace.train.loop.BatchSource`: per index batch, the texts
+    augmented with EDA (a generator seeded by (seed, epoch, batch), so each epoch draws new
+    augmentations), tokenized and stacked into one int64 (B, 2, L) tensor on ``device``.
+    Without augmentation the texts are tokenized once, up front, and each batch is trimmed to
+    its longest text."""
 
-        def fixed(batches: list[torch.Tensor], epoch: int) -> Iterator[tuple[torch.Tensor, ...]]:
-            for idx in batches:
-                x = clean[idx]
-                keep = int(x[:, 1].sum(1).max())  # drop columns that are padding in this batch
-                yield x[:, :, :keep], labels[idx]
+    tokenizer: Any
+    train: TextSet
+    augment: TextAugment
+    length: int
+    seed: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
-        return fixed  # type: ignore[return-value]
+    def __post_init__(self) -> None:
+        self.device = torch.device(self.device)
+        self.cuda = self.device.type == "cuda"
+        self.clean = None
+        if self.augment.is_identity:  # (N, 2, Lmax) once; batches trimmed below
+            self.clean = encode(self.tokenizer, self.train.texts, self.length)
 
-    def augmented(batches: list[torch.Tensor], epoch: int) -> Iterator[tuple[torch.Tensor, ...]]:
+    def __len__(self) -> int:
+        return len(self.train)
+
+    def __call__(
+        self, batches: list[torch.Tensor], epoch: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        labels = self.train.labels
         for b, idx in enumerate(batches):
-            rng = np.random.default_rng(batch_seed(config.seed, epoch, b))
-            texts = aug([train.texts[i] for i in idx.tolist()], rng)
-            yield encode(tok, texts, length), labels[idx]
+            if self.clean is not None:
+                x = self.clean[idx]
+                keep = int(x[:, 1].sum(1).max())  # drop columns that are padding in this batch
+                x = x[:, :, :keep]
+            else:
+                rng = np.random.default_rng(batch_seed(self.seed, epoch, b))
+                texts = self.augment([self.train.texts[i] for i in idx.tolist()], rng)
+                x = encode(self.tokenizer, texts, self.length)
+            yield (
+                x.to(self.device, non_blocking=self.cuda),
+                labels[idx].to(self.device, non_blocking=self.cuda),
+            )
 
-    return augmented  # type: ignore[return-value]
+
+def text_batch_source(
+    model: nn.Module,
+    train: TextSet,
+    config: RunConfig,
+    *,
+    augment: TextAugment | None = None,
+    device: torch.device | str = "cpu",
+) -> TextBatches:
+    """The training batches of ``train`` for ``model`` (its tokenizer), augmented with
+    ``augment`` (default: ``config.augment``'s EDA policy)."""
+    return TextBatches(
+        model.tokenizer,
+        train,
+        augment if augment is not None else make_text_augment(config.augment),
+        max_length(config),
+        seed=config.seed,
+        device=torch.device(device),
+    )
 
 
 @torch.no_grad()
@@ -233,3 +272,59 @@ def text_metrics(model: nn.Module, data: TextRunData, config: RunConfig) -> dict
         "text_truncated_train": truncated_fraction(model.tokenizer, data.train.texts, length),
         "text_truncated_test": truncated_fraction(model.tokenizer, data.test.texts, length),
     }
+
+
+class TextModality(Modality):
+    """Texts (docs/text.md): a registry name, ``text:PATH`` or a ``.csv/.jsonl/.parquet``."""
+
+    name = "text"
+    fields = frozenset({"max_length", "freeze_embeddings"})
+
+    def handles(self, dataset: str) -> bool:
+        return is_text_dataset(dataset)
+
+    def check_names(self, config: RunConfig) -> None:
+        if config.model not in TEXT_MODELS:
+            raise unknown_choice(
+                "text model", config.model, TEXT_MODELS,
+                hint=f"dataset {config.dataset!r} is text; image models do not apply",
+            )  # fmt: skip
+        make_text_augment(config.augment)  # raises naming the EDA ops
+        resolve_text_model_dir(config.model, config.pretrained)  # the model directory is there
+
+    def augment_name(self, policy: str) -> str:
+        return make_text_augment(policy).name  # "sr0.3" -> div_sr_03
+
+    def augment_strength(self, spec: Any) -> float:
+        return eda_strength(spec)
+
+    def prepare_data(
+        self, config: RunConfig, *, synthesize: TrainingSetBuilder | None = None
+    ) -> TextRunData:
+        return prepare_text_data(config, synthesize=synthesize)
+
+    def build_model(
+        self, config: RunConfig, data: TextRunData, *, pretrained: bool = True
+    ) -> nn.Module:
+        # the model's directory defines its architecture, so it is read either way
+        return build_text_model(config, data)
+
+    def batch_source(
+        self, model: nn.Module, data: TextRunData, config: RunConfig, device: torch.device
+    ) -> TextBatches:
+        return text_batch_source(model, data.train, config, device=device)
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        split: TextSet,
+        data: TextRunData,
+        config: RunConfig,
+        device: torch.device,
+    ) -> dict[str, float]:
+        return evaluate_text(model, split, config, device)
+
+    def run_metrics(
+        self, model: nn.Module, data: TextRunData, config: RunConfig, device: torch.device
+    ) -> dict[str, Any]:
+        return text_metrics(model, data, config)

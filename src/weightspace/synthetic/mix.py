@@ -1,4 +1,4 @@
-"""Mix real and synthetic training data: the paper's ``gen`` conditions.
+"""Mix real and synthetic training data — images or texts — : the paper's ``gen`` conditions.
 
 - ``replace`` p — a fraction p of the real training set is replaced by synthetic samples of
   the same classes (same size; class-balanced: each class loses and regains round(p·n_c));
@@ -9,23 +9,40 @@
 - filtered — either mode, drawing only from synthetic samples that a classifier trained on
   real data labels as their intended class with confidence ≥ τ (the paper's "verified" set).
 
-Every mix returns the mixed set and a boolean mask of which rows are synthetic.
+Images (:func:`mix`) and texts (:func:`mix_texts`) follow the same rules through the same
+class-wise draw and allocation. Every mix returns the mixed set and a boolean mask of which
+rows are synthetic.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from weightspace.data.imageset import ImageSet, _allocate
+from weightspace.data.imageset import ImageSet, allocate
+from weightspace.data.text import TextSet
 from weightspace.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 MODES = ("replace", "add")
+
+
+class _Labelled(Protocol):
+    """What the draw needs of a synthetic set (an ImageSet or a TextSet)."""
+
+    @property
+    def labels(self) -> torch.Tensor: ...
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -38,8 +55,14 @@ class Mix:
         return int(self.synthetic.sum())
 
 
+@dataclass(frozen=True)
+class TextMix:
+    data: TextSet
+    synthetic: np.ndarray  # bool (N,), True where the row is synthetic
+
+
 def _draw(
-    synth: ImageSet, counts: np.ndarray, rng: np.random.Generator, *, why: str, shortfall: bool
+    synth: _Labelled, counts: np.ndarray, rng: np.random.Generator, *, why: str, shortfall: bool
 ) -> np.ndarray:
     """Per class c, ``counts[c]`` synthetic indices drawn without replacement.
 
@@ -75,6 +98,43 @@ def _check_fraction(fraction: float, mode: str) -> None:
         raise ConfigError(f"{mode} fraction must be in [0, {hi}], got {fraction}")
 
 
+def _replace_counts(labels: np.ndarray, n_classes: int, fraction: float) -> np.ndarray:
+    """round(fraction·n_c) rows to replace in each class c."""
+    return np.array([round(fraction * int((labels == c).sum())) for c in range(n_classes)])
+
+
+def _add_counts(labels: np.ndarray, n_classes: int, n_add: int) -> np.ndarray:
+    """``n_add`` rows to add, split over classes in the real proportions."""
+    real_counts = np.bincount(labels, minlength=n_classes)
+    counts = allocate(real_counts, n_add) if n_add else np.zeros(n_classes, dtype=np.int64)
+    # allocate caps at the real counts; with fraction > 1 allocate the exact share instead
+    if counts.sum() < n_add:
+        counts = np.floor(real_counts * (n_add / real_counts.sum())).astype(np.int64)
+        counts[: n_add - int(counts.sum())] += 1
+    return counts
+
+
+def _replaced_rows(
+    labels: np.ndarray,
+    synth: _Labelled,
+    counts: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    why: str,
+    shortfall: bool,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per class, (real rows, synthetic indices) of equal length: which synthetic sample
+    takes the place of which real row."""
+    syn_idx = _draw(synth, counts, rng, why=why, shortfall=shortfall)
+    syn_labels = synth.labels.numpy()[syn_idx]
+    pairs = []
+    for c in range(len(counts)):
+        src = syn_idx[syn_labels == c]
+        rows = rng.choice(np.flatnonzero(labels == c), size=len(src), replace=False)
+        pairs.append((rows, src))
+    return pairs
+
+
 def mix_replace(
     real: ImageSet, synth: ImageSet, fraction: float, *, seed: int, shortfall: bool = False
 ) -> Mix:
@@ -86,17 +146,11 @@ def mix_replace(
     _check_fraction(fraction, "replace")
     rng = np.random.default_rng(seed)
     labels = real.labels.numpy()
-    n_classes = real.num_classes
-    counts = np.array([round(fraction * int((labels == c).sum())) for c in range(n_classes)])
+    counts = _replace_counts(labels, real.num_classes, fraction)
     images = real.images.clone()
     mask = np.zeros(len(real), dtype=bool)
-    syn_idx = _draw(
-        synth, counts, rng, why=f"replacing {fraction:g} of the real set", shortfall=shortfall
-    )
-    syn_labels = synth.labels.numpy()[syn_idx]
-    for c in range(n_classes):
-        src = syn_idx[syn_labels == c]
-        rows = rng.choice(np.flatnonzero(labels == c), size=len(src), replace=False)
+    why = f"replacing {fraction:g} of the real set"
+    for rows, src in _replaced_rows(labels, synth, counts, rng, why=why, shortfall=shortfall):
         images[torch.from_numpy(rows)] = synth.images[torch.from_numpy(src)]
         mask[rows] = True
     name = f"{real.name}+gen{fraction:g}"
@@ -111,13 +165,7 @@ def mix_add(
     """Append round(fraction·n) synthetic samples (class proportions of the real set)."""
     _check_fraction(fraction, "add")
     rng = np.random.default_rng(seed)
-    n_add = round(fraction * len(real))
-    real_counts = np.bincount(real.labels.numpy(), minlength=real.num_classes)
-    counts = _allocate(real_counts, n_add) if n_add else np.zeros(real.num_classes, dtype=np.int64)
-    # _allocate caps at the real counts; with fraction > 1 allocate the exact share instead
-    if counts.sum() < n_add:
-        counts = np.floor(real_counts * (n_add / real_counts.sum())).astype(np.int64)
-        counts[: n_add - int(counts.sum())] += 1
+    counts = _add_counts(real.labels.numpy(), real.num_classes, round(fraction * len(real)))
     syn_idx = rng.permutation(
         _draw(synth, counts, rng, why=f"adding {fraction:g}× the real set", shortfall=shortfall)
     )
@@ -159,3 +207,57 @@ def mix(
     if mode == "add":
         return mix_add(real, synth, fraction, seed=seed, shortfall=shortfall)
     raise ConfigError(f"unknown synthetic mode {mode!r}; valid: {', '.join(MODES)}")
+
+
+# -- texts ---------------------------------------------------------------------------------
+
+
+def conform_texts(synth: TextSet, real: TextSet) -> TextSet:
+    """Relabel ``synth`` onto ``real``'s class order (matched by class name)."""
+    missing = sorted(set(synth.classes) - set(real.classes))
+    if missing:
+        raise DataError(
+            f"{synth.name}: classes {missing} are not classes of the real data "
+            f"({', '.join(real.classes)}); label the generated texts with the real class names"
+        )
+    lookup = torch.tensor([real.classes.index(c) for c in synth.classes])
+    return TextSet(synth.texts, lookup[synth.labels], real.classes, synth.name)
+
+
+def mix_texts(
+    real: TextSet,
+    synth: TextSet,
+    *,
+    mode: str,
+    fraction: float,
+    seed: int,
+    shortfall: bool = False,
+) -> TextMix:
+    """The mixed training texts of one ``gen`` condition (the rules of the module docstring)."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown synthetic mode {mode!r}; valid: {', '.join(MODES)}")
+    _check_fraction(fraction, mode)
+    rng = np.random.default_rng(seed)
+    labels = real.labels.numpy()
+    k = real.num_classes
+    if mode == "replace":
+        texts = list(real.texts)
+        mask = np.zeros(len(real), dtype=bool)
+        counts = _replace_counts(labels, k, fraction)
+        why = f"replacing {fraction:g}"
+        for rows, src in _replaced_rows(labels, synth, counts, rng, why=why, shortfall=shortfall):
+            for r, s in zip(rows, src, strict=True):
+                texts[r] = synth.texts[s]
+            mask[rows] = True
+        out = TextSet(
+            tuple(texts), real.labels.clone(), real.classes, f"{real.name}+gen{fraction:g}"
+        )
+        return TextMix(out, mask)
+    counts = _add_counts(labels, k, round(fraction * len(real)))
+    idx = rng.permutation(
+        _draw(synth, counts, rng, why=f"adding {fraction:g}x", shortfall=shortfall)
+    )
+    added = real.texts + tuple(synth.texts[i] for i in idx)
+    y = torch.cat([real.labels, synth.labels[torch.from_numpy(idx)]])
+    mask = np.concatenate([np.zeros(len(real), bool), np.ones(len(idx), bool)])
+    return TextMix(TextSet(added, y, real.classes, f"{real.name}+gen{fraction:g}_add"), mask)
