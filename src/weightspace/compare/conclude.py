@@ -20,6 +20,14 @@ def fmt_p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def _finite(value: object) -> bool:
+    """A finite number (Python or numpy, float or integer)."""
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
 def _name(category: str) -> str:
     return NAMES.get(category, category)
 
@@ -30,13 +38,13 @@ def fmt_p_adj(row) -> str:
     n = getattr(row, "n_family", float("nan"))
     family = str(getattr(row, "family", "") or "")
     method = "Holm" if "Holm" in family else "BH"
-    size = f"{int(n)} tests" if isinstance(n, int | float) and math.isfinite(n) else "n/a"
+    size = f"{int(n)} tests" if _finite(n) else "n/a"
     return f"{method}-adjusted {fmt_p(adj)} ({family.split(' (')[0] or 'family'}: {size})"
 
 
 def _significant(row, column: str = "p_adj") -> bool:
     value = getattr(row, column, float("nan"))
-    return isinstance(value, int | float) and math.isfinite(value) and value < ALPHA
+    return _finite(value) and float(value) < ALPHA
 
 
 def _supported(row) -> bool:
@@ -63,8 +71,8 @@ def _fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
         counts = group["verdict"].astype(str).str.split(";", regex=False).str[0].value_counts()
         parts = [f"{n} {verdict}" for verdict, n in counts.items()]
         family = str(group["family"].iloc[0])
-        n = group["n_family"].max()
-        size = f"{int(n)} conditions" if isinstance(n, int | float) and math.isfinite(n) else "n/a"
+        n = float(group["n_family"].max())
+        size = f"{int(n)} conditions" if math.isfinite(n) else "n/a"
         label = " (each against the others of its category)" if role == "reference" else ""
         out.append(
             f"Fingerprint of the {len(group)} {_name(category)} conditions{label}: "
@@ -131,8 +139,8 @@ def axis_sentence(tables: dict[str, pd.DataFrame]) -> str:
     if "dp" in cats.index and not (cats.loc["dp"].p_moved_adj < ALPHA):
         text += (" Dropout itself did not detectably move the spectra, so \"closer to dropout\" "
                  "cannot be told from \"no effect\" here.")  # fmt: skip
-    n = fp.loc[fp["level"] == "category", "n_family"].max()
-    size = int(n) if isinstance(n, int | float) and math.isfinite(n) else 0
+    n = float(fp.loc[fp["level"] == "category", "n_family"].max())
+    size = int(n) if math.isfinite(n) else 0
     return text + (f" (Headline family: {size} tests, Holm; power at this study's own effect "
                    "sizes, from simulated studies of its design.)")  # fmt: skip
 
