@@ -185,20 +185,23 @@ def check_seed_sets(conditions: np.ndarray, seeds: np.ndarray, baseline: str, da
     shares, and its tests carry the extra baseline term, but such a condition's ΔΔ is
     less precise than the others'. A baseline with more seeds than the conditions is a
     design choice (it makes the shared reference more precise) and is not warned about."""
-    sets = seed_sets(list(conditions), list(seeds))
+    sets: dict[str, frozenset[int]] = {
+        str(c): frozenset(int(x) for x in v)  # type: ignore[call-overload]
+        for c, v in seed_sets(list(conditions), list(seeds)).items()
+    }
     base = sets.get(baseline, frozenset())
     others = {c: s for c, s in sets.items() if c != baseline}
     if not others:
         return
     values = list(others.values())
     modal = max(set(values), key=values.count)
-    odd = {c: sorted(s, key=str) for c, s in others.items() if s != modal or not s <= base}
+    odd = {c: sorted(s) for c, s in others.items() if s != modal or not s <= base}
     if odd:
         listed = "; ".join(f"{c}: seeds {v}" for c, v in sorted(odd.items())[:8])
         log.warning(
             "dataset %s: %d condition(s) differ from the usual seed set %s (%s%s); their "
             "ΔΔ use the seed-matched linear model and the tests carry the baseline term",
-            dataset, len(odd), sorted(modal, key=str), listed, "; …" if len(odd) > 8 else "",
+            dataset, len(odd), sorted(modal), listed, "; …" if len(odd) > 8 else "",
         )  # fmt: skip
 
 
