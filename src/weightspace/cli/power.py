@@ -19,18 +19,18 @@ from weightspace.threads import set_threads
 
 def _design(
     spec_file: Path | None, preset: str | None, seeds: list[int] | None
-) -> tuple[dict[str, int], dict[str, str], dict[str, float]] | None:
+) -> tuple[dict[str, list[int]], dict[str, str], dict[str, float]] | None:
     """(seeds per condition, categories, strengths) of a spec or preset, or None."""
     if spec_file is None and preset is None:
         return None
     spec = StudySpec.from_preset(preset) if preset else StudySpec.from_toml(str(spec_file))
     if seeds:
         spec = spec.with_overrides(seeds=tuple(seeds))
-    counts: dict[str, int] = {}
+    counts: dict[str, list[int]] = {}
     categories: dict[str, str] = {}
     strengths: dict[str, float] = {}
     for plan in expand(spec):
-        counts[plan.condition] = counts.get(plan.condition, 0) + 1
+        counts.setdefault(plan.condition, []).append(plan.seed)
         categories[plan.condition] = plan.category
         strengths[plan.condition] = plan.strength
     return counts, categories, strengths
@@ -68,9 +68,10 @@ def power_command(
         table = power_table(plan, n_sims=sims, seed=seed)
     except WeightspaceError as err:
         raise fail(str(err)) from None
-    n_runs = sum(plan.seeds.values())
-    typer.echo(f"design: {len(plan.seeds)} conditions, {n_runs} runs "
-               f"(baseline {plan.seeds.get('bs', 0)} seeds); {sims} simulated studies per scenario")  # fmt: skip
+    n_runs = sum(len(v) for v in plan.seeds.values())
+    base = len(plan.seeds.get(plan.baseline, ()))
+    typer.echo(f"design: {len(plan.seeds)} conditions, {n_runs} runs (baseline {base} seeds); "
+               f"{sims} simulated studies per scenario")  # fmt: skip
     typer.echo(f"{'family':<18} {'verdict':<44} {'power':>7} {'false':>7}  null")
     for row in table.itertuples():
         typer.echo(f"{row.family:<18} {row.verdict:<44} {_fmt(row.power):>7} "

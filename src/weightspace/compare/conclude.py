@@ -391,3 +391,32 @@ def rotation_headline(tables: dict[str, pd.DataFrame]) -> list[str]:
         f"Rotate or rescale: top-k subspace overlap before → after training (1 = the dominant "
         f"directions stayed) — {', '.join(parts)}, baseline {base:.3f}{tail}."
     ]
+
+
+SCORE_NAMES = {"vs_emb": "the embedding Vendi score", "wvs": "the weighted Vendi score (VS × ρ)"}
+
+
+def prediction_sentence(correlations: pd.DataFrame) -> str:
+    """Does the diversity score predict the accuracy gain? The pre-specified Holm family of
+    the diversity prediction check (:data:`weightspace.compare.prediction.HEADLINE_SCORES`
+    against the accuracy gain over the augmentations), with intervals and power."""
+    if correlations is None or correlations.empty or "family" not in correlations.columns:
+        return "The diversity prediction check was not run (weightspace diversity --study DIR)."
+    rows = correlations[correlations["family"].astype(str).str.startswith("prediction")]
+    if rows.empty or rows["spearman"].isna().all():
+        return ("Too few augmentation conditions to ask whether the diversity score predicts "
+                "the accuracy gain.")  # fmt: skip
+    parts = []
+    for row in rows.itertuples():
+        what = SCORE_NAMES.get(str(row.score), str(row.score))
+        ci = (f", 95% CI {row.spearman_lo:.2f} to {row.spearman_hi:.2f}"
+              if _finite(row.spearman_lo) else "")  # fmt: skip
+        verdict = "predicts" if _significant(row) else "shows no evidence that it predicts"
+        parts.append(f"{what} {verdict} the accuracy gain (Spearman ρ = {row.spearman:.2f}{ci}; "
+                     f"Holm {fmt_p(row.p_adj)}, power {_pct(float(row.power))})")  # fmt: skip
+    n = int(rows["n"].max())
+    listed = "; ".join(parts)
+    return (
+        f"Across the {n} augmentation conditions (the baseline included): "
+        f"{listed[:1].upper()}{listed[1:]}."
+    )

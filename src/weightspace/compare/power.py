@@ -54,7 +54,7 @@ class Plan:
 
     categories: Mapping[str, str]  # condition → category (the baseline included)
     strengths: Mapping[str, float]
-    seeds: Mapping[str, int]  # condition → number of seeds (the baseline: its own)
+    seeds: Mapping[str, tuple[int, ...]]  # condition → the seeds it runs at
     mu: Mapping[str, np.ndarray]  # condition → true ΔΔ (P,)
     sd: Mapping[str, float]  # category → noise SD per cell
     factor: np.ndarray  # (P, P) square root of the cell correlation
@@ -62,10 +62,12 @@ class Plan:
     layer: np.ndarray
     baseline: str = BASELINE
 
-    def with_design(self, seeds: Mapping[str, int], categories: Mapping[str, str] | None = None,
+    def with_design(self, seeds: Mapping[str, int | Sequence[int]],
+                    categories: Mapping[str, str] | None = None,
                     strengths: Mapping[str, float] | None = None) -> Plan:  # fmt: skip
-        """The same truth on another design: ``seeds`` per condition (a condition the study
-        did not run takes its category's mean effect, or none)."""
+        """The same truth on another design: the seeds of each condition (a list, or a
+        number n for seeds 0..n−1); a condition the study did not run takes its category's
+        mean effect, or none."""
         categories = dict(categories or self.categories)
         missing = sorted(set(seeds) - set(categories))
         if missing:
@@ -77,14 +79,17 @@ class Plan:
             else:
                 same = [v for k, v in self.mu.items() if self.categories.get(k) == categories[c]]
                 mu[c] = np.mean(same, 0) if same else np.zeros(len(self.metric))
-        return replace(self, categories=categories, seeds=dict(seeds), mu=mu,
+        lists = {c: tuple(range(v)) if isinstance(v, int) else tuple(v) for c, v in seeds.items()}
+        return replace(self, categories=categories, seeds=lists, mu=mu,
                        strengths=dict(strengths or self.strengths))  # fmt: skip
 
 
 def plan_from_profiles(fit: DatasetProfiles, strengths: Mapping[str, float] | None = None) -> Plan:
     """The truth and design of one dataset of a finished study (module docstring)."""
     lin = fit.fit
-    seeds = {c: int(np.sum(lin.design.condition == i)) for i, c in enumerate(fit.conditions)}
+    seed_codes = {s: i for i, s in enumerate(lin.design.seeds)}
+    seeds = {c: tuple(sorted(seed_codes[lin.design.seeds[s]] for s in lin.design.seed[lin.design.condition == i]))
+             for i, c in enumerate(fit.conditions)}  # fmt: skip
     sd = {}
     for g, labels in enumerate(_group_labels(fit)):
         for label in labels:
@@ -178,7 +183,7 @@ def _midpoint(plan: Plan, rng: np.random.Generator) -> Plan:
 
 def simulate_plan(plan: Plan, rng: np.random.Generator) -> DatasetProfiles:
     """One simulated study of ``plan``, fitted as the comparison fits a real one."""
-    runs = [(c, s) for c, n in plan.seeds.items() for s in range(n)]
+    runs = [(c, s) for c, seeds in plan.seeds.items() for s in seeds]
     study = draw(plan.mu, plan.categories, plan.strengths, runs, metric=plan.metric,
                  layer=plan.layer, sd=plan.sd, factor=plan.factor, seed_shift=0.0, rng=rng)  # fmt: skip
     return profiles_from_matrix("sim", study.delta, study.condition, study.seed,

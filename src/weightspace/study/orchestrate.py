@@ -22,6 +22,7 @@ import pandas as pd
 
 from weightspace import store
 from weightspace.compare import PROTOCOLS, compare
+from weightspace.compare.conclude import prediction_sentence
 from weightspace.config import check_int
 from weightspace.errors import WeightspaceError, unknown_choice
 from weightspace.report import build_report
@@ -57,6 +58,7 @@ class StudyResult:
     report: Path | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     damaged: tuple[str, ...] = field(default_factory=tuple)  # runs moved aside and rerun
+    answers: tuple[str, ...] = field(default_factory=tuple)  # the headline sentences
     analysis_failed: bool = False  # the comparison, diversity check or report raised
 
     @property
@@ -114,13 +116,28 @@ def _synthetic_quality(study_dir: Path, plans: list[RunPlan]) -> None:
         shown.add(plan.seed)
 
 
-def _diversity(study_dir: Path, notes: list[str]) -> None:
-    """The diversity prediction check (``<study>/diversity.parquet``) for the report."""
+def _diversity(study_dir: Path, notes: list[str], encoder: str) -> pd.DataFrame | None:
+    """The diversity prediction check (``<study>/diversity.parquet``) for the report; its
+    correlations (None when it failed)."""
     try:
-        prediction_check(study_dir, draws=2, n=1000)
+        return prediction_check(study_dir, encoder=encoder, draws=2, n=1000).correlations
     except Exception as err:  # the tables are written; a scoring failure must not lose them
         log.debug("diversity check failed", exc_info=True)
         notes.append(f"diversity check failed: {type(err).__name__}: {err}")
+        return None
+
+
+def _answers(results: dict[str, Any], correlations: pd.DataFrame | None) -> tuple[str, ...]:
+    """The study's three answers: where data diversity sits between dropout and weight
+    decay, rotate or rescale, and whether the diversity score predicts the accuracy gain."""
+    default = results.get("default")
+    if default is None:
+        return ()
+    out = [default.conclusions[0]]
+    out += [c for c in default.conclusions if c.startswith("Rotate or rescale")][:1]
+    if correlations is not None:
+        out.append(prediction_sentence(correlations))
+    return tuple(out)
 
 
 def _save_delta_delta(paths: StudyPaths, results: dict[str, Any]) -> None:
@@ -135,8 +152,8 @@ def _save_delta_delta(paths: StudyPaths, results: dict[str, Any]) -> None:
 
 
 def _compare_and_report(
-    study_dir: Path, *, diversity: bool = False
-) -> tuple[Path | None, Path | None, list[str]]:
+    study_dir: Path, *, diversity: bool | str = False
+) -> tuple[Path | None, Path | None, list[str], tuple[str, ...]]:
     """Both comparison protocols into ``<study>/compare/<protocol>/``, then (optionally) the
     diversity prediction check, then the HTML report.
 
@@ -157,8 +174,10 @@ def _compare_and_report(
             log.debug("comparison %s failed", protocol, exc_info=True)
             notes.append(f"comparison ({protocol}) failed: {type(err).__name__}: {err}")
     _save_delta_delta(paths, results)
+    correlations = None
     if diversity:
-        _diversity(study_dir, notes)
+        encoder = diversity if isinstance(diversity, str) else "baseline"
+        correlations = _diversity(study_dir, notes, encoder)
     try:
         report = Path(build_report(study_dir, out=paths.report, compare_result=results or None))
     except Exception as err:
@@ -166,7 +185,7 @@ def _compare_and_report(
         notes.append(f"report failed: {type(err).__name__}: {err}")
     for note in notes:
         log.warning(note)
-    return compare_dir, report, notes
+    return compare_dir, report, notes, _answers(results, correlations)
 
 
 def _prepare_dir(
@@ -196,7 +215,7 @@ def run_study(
     progress: bool = True,
     run_fn: RunFn | None = None,
     analyze: bool = True,
-    diversity: bool = False,
+    diversity: bool | str = False,
 ) -> StudyResult:
     """Run every pending run of ``spec`` into ``out_dir``, then collect, compare and report.
 
@@ -204,9 +223,11 @@ def run_study(
     ``runner`` "local" (process pool) or "ray" (``address`` of a cluster, or a local Ray
     instance when None). ``run_fn`` replaces :func:`weightspace.train.run` (same signature;
     must be picklable by reference). ``analyze=False`` skips the comparison and report;
-    ``diversity=True`` adds the diversity prediction check (Vendi, ρ, WVS per condition against
-    the accuracy gain; about 3 minutes for the scratch preset on 2 cores) before the report.
+    ``diversity=True`` (or an encoder name; default: the spec's ``diversity``) adds the
+    diversity prediction check (Vendi, ρ, WVS per condition against the accuracy gain) before
+    the report.
     """
+    diversity = diversity or spec.diversity
     if runner not in runners.RUNNERS:
         raise unknown_choice("runner", runner, runners.RUNNERS)
     if runner == "ray" and address:
@@ -241,8 +262,8 @@ def run_study(
                 _synthetic_quality(study_dir, plans)
             except WeightspaceError as err:
                 log.warning("synthetic-data quality not collected: %s", err)
-    compare_dir, report, notes = (
-        _compare_and_report(study_dir, diversity=diversity) if analyze else (None, None, [])
+    compare_dir, report, notes, answers = (
+        _compare_and_report(study_dir, diversity=diversity) if analyze else (None, None, [], ())
     )
     failed = sum(r["status"] == "failed" for r in results)
     return StudyResult(
@@ -262,4 +283,5 @@ def run_study(
             f"{src.name}: {'; '.join(why)} (moved to {dest})" for src, dest, why in damaged
         ),
         analysis_failed=bool(notes),
+        answers=answers,
     )

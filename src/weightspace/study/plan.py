@@ -61,11 +61,13 @@ def resolve_config(base: Mapping[str, Any], condition: Condition, seed: int) -> 
 
 
 def expand(spec: StudySpec) -> list[RunPlan]:
-    """All runs of ``spec``, condition-major (every seed of ``bs`` first, then ``dp0.1``...)."""
+    """All runs of ``spec``, condition-major (every seed of ``bs`` first, then ``dp0.1``...);
+    each condition at its seeds (:meth:`StudySpec.condition_seeds`)."""
     base = spec.base_overrides()
+    seeds = spec.condition_seeds()
     plans = []
     for condition in spec.condition_list():
-        for seed in spec.seeds:
+        for seed in seeds[condition.name]:
             config = resolve_config(base, condition, seed)
             plans.append(
                 RunPlan(

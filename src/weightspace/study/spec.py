@@ -47,12 +47,13 @@ from weightspace.errors import ConfigError, unknown_choice
 from weightspace.study.conditions import Condition, expand_conditions
 from weightspace.train.config import RunConfig
 from weightspace.train.modalities import modality_of
+from weightspace.vocabulary import Category
 
 log = logging.getLogger(__name__)
 
 DEPRECATED_PRESETS = {"quick": "scratch"}  # old name -> current name
 SECTIONS = ("study", "data", "model", "train", "conditions")
-STUDY_KEYS = ("name", "seeds", "description")
+STUDY_KEYS = ("name", "seeds", "seeds_per_condition", "diversity", "description")
 # Section key -> RunConfig field.
 DATA_FIELDS = {
     k: k
@@ -114,6 +115,8 @@ class StudySpec:
 
     name: str = "study"
     seeds: tuple[int, ...] = (0, 1)
+    seeds_per_condition: int | None = None  # None: every condition at every seed
+    diversity: bool | str = False  # run the diversity prediction check (a string: its encoder)
     description: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
     model: Mapping[str, Any] = field(default_factory=dict)
@@ -135,6 +138,18 @@ class StudySpec:
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"[study] seeds must not repeat, got {list(seeds)}")
         object.__setattr__(self, "seeds", tuple(seeds))
+        if not isinstance(self.diversity, bool | str) or self.diversity == "":
+            raise ConfigError(
+                f"[study] diversity must be true, false or an encoder name (e.g. "
+                f'"efficientnet-lite0"), got {self.diversity!r}'
+            )
+        if self.seeds_per_condition is not None:
+            check_int("[study] seeds_per_condition", self.seeds_per_condition, minimum=1)
+            if self.seeds_per_condition > len(seeds):
+                raise ConfigError(
+                    f"[study] seeds_per_condition = {self.seeds_per_condition} is more than the "
+                    f"{len(seeds)} seeds listed in [study] seeds; list more seeds or ask for fewer"
+                )
         for section, fields in SECTION_FIELDS.items():
             table = getattr(self, section)
             if not isinstance(table, Mapping):
@@ -185,6 +200,26 @@ class StudySpec:
     def condition_list(self) -> list[Condition]:
         return expand_conditions(self.conditions, modality=modality_of(self.dataset))
 
+    def condition_seeds(self) -> dict[str, tuple[int, ...]]:
+        """The seeds each condition runs at. The baseline — the shared reference every
+        condition's ΔΔ subtracts — runs at every seed of ``seeds``; with
+        ``seeds_per_condition = n`` the k-th other condition runs at ``n`` consecutive ones,
+        starting at the k-th (modulo their number): every seed's baseline run is matched by
+        some conditions, neighbouring conditions share seeds (so the model separates seed
+        effects from condition effects without leaning on the baseline alone), and a
+        category's conditions spread over the baseline's seeds (docs/study.md, "Design")."""
+        n = self.seeds_per_condition
+        out: dict[str, tuple[int, ...]] = {}
+        k = 0
+        for condition in self.condition_list():
+            if n is None or condition.category is Category.BS:
+                out[condition.name] = self.seeds
+                continue
+            picks = [(k + j) % len(self.seeds) for j in range(n)]
+            out[condition.name] = tuple(sorted(self.seeds[i] for i in picks))
+            k += 1
+        return out
+
     def base_overrides(self) -> dict[str, Any]:
         """The RunConfig fields set by ``[data]``, ``[model]`` and ``[train]``."""
         out: dict[str, Any] = {}
@@ -223,6 +258,10 @@ class StudySpec:
 
     def to_dict(self) -> dict[str, Any]:
         study: dict[str, Any] = {"name": self.name, "seeds": list(self.seeds)}
+        if self.seeds_per_condition is not None:
+            study["seeds_per_condition"] = self.seeds_per_condition
+        if self.diversity:
+            study["diversity"] = self.diversity
         if self.description:
             study["description"] = self.description
         return {

@@ -25,6 +25,9 @@ from weightspace.vocabulary import Category
 OVERVIEW_METRICS = ("log_norm", "alpha")
 
 
+CONVERGED_TRAIN_ACC = 0.95  # the baseline "converged" (and has something to regularize)
+
+
 @dataclass(frozen=True)
 class Overview:
     baseline_acc_mean: float = math.nan
@@ -32,15 +35,31 @@ class Overview:
     baseline_runs: int = 0
     # category -> {"log_norm": mean Δ, "alpha": mean Δ, "runs": n}
     deltas: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    baseline_train_acc: float = math.nan
+    design: str = ""  # conditions, seeds per condition, baseline seeds, runs
+    # condition -> (train accuracy, test accuracy) means over seeds
+    accuracy: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
-        out = []
+        out = [f"design: {self.design}"] if self.design else []
         if self.baseline_runs:
             std = "" if self.baseline_runs < 2 else f" ± {self.baseline_acc_std:.3f}"
             out.append(
                 f"baseline test accuracy: {self.baseline_acc_mean:.3f}{std} "
                 f"(mean{' ± std' if std else ''} over {self.baseline_runs} seeds)"
             )
+        if math.isfinite(self.baseline_train_acc):
+            gap = self.baseline_train_acc - self.baseline_acc_mean
+            done = self.baseline_train_acc >= CONVERGED_TRAIN_ACC
+            out.append(
+                f"baseline train accuracy: {self.baseline_train_acc:.3f} (last epoch, train mode; "
+                f"gap to test {gap:+.3f}): "
+                + ("converged" if done else f"did not reach {CONVERGED_TRAIN_ACC:.2f}: the "
+                   "baseline is under-trained, so regularizers have little to act on")
+            )  # fmt: skip
+        if self.accuracy:
+            cells = [f"{c} {tr:.2f}/{te:.2f}" for c, (tr, te) in self.accuracy.items()]
+            out.append("train/test accuracy per condition: " + ", ".join(cells))
         if self.deltas:
             out.append("category   runs   Δlog_norm    Δalpha   (after − before, mean over layers)")
             for cat, d in self.deltas.items():
@@ -80,12 +99,46 @@ def overview(runs: pd.DataFrame, layers: pd.DataFrame) -> Overview:
             "alpha": float(group["alpha"].mean()),
             "runs": float(len(group)),
         }
+    usable = runs[store.usable(runs)] if not runs.empty and "status" in runs else runs
     return Overview(
         baseline_acc_mean=float(acc.mean()) if len(acc) else math.nan,
         baseline_acc_std=float(acc.std(ddof=1)) if len(acc) > 1 else math.nan,
         baseline_runs=len(acc),
         deltas=deltas,
+        baseline_train_acc=_baseline_train_acc(usable),
+        design=design_line(usable),
+        accuracy=_accuracy(usable),
     )
+
+
+def _baseline_train_acc(runs: pd.DataFrame) -> float:
+    if runs.empty or "train_acc" not in runs:
+        return math.nan
+    base = runs[runs["category"] == Category.BS.value]
+    values = pd.to_numeric(base["train_acc"], errors="coerce").dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def _accuracy(runs: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    if runs.empty or not {"train_acc", "test_acc"} <= set(runs):
+        return {}
+    means = runs.groupby("condition", sort=False)[["train_acc", "test_acc"]].mean()
+    return {str(c): (float(r.train_acc), float(r.test_acc)) for c, r in means.iterrows()}
+
+
+def design_line(runs: pd.DataFrame) -> str:
+    """``21 conditions × 2 seeds (rotating over 6), baseline at 6 seeds: 46 runs``."""
+    if runs.empty or not {"condition", "seed", "category"} <= set(runs):
+        return ""
+    base = runs[runs["category"] == Category.BS.value]
+    others = runs[runs["category"] != Category.BS.value]
+    per = others.groupby("condition")["seed"].nunique()
+    seeds = sorted({int(s) for s in runs["seed"]})
+    counts = sorted(set(per.tolist()))
+    each = "/".join(str(c) for c in counts) if counts else "0"
+    spread = f" (rotating over {len(seeds)})" if counts and max(counts) < len(seeds) else ""
+    return (f"{len(per)} conditions × {each} seeds{spread}, baseline at "
+            f"{base['seed'].nunique()} seeds: {len(runs)} runs")  # fmt: skip
 
 
 # -- time estimate --------------------------------------------------------------------------
