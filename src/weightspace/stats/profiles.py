@@ -185,6 +185,8 @@ def axis_position(
         shares.append(extra[0])
         dfs.append(extra[1])
     df = min(satterthwaite(shares, dfs), 1e6)
+    if extra is not None:  # as for other means over units: the smaller df (conservative)
+        df = min(df, extra[1])
     var_mid = float(poly @ np.array([1.0, 0.5, 0.25]))
     z_mid = num - 0.5 * den
     t_mid = z_mid / math.sqrt(var_mid) if var_mid > 0 else NAN
