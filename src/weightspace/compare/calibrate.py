@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from weightspace.compare.categories import BASELINE
-from weightspace.compare.contrasts import category_tests
+from weightspace.compare.contrasts import category_tests, omnibus_table
 from weightspace.compare.dynamics import trajectory_tests
 from weightspace.compare.estimates import profile_scores, profiles_from_matrix
 from weightspace.compare.fingerprint import ALPHA, REFERENCES, fingerprint_tables
@@ -160,6 +160,11 @@ def study_claims(study: SimulatedStudy, truth: Truth, *, rng: np.random.Generato
     population_null = truth.scenario in ("null", "random")
     claims += _category_claims(study, tests, category_mean_intervals(fits, metrics),
                                population_null)  # fmt: skip
+    omnibus = adjust_tables({"omnibus": omnibus_table(scores, metrics, rng=rng, n_perm=n_perm)})
+    for row in omnibus["omnibus"].itertuples():
+        fired = bool(row.p_adj < ALPHA)
+        claims.append(Claim("category tests", "omnibus F p_adj < 0.05", fired,
+                            fired and not population_null, population_null))  # fmt: skip
     dd, runs = _runs_table(study, metrics)
     dose = adjust_tables({"dose_response": dose_response_table(
         dd, runs, metrics, rng=rng, n_boot=0, n_perm=n_perm)})["dose_response"]  # fmt: skip
