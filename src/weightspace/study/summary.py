@@ -145,7 +145,8 @@ def design_line(runs: pd.DataFrame) -> str:
 # Single-thread CPU training throughput (images/s, forward + backward, 28×28 inputs) measured
 # on this project's reference 2-core machine; evaluation runs ~3× faster (forward only).
 # Unknown models fall back to DEFAULT_IPS; CUDA devices are assumed CUDA_SPEEDUP× faster.
-TRAIN_IPS = {"mlp": 6000.0, "cnn-small": 1500.0, "resnet18-cifar": 40.0, "resnet18": 40.0}
+TRAIN_IPS = {"mlp": 6000.0, "cnn-small": 1500.0, "resnet18-cifar": 40.0, "resnet18": 40.0,
+             "efficientnet-lite0": 550.0}  # at 32x32, channels-last (docs/study.md)  # fmt: skip
 DEFAULT_IPS = 100.0
 CUDA_SPEEDUP = 30.0
 RUN_OVERHEAD_S = 4.0  # process start, imports, data loading, spectral snapshots
