@@ -209,6 +209,13 @@ def _print_result(name: str, study_dir: Path, result: StudyResult, *, seconds: f
         f"study {name!r}: {result.done}/{result.total} runs done "
         f"({result.skipped} from before), {result.failed} failed, in {format_seconds(seconds)}"
     )
+    if result.answers:
+        typer.echo(
+            "The answers (default protocol; intervals 95%; power at this study's own effect sizes):"
+        )
+        for sentence in result.answers:
+            typer.echo(f" • {sentence}")
+        typer.echo("")
     typer.echo(f"  spec:    {study_dir / store.SPEC_FILE}")
     typer.echo(f"  runs:    {StudyPaths(study_dir).runs_dir}/")
     typer.echo(f"  tables:  {result.runs_table}, {result.layers_table}")
