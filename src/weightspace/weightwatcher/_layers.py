@@ -70,14 +70,15 @@ def _directory_order(root: Path) -> list[str] | None:
 
 def _tensor_names(source: Any, start_ids: int) -> tuple[list[str], int] | None:
     """(tensor names in WeightWatcher's order, first id) for state dicts, files, directories;
-    None for torch modules. State dicts count from 1, directories from ``start_ids``."""
+    None for torch modules. State dicts count from ``start_ids`` (from 1 when it is 0, as
+    WeightWatcher), directories from ``start_ids``."""
     if isinstance(source, dict):
-        return list(unwrap_state_dict(source, origin="the state dict")), 1
+        return list(unwrap_state_dict(source, origin="the state dict")), start_ids or 1
     if isinstance(source, str | os.PathLike):
         names = open_store(source).names()
         if Path(source).is_dir():
             return _directory_order(Path(source)) or names, start_ids
-        return names, 1
+        return names, start_ids or 1
     return None
 
 

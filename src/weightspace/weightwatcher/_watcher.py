@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +18,8 @@ from weightspace.spectral.esd import as_slices, fitted_eigenvalues, shuffle_slic
 from weightspace.spectral.farms import FarmsOptions
 from weightspace.spectral.load import open_store
 from weightspace.spectral.load_onnx import OnnxStore
-from weightspace.weightwatcher import _layers
+from weightspace.weightwatcher import _layers, _params
+from weightspace.weightwatcher._extras import TransformMethods
 from weightspace.weightwatcher._options import (
     DEF_SAVE_DIR,
     DEFAULT_FINGER_THRESH,
@@ -31,6 +33,7 @@ from weightspace.weightwatcher._options import (
     refuse_unsupported,
     tail_options,
 )
+from weightspace.weightwatcher.constants import DEFAULT_PARAMS
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +52,40 @@ RAND_COLUMNS = [
 DESCRIBE_COLUMNS = ["M", "N", "Q", "layer_type", "longname", "num_evals", "rf"]
 INT_COLUMNS = {
     "layer_id", "M", "N", "num_evals", "rf", "matrix_rank", "num_pl_spikes", "rank_loss",
-    "weak_rank_loss", "slice_id", "num_fingers",
+    "weak_rank_loss", "slice_id", "num_fingers", "num_spikes", "rand_num_spikes", "num_traps",
 }  # fmt: skip
 SUMMARY_METRICS = [
     "log_norm", "alpha", "alpha_weighted", "log_alpha_norm", "log_spectral_norm",
     "stable_rank", "mp_softrank",
 ]  # fmt: skip
+
+
+def _is_int(x: Any) -> bool:
+    """An integer id (numpy integers included, bools not)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+# params= keys of get_ESD/get_Weights that change nothing there (or are checked elsewhere)
+_INERT_PARAMS = {"svd_method", "savefig", "savedir", "plot", "randomize", "mp_fit"}
+
+
+def _check_params(params: Any) -> None:
+    """``params=`` of get_ESD/get_Weights: accepted while it only repeats defaults."""
+    if params is None:
+        return
+    changed = [
+        k for k, v in params.items() if k not in _INERT_PARAMS and DEFAULT_PARAMS.get(k, v) != v
+    ]
+    if changed:
+        raise UnsupportedOption(
+            f"params= with {sorted(changed)} changed is not implemented by "
+            "weightspace.weightwatcher; pass the defaults or omit params"
+        )
+
+
+def _check_savefig(savefig: Any) -> None:
+    if not isinstance(savefig, str | bool):
+        raise ConfigError(f"savefig must be True/False or a directory name, got {savefig!r}")
 
 
 def _frame(records: list[dict[str, Any]], cols: list[str]) -> pd.DataFrame:
@@ -75,7 +106,7 @@ def _onnx_as_dict(model: Any) -> Any:
     return {name: store.read(name) for name in store.names()}
 
 
-class WeightWatcher:
+class WeightWatcher(TransformMethods):
     """Drop-in for ``weightwatcher.WeightWatcher`` (0.7.7): same methods, arguments, defaults
     and result columns; implemented options give WeightWatcher's numbers, the others raise
     :class:`UnsupportedOption`. See ``docs/weightwatcher.md``.
@@ -102,6 +133,18 @@ class WeightWatcher:
         self.base_model = _onnx_as_dict(base_model)
         self.details: pd.DataFrame | None = None
         self.skipped: pd.DataFrame | None = None  # rows WeightWatcher leaves out, with reasons
+        self.results: Any = None  # as WeightWatcher 0.7.7 (which never fills it)
+
+    def __repr__(self) -> str:
+        return f"\nAnalysis done: {self.details is not None}"
+
+    # WeightWatcher's static helpers on option dictionaries
+    valid_params = staticmethod(_params.valid_params)
+    layer_type_from_str = staticmethod(_params.layer_type_from_str)
+
+    def normalize_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """WeightWatcher's option aliases resolved in place (PL -> power_law, ...)."""
+        return _params.normalize_params(params)
 
     def _set_model(self, model: Any, base_model: Any = None) -> None:
         if model is not None:
@@ -128,7 +171,7 @@ class WeightWatcher:
         if peft:
             rows = self._peft_rows()
         else:
-            rows = _layers.base_rows(self.model, start_ids=start_ids, conv2d_norm=conv2d_norm)
+            rows = _layers.base_rows(self.model, start_ids=int(start_ids), conv2d_norm=conv2d_norm)
             if self.base_model is not None:
                 base = _layers.base_rows(self.base_model, conv2d_norm=conv2d_norm)
                 specs = delta_specs([r.spec for r in rows], [r.spec for r in base])
@@ -186,6 +229,7 @@ class WeightWatcher:
              "conv2d_fft": conv2d_fft, "fft": fft, "intra": intra, "channels": channels,
              "stacked": stacked}
         )  # fmt: skip
+        _check_savefig(savefig)
         self._set_model(model, base_model)
         pool = pool and not ww2x
         lim = check_limits(min_evals, max_evals, max_N)
@@ -265,12 +309,13 @@ class WeightWatcher:
         )  # fmt: skip
         if svd_method not in ("fast", "accurate"):
             raise ConfigError(f"svd_method={svd_method!r}; use 'fast' or 'accurate'")
-        if not isinstance(start_ids, int) or start_ids < 0:
+        if not _is_int(start_ids) or start_ids < 0:
             raise ConfigError(f"start_ids must be an integer >= 0, got {start_ids!r}")
         tail = tail_options(
             fit=fit, fix_fingers=fix_fingers, xmin_max=xmin_max, max_fingers=max_fingers,
             finger_thresh=finger_thresh, pl_package=pl_package, xmax=xmax,
         )  # fmt: skip
+        _check_savefig(savefig)
         self._set_model(model, base_model)
         pool = pool and not ww2x
         lim = check_limits(min_evals, max_evals, max_N)
@@ -330,16 +375,13 @@ class WeightWatcher:
         return {m: float(frame[m].mean()) for m in SUMMARY_METRICS if m in frame.columns}
 
     def _one_row(self, model: Any, layer: Any, params: Any) -> _layers.Row:
-        if params is not None:
-            raise UnsupportedOption("the params= argument is not implemented; omit it")
+        _check_params(params)
         self._set_model(model)
         rows = [r for r in self._rows(
             layers=[], min_evals=DEFAULT_MIN_EVALS, max_evals=DEFAULT_MAX_EVALS,
             max_n=DEFAULT_MAX_N, pool=True, conv2d_norm=True, start_ids=0, peft=False,
         ) if not r.skip]  # fmt: skip
-        hit = [
-            r for r in rows if (r.layer_id == layer if isinstance(layer, int) else r.name == layer)
-        ]
+        hit = [r for r in rows if (r.layer_id == layer if _is_int(layer) else r.name == layer)]
         if not hit:
             ids = ", ".join(f"{r.layer_id}:{r.name}" for r in rows[:20])
             raise ConfigError(f"layer={layer!r} is not an analysed layer; have (id:name) {ids}")
@@ -371,3 +413,11 @@ class WeightWatcher:
         shape = row.spec.extra.get("shape", ())
         flip = len(shape) >= 2 and shape[0] < shape[1]  # type: ignore[arg-type, index]
         return [s.T.copy() if flip else s.copy() for s in slices]
+
+    def get_framework_layer(self, model: Any = None, layer: Any = None, params: Any = None) -> Any:
+        """The framework's own layer object: the ``torch.nn.Module`` of a torch model; for
+        state dicts and files, the layer's name (as WeightWatcher)."""
+        row = self._one_row(model, layer, params)
+        if hasattr(self.model, "named_modules"):
+            return dict(self.model.named_modules())[row.longname]
+        return row.longname
