@@ -74,7 +74,9 @@ def _check_params(params: Any) -> None:
     if params is None:
         return
     changed = [
-        k for k, v in params.items() if k not in _INERT_PARAMS and DEFAULT_PARAMS.get(k, v) != v
+        k
+        for k, v in params.items()
+        if k not in _INERT_PARAMS and (k not in DEFAULT_PARAMS or DEFAULT_PARAMS[k] != v)
     ]
     if changed:
         raise UnsupportedOption(
