@@ -422,22 +422,24 @@ def test_xmax_force_is_refused(vgg: Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="TPL / E_TPL fits still differ from WeightWatcher 0.7.7's (see docs/weightwatcher.md)",
-)
-def test_tpl_fits(vgg: Any) -> None:
+def test_tpl_fits() -> None:
     """test_truncated_power_law_fit / test_extended_truncated_power_law_fit (without
-    xmax='force')."""
+    xmax='force'), on the torch module as the original class. On fc3 (100 eigenvalues)
+    instead of fc2/fc1 (512): the powerlaw package's mpmath TPL takes ~100 s per 512-eigenvalue
+    layer (both were checked once: identical). xmax: NaN here, None in WeightWatcher
+    (deliberate difference, as in test_alpha_fits)."""
 
     def body(ww: Any, model: Any, ids: Any) -> Any:
         watcher = ww.WeightWatcher(model=model)
-        tpl = watcher.analyze(layers=[ids["fc2"]], fit=ww.TPL, pl_package=ww.POWERLAW_PACKAGE)
-        etpl = watcher.analyze(layers=[ids["fc1"]], fit=ww.E_TPL, pl_package=ww.POWERLAW_PACKAGE)
+        tpl = watcher.analyze(layers=[ids["fc3"]], fit=ww.TPL, pl_package=ww.POWERLAW_PACKAGE)
+        etpl = watcher.analyze(layers=[ids["fc3"]], fit=ww.E_TPL, pl_package=ww.POWERLAW_PACKAGE)
         assert (tpl.Lambda > -1).all() and (etpl.Lambda > -1).all()
         return tpl, etpl
 
-    check(body, vgg[0], vgg[1])
+    ref, ours = ww_port.both(body, _module, MODULE_IDS)
+    for r, o in zip(ref, ours, strict=True):
+        assert r.xmax.isna().all() and o.xmax.isna().all() and o.xmax.dtype == float
+    ww_port.same([r.drop(columns="xmax") for r in ref], [o.drop(columns="xmax") for o in ours])
 
 
 # -- SVDSmoothing / SVDSharpness ------------------------------------------------------------
