@@ -53,6 +53,8 @@ class Row:
     rf: int
     slice_id: int | None = None
     skip: str = ""  # why WeightWatcher would not analyse it ("" = analysed)
+    peft: bool | None = None  # the ``peft`` column (peft mode only)
+    full_shape: tuple[int, int] | None = None  # (N, M) of a LoRA update whose ESD is its top r
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weightspace.checkpoint import unwrap_state_dict
 from weightspace.errors import ConfigError
 from weightspace.spectral.analyze import analyze_specs
-from weightspace.spectral.delta import delta_specs, lora_specs
+from weightspace.spectral.delta import delta_specs
 from weightspace.spectral.esd import as_slices, fitted_eigenvalues, shuffle_slices
 from weightspace.spectral.farms import FarmsOptions
-from weightspace.spectral.load import open_store
 from weightspace.spectral.load_onnx import OnnxStore
 from weightspace.weightwatcher import _layers, _params
 from weightspace.weightwatcher._extras import TransformMethods
@@ -33,6 +31,7 @@ from weightspace.weightwatcher._options import (
     refuse_unsupported,
     tail_options,
 )
+from weightspace.weightwatcher._peft import peft_rows
 from weightspace.weightwatcher.constants import DEFAULT_PARAMS
 
 log = logging.getLogger(__name__)
@@ -113,8 +112,8 @@ class WeightWatcher(TransformMethods):
     and result columns; implemented options give WeightWatcher's numbers, the others raise
     :class:`UnsupportedOption`. See ``docs/weightwatcher.md``.
 
-    ``model``: a ``torch.nn.Module``, a state dict, or a path (weights file, sharded directory,
-    ONNX file, or with ``peft=True`` a PEFT adapter directory).
+    ``model``: a ``torch.nn.Module`` (a ``PeftModel`` included), a state dict, or a path
+    (weights file, sharded or flat-file directory, ONNX file, PEFT adapter directory).
     """
 
     def __init__(
@@ -170,35 +169,25 @@ class WeightWatcher(TransformMethods):
         start_ids: int,
         peft: Any,
     ) -> list[_layers.Row]:
-        if peft:
-            rows = self._peft_rows()
-        else:
-            rows = _layers.base_rows(self.model, start_ids=int(start_ids), conv2d_norm=conv2d_norm)
-            if self.base_model is not None:
-                base = _layers.base_rows(self.base_model, conv2d_norm=conv2d_norm)
-                specs = delta_specs([r.spec for r in rows], [r.spec for r in base])
-                rows = [replace(r, spec=s) for r, s in zip(rows, specs, strict=True)]
-                rows = [r if r.spec.load else replace(r, skip=r.spec.reason) for r in rows]
+        if peft and self.base_model is not None:
+            raise UnsupportedOption(
+                "peft with a base_model: WeightWatcher 0.7.7 then ignores peft and differences "
+                "the layers; use peft='with_base' (W + B·A rows) on the PeftModel, or "
+                "weightspace.spectral.delta.lora_specs(adapter_dir, base=state_dict)"
+            )
+        rows = _layers.base_rows(self.model, start_ids=int(start_ids), conv2d_norm=conv2d_norm)
+        if self.base_model is not None:
+            base = _layers.base_rows(self.base_model, conv2d_norm=conv2d_norm)
+            specs = delta_specs([r.spec for r in rows], [r.spec for r in base])
+            rows = [replace(r, spec=s) for r, s in zip(rows, specs, strict=True)]
+            rows = [r if r.spec.load else replace(r, skip=r.spec.reason) for r in rows]
         rows = _layers.select(rows, layers)
         rows = _layers.apply_limits(
             rows, min_evals=min_evals, max_evals=max_evals, max_n=max_n, pool=pool
         )
+        if peft:  # WeightWatcher's LoRA iterator replaces pooling options
+            return peft_rows(rows, peft)
         return rows if pool else _layers.unpool(rows)
-
-    def _peft_rows(self) -> list[_layers.Row]:
-        base = None
-        if self.base_model is not None:
-            if isinstance(self.base_model, dict):
-                base = unwrap_state_dict(self.base_model, origin="the base model")
-            elif hasattr(self.base_model, "state_dict"):
-                base = dict(self.base_model.state_dict())
-            else:
-                store = open_store(self.base_model)
-                base = {n: store.read(n) for n in store.names()}
-        return [
-            _layers.Row(spec, spec.layer_id + 1, spec.longname, spec.longname, "dense", 1)
-            for spec in lora_specs(self.model, base=base)
-        ]
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -249,10 +238,12 @@ class WeightWatcher(TransformMethods):
                 "layer_type": r.layer_type, "N": n, "M": m, "rf": r.rf, "Q": n / m,
                 "num_evals": m * r.rf if pool else m,
             }  # fmt: skip
-            if not pool:
+            if peft:
+                rec["peft"] = bool(r.peft)
+            elif not pool:
                 rec["slice_id"] = r.slice_id
             records.append(rec)
-        cols = DESCRIBE_COLUMNS + ([] if pool else ["slice_id"])
+        cols = DESCRIBE_COLUMNS + (["peft"] if peft else [] if pool else ["slice_id"])
         return _frame(records, ["layer_id", "name", *cols])
 
     def analyze(
@@ -337,13 +328,18 @@ class WeightWatcher(TransformMethods):
         cols = list(BASE_COLUMNS) + tail.columns()
         cols += MP_COLUMNS if mp_fit else []
         cols += RAND_COLUMNS if randomize else []
-        cols += [] if pool else ["slice_id"]
+        cols += ["peft"] if peft else [] if pool else ["slice_id"]
         records = []
         for r, (_, eng) in zip(todo, table.iterrows(), strict=True):
             rec = {c: eng[c] for c in cols if c in eng.index}
             rec.update(layer_id=r.layer_id, name=r.name, longname=r.longname)
             rec.update(layer_type=r.layer_type, rf=r.rf)
-            if not pool:
+            if peft:
+                rec["peft"] = bool(r.peft)
+                if r.full_shape is not None:  # a LoRA update: its top r eigenvalues
+                    rec.update(N=r.full_shape[0], M=r.full_shape[1])
+                    rec["Q"] = r.full_shape[0] / r.full_shape[1]
+            elif not pool:
                 rec.update(slice_id=r.slice_id, num_evals=eng["M"])
             records.append(rec)
         self.engine_details = table  # weightspace's own columns (reason, compat, ...)
