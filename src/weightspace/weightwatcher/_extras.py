@@ -114,7 +114,7 @@ class TransformMethods:
                     else 0
                 )
             else:
-                m1, m2 = _mats(r1), _mats(r2)
+                m1, m2 = _layers.ww_matrices(r1), _layers.ww_matrices(r2)
                 d = [_transforms.distance(a, b, method) for a, b in zip(m1, m2, strict=True)]
                 rec.update(M=min(m1[0].shape), N=max(m1[0].shape), delta_W=float(np.mean(d)),
                            b_shape="unknown", delta_b=0.0)  # fmt: skip
@@ -125,14 +125,6 @@ class TransformMethods:
 def _evals(row: _layers.Row) -> np.ndarray:
     assert row.spec.load is not None
     return np.sort(fitted_eigenvalues(as_slices(row.spec.load()), ww=True).ravel())
-
-
-def _mats(row: _layers.Row) -> list[np.ndarray]:
-    """The weight matrices as ``get_Weights`` returns them (WeightWatcher's orientation)."""
-    assert row.spec.load is not None
-    shape = row.spec.extra.get("shape", ())
-    flip = len(shape) >= 2 and shape[0] < shape[1]  # type: ignore[arg-type, index]
-    return [s.T if flip else s for s in as_slices(row.spec.load())]
 
 
 def _raw(model: Any, row: _layers.Row) -> tuple[np.ndarray, np.ndarray | None]:

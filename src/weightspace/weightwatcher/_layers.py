@@ -254,3 +254,13 @@ def apply_limits(
             why = f"N {n} > max_N {max_n}"
         out.append(replace(r, skip=why) if why else r)
     return out
+
+
+def ww_matrices(row: Row) -> list[np.ndarray]:
+    """The layer's matrices as WeightWatcher's ``Wmats`` (and ``get_Weights``): a dense
+    layer's weight as stored (out, in); conv kernel slices with N >= M (float64 copies)."""
+    assert row.spec.load is not None
+    slices = as_slices(row.spec.load())  # (S, N, M), N >= M
+    shape: Any = row.spec.extra.get("shape", ())
+    flip = len(shape) == 2 and int(shape[0]) < int(shape[1])
+    return [s.T.copy() if flip else s.copy() for s in slices]

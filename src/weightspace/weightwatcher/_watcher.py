@@ -18,6 +18,7 @@ from weightspace.spectral.farms import FarmsOptions
 from weightspace.spectral.load_onnx import OnnxStore
 from weightspace.weightwatcher import _layers, _params
 from weightspace.weightwatcher._extras import TransformMethods
+from weightspace.weightwatcher._iterator import IteratorMethods
 from weightspace.weightwatcher._options import (
     DEF_SAVE_DIR,
     DEFAULT_FINGER_THRESH,
@@ -107,7 +108,7 @@ def _onnx_as_dict(model: Any) -> Any:
     return {name: store.read(name) for name in store.names()}
 
 
-class WeightWatcher(TransformMethods):
+class WeightWatcher(TransformMethods, IteratorMethods):
     """Drop-in for ``weightwatcher.WeightWatcher`` (0.7.7): same methods, arguments, defaults
     and result columns; implemented options give WeightWatcher's numbers, the others raise
     :class:`UnsupportedOption`. See ``docs/weightwatcher.md``.
@@ -404,13 +405,9 @@ class WeightWatcher(TransformMethods):
     def get_Weights(
         self, model: Any = None, layer: Any = None, params: Any = None
     ) -> list[np.ndarray]:
-        """The layer's weight matrices as (out, in) arrays, one per kernel position."""
-        row = self._one_row(model, layer, params)
-        assert row.spec.load is not None
-        slices = as_slices(row.spec.load())  # (S, N, M), N >= M, float64
-        shape = row.spec.extra.get("shape", ())
-        flip = len(shape) >= 2 and shape[0] < shape[1]  # type: ignore[arg-type, index]
-        return [s.T.copy() if flip else s.copy() for s in slices]
+        """The layer's weight matrices: a dense layer's as stored (out, in), a conv layer's
+        kernel slices with N >= M (as WeightWatcher)."""
+        return _layers.ww_matrices(self._one_row(model, layer, params))
 
     def get_framework_layer(self, model: Any = None, layer: Any = None, params: Any = None) -> Any:
         """The framework's own layer object: the ``torch.nn.Module`` of a torch model; for
