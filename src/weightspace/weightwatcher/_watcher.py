@@ -16,6 +16,7 @@ from weightspace.spectral.delta import delta_specs
 from weightspace.spectral.esd import as_slices, fitted_eigenvalues, shuffle_slices
 from weightspace.spectral.farms import FarmsOptions
 from weightspace.spectral.load_onnx import OnnxStore
+from weightspace.threads import current_threads
 from weightspace.weightwatcher import _layers, _params
 from weightspace.weightwatcher._extras import TransformMethods
 from weightspace.weightwatcher._iterator import IteratorMethods
@@ -33,6 +34,7 @@ from weightspace.weightwatcher._options import (
     tail_options,
 )
 from weightspace.weightwatcher._peft import peft_rows
+from weightspace.weightwatcher._plots import layer_figures
 from weightspace.weightwatcher.constants import DEFAULT_PARAMS
 
 log = logging.getLogger(__name__)
@@ -296,7 +298,7 @@ class WeightWatcher(TransformMethods, IteratorMethods):
         fixed-aspect-ratio submatrices instead (removes the aspect-ratio bias of alpha).
         """
         refuse_unsupported(
-            {"min_size": min_size, "max_size": max_size, "glorot_fix": glorot_fix, "plot": plot,
+            {"min_size": min_size, "max_size": max_size, "glorot_fix": glorot_fix,
              "conv2d_fft": conv2d_fft, "fft": fft, "deltas": deltas, "intra": intra,
              "vectors": vectors, "channels": channels, "stacked": stacked, "detX": detX,
              "ERG": ERG, "tolerance": tolerance, "inverse": inverse}
@@ -319,11 +321,9 @@ class WeightWatcher(TransformMethods, IteratorMethods):
         )  # fmt: skip
         todo = [r for r in rows if not r.skip]
         self._note_skipped(rows)
-        import torch
-
         table = analyze_specs(
             [r.spec for r in todo], compat="ww", mp_fit=mp_fit, randomize=randomize,
-            workers=max(1, torch.get_num_threads()), tail=tail,
+            workers=max(1, current_threads()), tail=tail,
             farms=FarmsOptions() if farms is True else (farms or None),
         )  # fmt: skip
         cols = list(BASE_COLUMNS) + tail.columns()
@@ -345,7 +345,26 @@ class WeightWatcher(TransformMethods, IteratorMethods):
             records.append(rec)
         self.engine_details = table  # weightspace's own columns (reason, compat, ...)
         self.details = _frame(records, ["layer_id", "name", *cols])
+        if plot:
+            savedir = DEF_SAVE_DIR if savefig is True else (savefig or None)
+            self._plot(todo, records, savedir=savedir, mp_fit=mp_fit, randomize=randomize)
         return self.details
+
+    def _plot(self, rows: list[_layers.Row], records: list[dict[str, Any]], *,
+              savedir: str | None, mp_fit: bool, randomize: bool) -> None:  # fmt: skip
+        """WeightWatcher's figures of each analysed layer (see ``_plots``)."""
+        for r, rec in zip(rows, records, strict=True):
+            if not rec.get("has_esd") or r.spec.load is None:
+                continue
+            slices = as_slices(r.spec.load())
+            evals = fitted_eigenvalues(slices, ww=True, conv_slices=r.spec.conv_slices).ravel()
+            rand = None
+            if randomize:
+                shuffled = shuffle_slices(slices, np.random.default_rng(0))
+                rand = fitted_eigenvalues(shuffled, ww=True, conv_slices=r.spec.conv_slices)
+            plot_id = f"{r.layer_id}" if r.slice_id is None else f"{r.layer_id}:{r.slice_id}"
+            layer_figures(evals, rec, savedir=savedir, plot_id=plot_id, mp_fit=mp_fit,
+                          rand_evals=None if rand is None else rand.ravel())  # fmt: skip
 
     def _note_skipped(self, rows: list[_layers.Row]) -> None:
         skipped = [
