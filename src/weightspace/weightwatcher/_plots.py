@@ -93,7 +93,8 @@ def layer_figures(
     lam = np.sort(np.asarray(evals, dtype=np.float64))
     label = f"Layer {plot_id} {row.get('name', '')}".strip()
     fitted = row.get("status") == "success" and None not in (
-        _num(row.get("alpha")), _num(row.get("xmin"))
+        _num(row.get("alpha")),
+        _num(row.get("xmin")),
     )
     out("esd", lambda ax: _loglog(ax, lam, row, label, fitted))
     shown = lam[lam > (float(row["xmin"]) / 100 if fitted else 0.004 * lam[-1])]
