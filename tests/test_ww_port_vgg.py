@@ -31,12 +31,33 @@ def _state_dict() -> Any:
     return ww_port.vgg11().state_dict()
 
 
+FLAT_IDS = {k: v - 1 for k, v in STATE_DICT_IDS.items()}  # flat files count from 0
 FIXTURES = {"module": (_module, MODULE_IDS), "state_dict": (_state_dict, STATE_DICT_IDS)}
 
 
-@pytest.fixture(params=list(FIXTURES))
+@pytest.fixture(scope="module")
+def flat_vgg(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Test_VGG11_WWFlatFile's input: the VGG11 state dict extracted by WeightWatcher into
+    its flat-file directory (ww_config.json + .npy files)."""
+    return ww_port.flat_files(_state_dict(), "vgg11", tmp_path_factory.mktemp("flat"))
+
+
+@pytest.fixture(params=["module", "state_dict", "flatfile"])
 def vgg(request: pytest.FixtureRequest) -> tuple[Any, dict[str, int]]:
+    """Test_VGG11_Base, Test_VGG11_PyStateDict and Test_VGG11_WWFlatFile's inputs."""
+    if request.param == "flatfile":
+        return request.getfixturevalue("flat_vgg"), FLAT_IDS
     return FIXTURES[request.param]
+
+
+@pytest.fixture(params=list(FIXTURES))
+def vgg2(request: pytest.FixtureRequest) -> tuple[Any, dict[str, int]]:
+    """The Alpha_w_* classes' inputs (torch module and state dict)."""
+    return FIXTURES[request.param]
+
+
+def _input(vgg: tuple[Any, dict[str, int]]) -> Any:
+    return vgg[0]() if callable(vgg[0]) else vgg[0]
 
 
 def fc_layers(ids: dict[str, int]) -> list[int]:
@@ -77,7 +98,7 @@ def test_layer_ids(vgg: Any) -> None:
 def test_get_framework_layer(vgg: Any) -> None:
     def body(ww: Any, model: Any, ids: Any) -> Any:
         layer = ww.WeightWatcher(model=model).get_framework_layer(layer=ids["fc1"])
-        return type(layer).__name__ if not isinstance(layer, str) else layer
+        return layer if isinstance(layer, str | dict) else type(layer).__name__
 
     check(body, vgg[0], vgg[1])
 
@@ -186,10 +207,10 @@ def test_start_ids_shift_every_id(vgg: Any) -> None:
         return [watcher.describe(start_ids=s).layer_id.tolist() for s in (0, 1, 10)]
 
     ids0, ids1, ids10 = check(body, vgg[0], vgg[1])
-    if vgg[1] is MODULE_IDS:
-        assert ids1 == [i + 1 for i in ids0] and ids10 == [i + 10 for i in ids0]
-    else:
+    if vgg[1] is STATE_DICT_IDS:
         assert ids1 == ids0 and ids10 == list(range(10, 21))
+    else:  # modules and flat files: ids + start_ids
+        assert ids1 == [i + 1 for i in ids0] and ids10 == [i + 10 for i in ids0]
 
 
 @pytest.mark.parametrize(
@@ -269,8 +290,8 @@ def test_get_summary_with_new_model(vgg: Any) -> None:
     numpy integer id taken from ``describe`` (VGG13 in the original; another seed here).
 
     Deliberate difference: WeightWatcher numbers a state dict from 1 when the watcher was
-    built on a state dict and from 0 when it was built on a torch module (its ids depend on
-    the watcher's history); weightspace always from 1."""
+    built on a state dict and from 0 when it was built on a torch module or a directory (its
+    ids depend on the watcher's history); weightspace always from 1."""
 
     def body(ww: Any, model: Any, ids: Any) -> Any:
         watcher = ww.WeightWatcher(model=model)
@@ -283,7 +304,7 @@ def test_get_summary_with_new_model(vgg: Any) -> None:
         return description, details
 
     ref, ours = ww_port.both(body, vgg[0], vgg[1])
-    if vgg[1] is MODULE_IDS:
+    if vgg[1] is not STATE_DICT_IDS:
         for frame in ref:
             frame["layer_id"] += 1  # the one difference, checked here
     ww_port.same(ref, ours)
@@ -374,7 +395,7 @@ def test_reset_params(vgg: Any) -> None:
 def test_stacked_details_is_refused(vgg: Any) -> None:
     """test_ww_stacked_layer_details: ``stacked=True`` (experimental in WeightWatcher) is a
     deliberate difference: refused with UnsupportedOption, never silently ignored."""
-    model = vgg[0]()
+    model = _input(vgg)
     ref = ww_port.oracle.WeightWatcher(model=model).describe(stacked=True)
     assert len(ref) == 1 and ref.layer_type.iloc[0] == "stacked"
     with pytest.raises(ww_port.wsw.UnsupportedOption, match="stacked"):
@@ -396,11 +417,11 @@ def test_stacked_details_is_refused(vgg: Any) -> None:
     ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()),
 )
 @pytest.mark.slow
-def test_alpha_fits(vgg: Any, kw: dict[str, Any]) -> None:
+def test_alpha_fits(vgg2: Any, kw: dict[str, Any]) -> None:
     def body(ww: Any, model: Any, ids: Any) -> Any:
         return ww.WeightWatcher(model=model).analyze(layers=[ids["second"]], **kw)
 
-    ref, ours = ww_port.both(body, vgg[0], vgg[1])
+    ref, ours = ww_port.both(body, vgg2[0], vgg2[1])
     if kw["pl_package"] == "powerlaw":
         # deliberate difference: the powerlaw package reports no xmax (None in an object
         # column); weightspace gives NaN in a float column
@@ -412,9 +433,9 @@ def test_alpha_fits(vgg: Any, kw: dict[str, Any]) -> None:
 def test_xmax_force_is_refused(vgg: Any) -> None:
     """``xmax='force'`` (the original's TPL/fingers tests use it) is a deliberate difference:
     refused with UnsupportedOption."""
-    model = vgg[0]()
+    model = _input(vgg)
     ref = ww_port.oracle.WeightWatcher(model=model).analyze(
-        layers=[2 if vgg[1] is MODULE_IDS else 1], xmax="force", pl_package="powerlaw"
+        layers=[vgg[1]["first"]], xmax="force", pl_package="powerlaw"
     )
     assert len(ref) == 1
     with pytest.raises(ww_port.wsw.UnsupportedOption, match="xmax"):
@@ -455,7 +476,7 @@ def test_tpl_fits() -> None:
     ],
     ids=["keep", "drop", "with_model", "detX"],
 )
-def test_svd_smoothing(vgg: Any, how: dict[str, Any]) -> None:
+def test_svd_smoothing(vgg2: Any, how: dict[str, Any]) -> None:
     """The smoothed layer keeps (or loses) the same number of components as in
     WeightWatcher. Deliberate difference: weightspace's truncated SVD is exact (the kept
     eigenvalues are the layer's own, checked), WeightWatcher's is scikit-learn's randomized
@@ -472,7 +493,7 @@ def test_svd_smoothing(vgg: Any, how: dict[str, Any]) -> None:
         assert out is watcher.model
         return before, [watcher.get_ESD(layer=ids[k]) for k in names]
 
-    (_, ref), (before, ours) = ww_port.both(body, vgg[0], vgg[1])
+    (_, ref), (before, ours) = ww_port.both(body, vgg2[0], vgg2[1])
     for a, b in zip(ref, ours, strict=True):
         kept = b[b > 1e-10]
         assert len(kept) == (a > 1e-10).sum()
@@ -485,7 +506,7 @@ def test_svd_smoothing(vgg: Any, how: dict[str, Any]) -> None:
         assert (ours[0] > 1e-10).sum() == int(0.2 * 512)
 
 
-def test_svd_sharpness(vgg: Any) -> None:
+def test_svd_sharpness(vgg2: Any) -> None:
     """test_svd_sharpness, _with_model, test_svd_sharpness2: the sharpened model's ESD is
     no larger than before, layers left out are untouched, and the return value is the
     ``model`` argument (None when the watcher holds the model), as in WeightWatcher. The
@@ -499,4 +520,4 @@ def test_svd_sharpness(vgg: Any) -> None:
         assert all(after[k].max() <= before[k].max() * (1 + 1e-6) for k in before)
         return out is None, after["fc1"]
 
-    check(body, vgg[0], vgg[1])
+    check(body, vgg2[0], vgg2[1])

@@ -198,3 +198,18 @@ def bert(seed: int = 0) -> Any:
         intermediate_size=128, max_position_embeddings=64, num_labels=2,
     )  # fmt: skip
     return tr.BertForSequenceClassification(cfg)
+
+
+def flat_files(state_dict: dict[str, Any], model_name: str, root: Any) -> str:
+    """WeightWatcher's flat-file directory of ``state_dict`` (written by WeightWatcher's own
+    ``extract_pytorch_bins``, as the original tests make it) under ``root``."""
+    import os
+
+    src = os.path.join(str(root), "src")
+    os.makedirs(src, exist_ok=True)
+    torch.save(state_dict, os.path.join(src, "pytorch_model.bin"))
+    quiet()
+    config = oracle.WeightWatcher.extract_pytorch_bins(
+        model_dir=src, model_name=model_name, tmp_dir=str(root)
+    )
+    return str(config["weights_dir"])

@@ -41,6 +41,7 @@ class FlatLayer:
     longname: str
     layer_type: str  # WeightWatcher's type string
     path: Path  # the .npy weight file
+    entry: dict[str, Any]  # the config entry as written
 
 
 def is_flatfile_dir(root: Path) -> bool:
@@ -80,6 +81,7 @@ def _flat_layer(root: Path, layer_id: int, entry: dict[str, Any]) -> FlatLayer:
         longname=longname,
         layer_type=str(entry.get("type", "unknown")),
         path=path,
+        entry=dict(entry),
     )
 
 

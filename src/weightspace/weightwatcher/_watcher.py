@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import numbers
+import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from weightspace.spectral.analyze import analyze_specs
 from weightspace.spectral.delta import delta_specs
 from weightspace.spectral.esd import as_slices, fitted_eigenvalues, shuffle_slices
 from weightspace.spectral.farms import FarmsOptions
+from weightspace.spectral.load_flatfiles import is_flatfile_dir, read_ww_config
 from weightspace.spectral.load_onnx import OnnxStore
 from weightspace.threads import current_threads
 from weightspace.weightwatcher import _layers, _params
@@ -429,9 +432,12 @@ class WeightWatcher(TransformMethods, IteratorMethods):
         return _layers.ww_matrices(self._one_row(model, layer, params))
 
     def get_framework_layer(self, model: Any = None, layer: Any = None, params: Any = None) -> Any:
-        """The framework's own layer object: the ``torch.nn.Module`` of a torch model; for
-        state dicts and files, the layer's name (as WeightWatcher)."""
+        """The framework's own layer object: the ``torch.nn.Module`` of a torch model, a flat-file
+        directory's config entry (a dict), else the layer's name (as WeightWatcher)."""
         row = self._one_row(model, layer, params)
         if hasattr(self.model, "named_modules"):
             return dict(self.model.named_modules())[row.longname]
+        if isinstance(self.model, str | os.PathLike) and is_flatfile_dir(Path(self.model)):
+            key = str(row.spec.extra.get("tensor", ""))
+            return next(f.entry for f in read_ww_config(Path(self.model)) if f.key == key)
         return row.longname
