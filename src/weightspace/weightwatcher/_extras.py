@@ -98,9 +98,9 @@ class TransformMethods:
         records = []
         for r1, r2 in zip(per_model[0][1], per_model[1][1], strict=False):
             rec: dict[str, Any] = {"layer_id": r1.layer_id, "name": r1.name}
-            if not pool:
-                rec["slice_id"] = r1.slice_id
             rec.update(longname=r1.longname, method=method)
+            if not pool:
+                rec["slice_id"] = r1.slice_id  # after longname, as WeightWatcher
             if method == "raw":
                 w1, b1 = _raw(per_model[0][0], r1)
                 w2, b2 = _raw(per_model[1][0], r2)

@@ -187,6 +187,22 @@ class IteratorMethods:
         return self.make_layer_iterator(model, layers=filters, params=params, base_model=base_model)
 
     @staticmethod
+    def valid_vectors(vectors: Any) -> bool:
+        """True for a numpy array or a list of numpy arrays (WeightWatcher's vector inputs)."""
+        if isinstance(vectors, list):
+            return all(isinstance(v, np.ndarray) for v in vectors)
+        return isinstance(vectors, np.ndarray)
+
+    def iterate_vectors(self, vectors: Any) -> Iterator[Any]:
+        """The vectors of a 2-D array (its rows), of a list (its items), else the one given."""
+        if isinstance(vectors, np.ndarray) and vectors.ndim > 1:
+            yield from vectors
+        elif isinstance(vectors, list):
+            yield from vectors
+        else:
+            yield vectors
+
+    @staticmethod
     def infer_model_file_format(model_dir: Any) -> tuple[str, str]:
         """(format, file glob) of a model directory, WeightWatcher's precedence: safetensors,
         adapter safetensors, torch ``.bin``, adapter ``.bin``, flat ``.npy`` files, Keras h5."""
