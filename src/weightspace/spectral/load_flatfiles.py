@@ -41,6 +41,7 @@ class FlatLayer:
     longname: str
     layer_type: str  # WeightWatcher's type string
     path: Path  # the .npy weight file
+    bias_path: Path | None  # the .npy bias file, if any
     entry: dict[str, Any]  # the config entry as written
 
 
@@ -73,6 +74,7 @@ def _flat_layer(root: Path, layer_id: int, entry: dict[str, Any]) -> FlatLayer:
         )
     # the file next to the config (WeightWatcher records the absolute directory it wrote)
     path = root / weightfile.name
+    biasfile = entry.get("biasfile")
     longname = str(entry["longname"])
     return FlatLayer(
         layer_id=layer_id,
@@ -81,6 +83,7 @@ def _flat_layer(root: Path, layer_id: int, entry: dict[str, Any]) -> FlatLayer:
         longname=longname,
         layer_type=str(entry.get("type", "unknown")),
         path=path,
+        bias_path=root / Path(str(biasfile)).name if biasfile else None,
         entry=dict(entry),
     )
 
@@ -127,6 +130,11 @@ class FlatFileStore:
     def read(self, name: str, rows: slice | None = None) -> np.ndarray:
         arr = self._map(name)
         return arr if rows is None else arr[rows]
+
+    def bias(self, name: str) -> np.ndarray | None:
+        """The bias of the layer whose weight is ``name`` (None without one)."""
+        path = self._by_key[name].bias_path
+        return None if path is None else np.load(path, allow_pickle=False)
 
 
 def layer_map(root: Path) -> list[str] | None:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from weightspace.errors import ConfigError
+from weightspace.spectral.load import open_store
+from weightspace.spectral.load_flatfiles import FlatFileStore
 from weightspace.weightwatcher import _layers
 from weightspace.weightwatcher._options import UnsupportedOption
 from weightspace.weightwatcher.constants import (
@@ -113,9 +115,9 @@ def _tensors(model: Any, row: _layers.Row) -> tuple[np.ndarray, np.ndarray | Non
         bias_key = tensor[: -len("weight")] + "bias" if tensor.endswith("weight") else None
         bias = model.get(bias_key) if bias_key else None
         return _to_numpy(model[tensor]), None if bias is None else _to_numpy(bias)
-    from weightspace.spectral.load import open_store
-
     store = open_store(model)
+    if isinstance(store, FlatFileStore):
+        return np.asarray(store.read(tensor)), store.bias(tensor)
     bias_name = tensor[: -len("weight")] + "bias" if tensor.endswith("weight") else ""
     bias = store.read(bias_name) if bias_name in set(store.names()) else None
     return np.asarray(store.read(tensor)), bias
