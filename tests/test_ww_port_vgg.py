@@ -392,6 +392,37 @@ def test_reset_params(vgg: Any) -> None:
     check(body, vgg[0], vgg[1])
 
 
+def test_make_ww_iterator(vgg: Any) -> None:
+    """test_make_ww_iterator: the iterator (min_evals=0) lists describe's 11 layers, same ids;
+    test_max_N_too_small's iterator part: max_N leaves fc1 (N = 3136) out."""
+
+    def body(ww: Any, model: Any, ids: Any) -> Any:
+        watcher = ww.WeightWatcher(model=model)
+        expected = watcher.describe().layer_id.tolist()
+        params = dict(ww.DEFAULT_PARAMS)
+        params[ww.MIN_EVALS] = 0
+        got = [int(x.layer_id) for x in watcher.make_layer_iterator(model=model, params=params)]
+        assert got == expected and len(got) == 11 and min(got) >= ids["first"]
+        params = dict(ww.DEFAULT_PARAMS)
+        params[ww.MAX_N] = params[ww.MAX_EVALS] = 3000
+        small = watcher.make_layer_iterator(model=model, params=params)
+        return got, [int(x.layer_id) for x in small if not x.skipped]
+
+    _, small = check(body, vgg[0], vgg[1])
+    assert len(small) == 10 and vgg[1]["fc1"] not in small
+
+
+def test_stacked_iterator_is_refused(vgg: Any) -> None:
+    """test_ww_stacked_layer_iterator: deliberate difference, params with stacked=True
+    (experimental in WeightWatcher: one "Stacked Layer") raise UnsupportedOption."""
+    model = _input(vgg)
+    params = dict(ww_port.oracle.DEFAULT_PARAMS, stacked=True)
+    layers = list(ww_port.oracle.WeightWatcher(model=model).make_layer_iterator(params=params))
+    assert len(layers) == 1 and layers[0].name == "Stacked Layer"
+    with pytest.raises(ww_port.wsw.UnsupportedOption, match="stacked"):
+        ww_port.wsw.WeightWatcher(model=model).make_layer_iterator(params=params)
+
+
 def test_stacked_details_is_refused(vgg: Any) -> None:
     """test_ww_stacked_layer_details: ``stacked=True`` (experimental in WeightWatcher) is a
     deliberate difference: refused with UnsupportedOption, never silently ignored."""

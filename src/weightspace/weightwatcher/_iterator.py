@@ -27,13 +27,19 @@ from weightspace.spectral.load_flatfiles import FlatFileStore
 from weightspace.weightwatcher import _layers
 from weightspace.weightwatcher._options import UnsupportedOption
 from weightspace.weightwatcher.constants import (
+    DEFAULT_PARAMS,
     FRAMEWORK,
     LAYER_TYPE,
+    MAX_EVALS,
+    MAX_N,
+    MIN_EVALS,
     MODEL_FILE_FORMATS,
+    START_IDS,
     UNKNOWN,
 )
 
 DEFAULTS = {"min_evals": 8, "max_evals": 15000, "max_n": 50000, "conv2d_norm": True}
+_LIMIT_KEYS = {MIN_EVALS: "min_evals", MAX_EVALS: "max_evals", MAX_N: "max_n"}
 
 
 @dataclass
@@ -163,14 +169,21 @@ class IteratorMethods:
     ) -> Iterator[IteratedLayer]:
         """The layers ``describe`` lists (after the ``layers=`` filter), one view each; with
         ``base_model`` the views hold W − W_base."""
-        if params is not None and params.get("pool", True) is False:
-            raise UnsupportedOption(
-                "make_layer_iterator: params with pool=False is not implemented"
-            )
+        limits = dict(DEFAULTS)
+        start_ids = 0
+        for key, value in (params or {}).items():
+            if key in _LIMIT_KEYS:
+                limits[_LIMIT_KEYS[key]] = int(value)
+            elif key == START_IDS:
+                start_ids = int(value)
+            elif key not in DEFAULT_PARAMS or DEFAULT_PARAMS[key] != value:
+                raise UnsupportedOption(
+                    f"make_layer_iterator: params {key}={value!r} is not implemented (only the "
+                    "size limits and start ids may differ from DEFAULT_PARAMS)"
+                )
         self._set_model(model, base_model)
-        start_ids = int(params.get("layer_ids_start", 0)) if params else 0
         rows = self._rows(  # type: ignore[attr-defined]
-            layers=layers, pool=True, start_ids=start_ids, peft=False, **DEFAULTS
+            layers=layers, pool=True, start_ids=start_ids, peft=False, **limits
         )
         target = self.model
         return iter([IteratedLayer(target, r) for r in rows if not r.skip])
