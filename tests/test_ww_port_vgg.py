@@ -354,11 +354,19 @@ def test_density_fit(vgg: Any, randomize: bool) -> None:
         assert details.rand_sigma_mp.iloc[0] == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.slow
 def test_randomize_mp_fits(vgg: Any) -> None:
+    """All 11 layers on the torch module; on the state dict and the flat files (the same
+    weights) on a conv, a dense and the last layer only: WeightWatcher's randomized MP fits
+    take ~25 s per model here, weightspace's < 1 s."""
+    layers = [] if vgg[1] is MODULE_IDS else [vgg[1]["second"], vgg[1]["fc2"], vgg[1]["fc3"]]
+
     def body(ww: Any, model: Any, ids: Any) -> Any:
-        return ww.WeightWatcher(model=model).analyze(mp_fit=True, randomize=True, pool=True)
+        watcher = ww.WeightWatcher(model=model)
+        return watcher.analyze(layers=layers, mp_fit=True, randomize=True, pool=True)
 
     details = check(body, vgg[0], vgg[1], random_ok=True)
+    assert len(details) == (11 if not layers else 3)
     assert ((details.rand_sigma_mp < 1.10) & (details.rand_sigma_mp > 0.9)).all()
 
 
