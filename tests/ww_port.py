@@ -266,3 +266,51 @@ def flat_files(state_dict: dict[str, Any], model_name: str, root: Any) -> str:
         model_dir=src, model_name=model_name, tmp_dir=str(root)
     )
     return str(config["weights_dir"])
+
+
+# -- the VGG11 tests' inputs (Test_VGG11_Base, _PyStateDict, _WWFlatFile, _Alpha_w_*) --------
+# (fixtures named ``flat_vgg``, ``vgg``, ``vgg2``; a test module imports the functions)
+
+MODULE_IDS = {"first": 2, "second": 5, "third": 8, "fc1": 25, "fc2": 28, "fc3": 31}
+STATE_DICT_IDS = {"first": 1, "second": 2, "third": 8, "fc1": 9, "fc2": 10, "fc3": 11}
+
+
+def vgg_module() -> Any:
+    return vgg11()
+
+
+def vgg_state_dict() -> Any:
+    return vgg11().state_dict()
+
+
+FLAT_IDS = {k: v - 1 for k, v in STATE_DICT_IDS.items()}  # flat files count from 0
+FIXTURES = {"module": (vgg_module, MODULE_IDS), "state_dict": (vgg_state_dict, STATE_DICT_IDS)}
+
+
+@pytest.fixture(scope="module", name="flat_vgg")
+def flat_vgg_fixture(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Test_VGG11_WWFlatFile's input: the VGG11 state dict extracted by WeightWatcher into
+    its flat-file directory (ww_config.json + .npy files)."""
+    return flat_files(vgg_state_dict(), "vgg11", tmp_path_factory.mktemp("flat"))
+
+
+@pytest.fixture(params=["module", "state_dict", "flatfile"], name="vgg")
+def vgg_fixture(request: pytest.FixtureRequest) -> tuple[Any, dict[str, int]]:
+    """Test_VGG11_Base, Test_VGG11_PyStateDict and Test_VGG11_WWFlatFile's inputs."""
+    if request.param == "flatfile":
+        return request.getfixturevalue("flat_vgg"), FLAT_IDS
+    return FIXTURES[request.param]
+
+
+@pytest.fixture(params=list(FIXTURES), name="vgg2")
+def vgg2_fixture(request: pytest.FixtureRequest) -> tuple[Any, dict[str, int]]:
+    """The Alpha_w_* classes' inputs (torch module and state dict)."""
+    return FIXTURES[request.param]
+
+
+def vgg_input(vgg: tuple[Any, dict[str, int]]) -> Any:
+    return vgg[0]() if callable(vgg[0]) else vgg[0]
+
+
+def fc_layers(ids: dict[str, int]) -> list[int]:
+    return [ids["fc1"], ids["fc2"], ids["fc3"]]

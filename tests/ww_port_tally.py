@@ -16,6 +16,7 @@ DELIBERATE = "deliberate difference"
 LEFT_OUT = "left out"
 
 V = "test_ww_port_vgg::"
+VF = "test_ww_port_vgg_fits::"
 M = "test_ww_port_models::"
 F = "test_ww_port_files::"
 P = "test_ww_port_peft::"
@@ -68,14 +69,14 @@ VGG11_BASE: dict[str, tuple[str, str]] = {
     "test_reset_params": (_I, V + "test_reset_params"),
     "test_density_fit": (_I, V + "test_density_fit"),
     "test_density_fit_on_randomized_W": (_I, V + "test_density_fit"),
-    "test_svd_smoothing": (_D, V + "test_svd_smoothing"),
-    "test_svd_smoothing_with_model": (_D, V + "test_svd_smoothing"),
-    "test_svd_smoothing_alt": (_D, V + "test_svd_smoothing"),
-    "test_svd_smoothing_alt2": (_D, V + "test_svd_smoothing"),
-    "test_svd_sharpness": (_D, V + "test_svd_sharpness"),
-    "test_svd_sharpness_with_model": (_D, V + "test_svd_sharpness"),
+    "test_svd_smoothing": (_D, VF + "test_svd_smoothing"),
+    "test_svd_smoothing_with_model": (_D, VF + "test_svd_smoothing"),
+    "test_svd_smoothing_alt": (_D, VF + "test_svd_smoothing"),
+    "test_svd_smoothing_alt2": (_D, VF + "test_svd_smoothing"),
+    "test_svd_sharpness": (_D, VF + "test_svd_sharpness"),
+    "test_svd_sharpness_with_model": (_D, VF + "test_svd_sharpness"),
     "test_ESD_model_set": (_I, V + "test_get_esd"),
-    "test_svd_sharpness2": (_D, V + "test_svd_sharpness"),
+    "test_svd_sharpness2": (_D, VF + "test_svd_sharpness"),
     "test_runtime_warnings": (_L, "prints numpy's sqrt(-1) warning; no WeightWatcher call"),
     "test_max_N_too_small": (_I, V + "test_make_ww_iterator"),
     "test_max_evals_too_small": (_I, V + "test_max_evals_too_small"),
@@ -105,9 +106,9 @@ VGG11_FLATFILE = {
 
 ALPHA_WW_FIT = {
     "test_WWFit_available": (_L, "imports WeightWatcher's internal WW_powerlaw.WWFit"),
-    "test_compute_alphas": (_I, V + "test_alpha_fits"),
-    "test_fix_fingers_clip_xmax_w_Force": (_D, V + "test_xmax_force_is_refused"),
-    "test_fix_fingers_clip_xmax": (_I, V + "test_alpha_fits"),
+    "test_compute_alphas": (_I, VF + "test_alpha_fits"),
+    "test_fix_fingers_clip_xmax_w_Force": (_D, VF + "test_xmax_force_is_refused"),
+    "test_fix_fingers_clip_xmax": (_I, VF + "test_alpha_fits"),
     "test_conv2d_fft": (_D, M + "test_conv2d_fft_is_refused"),
 }
 
@@ -193,9 +194,9 @@ TALLY: dict[str, dict[str, tuple[str, str]]] = {
     "Test_VGG11_noModel": {
         "test_basic_columns_no_model": (_I, V + "test_basic_columns"),
         "test_analyze_columns_no_model": (_I, V + "test_analyze_columns"),
-        "test_svd_smoothing_no_model": (_D, V + "test_svd_smoothing"),
+        "test_svd_smoothing_no_model": (_D, VF + "test_svd_smoothing"),
         "test_get_summary_no_model": (_I, V + "test_get_details_and_summary"),
-        "test_svd_sharpness_no_model": (_D, V + "test_svd_sharpness"),
+        "test_svd_sharpness_no_model": (_D, VF + "test_svd_sharpness"),
         "test_getESD_no_model": (_I, V + "test_get_esd"),
         "test_permute_W_no_model": VGG11_BASE["test_permute_W"],
         "test_randomize_no_model": (_I, V + "test_randomize_columns"),
@@ -264,14 +265,14 @@ TALLY: dict[str, dict[str, tuple[str, str]]] = {
     "Test_VGG11_PyStateDict": VGG11_BASE,
     "Test_VGG11_Alpha_w_PowerLawFit": {
         "test_powerlaw_package_available": (_L, "checks that the powerlaw package imports"),
-        "test_compute_alphas": (_D, V + "test_alpha_fits"),
+        "test_compute_alphas": (_D, VF + "test_alpha_fits"),
         "test_intra_power_law_fit": (_D, M + "test_intra_is_refused"),
         "test_intra_power_law_fit2": (_D, M + "test_intra_is_refused"),
-        "test_truncated_power_law_fit": (_D, V + "test_tpl_fits"),
-        "test_extended_truncated_power_law_fit": (_D, V + "test_tpl_fits"),
-        "test_fix_fingers_xmin_peak": (_D, V + "test_alpha_fits"),
-        "test_fix_fingers_clip_xmax_w_Force": (_D, V + "test_xmax_force_is_refused"),
-        "test_fix_fingers_clip_xmax_None": (_D, V + "test_alpha_fits"),
+        "test_truncated_power_law_fit": (_D, VF + "test_tpl_fits"),
+        "test_extended_truncated_power_law_fit": (_D, VF + "test_tpl_fits"),
+        "test_fix_fingers_xmin_peak": (_D, VF + "test_alpha_fits"),
+        "test_fix_fingers_clip_xmax_w_Force": (_D, VF + "test_xmax_force_is_refused"),
+        "test_fix_fingers_clip_xmax_None": (_D, VF + "test_alpha_fits"),
     },
     "Test_VGG11_Alpha_w_WWFit": ALPHA_WW_FIT,
     "Test_VGG11_StateDict_Alpha_w_WWFit": ALPHA_WW_FIT,
