@@ -68,7 +68,7 @@ class IteratedLayer:
         self.num_components = self.M * self.rf
         self.skipped = False
         self.has_weights = True
-        module = dict(model.named_modules())[row.longname] if _is_module(model) else None
+        module = _module(model, row) if _is_module(model) else None
         self.framework_layer = FrameworkLayerView(
             module if module is not None else row.longname, row.layer_id, row.name, row.longname
         )
@@ -99,6 +99,15 @@ def _is_module(model: Any) -> bool:
     return hasattr(model, "named_modules")
 
 
+def _module(model: Any, row: _layers.Row) -> Any:
+    """The torch module of a row: its longname is the module path, except for a root module
+    that is itself the layer (its longname is then its class name)."""
+    try:
+        return model.get_submodule(row.longname)
+    except AttributeError:
+        return model
+
+
 def _layer_type(kind: str) -> Any:
     return getattr(LAYER_TYPE, kind.upper(), LAYER_TYPE.UNKNOWN)
 
@@ -112,7 +121,7 @@ def _to_numpy(t: Any) -> np.ndarray:
 def _tensors(model: Any, row: _layers.Row) -> tuple[np.ndarray, np.ndarray | None]:
     """The layer's weight and bias tensors (None without a bias) as numpy arrays."""
     if _is_module(model):
-        module = dict(model.named_modules())[row.longname]
+        module = _module(model, row)
         bias = getattr(module, "bias", None)
         return _to_numpy(module.weight), None if bias is None else _to_numpy(bias)
     tensor = str(row.spec.extra.get("tensor", f"{row.longname}.weight"))
@@ -133,7 +142,7 @@ def _replace(model: Any, row: _layers.Row, w: np.ndarray, b: np.ndarray | None) 
     import torch
 
     if _is_module(model):
-        module = dict(model.named_modules())[row.longname]
+        module = _module(model, row)
         with torch.no_grad():
             module.weight.data = torch.from_numpy(w)
             if b is not None and getattr(module, "bias", None) is not None:
