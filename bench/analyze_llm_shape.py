@@ -18,6 +18,16 @@ to one thread (and weightspace to one worker).
     .venv/bin/python bench/analyze_llm_shape.py --device cuda --tools weightspace
     .venv/bin/python bench/analyze_llm_shape.py --blocks 1 --tools weightspace --threads 1 \
         --only '*down_proj'          # peak memory of the largest matrix, one worker
+    .venv/bin/python bench/analyze_llm_shape.py --blocks 1 --tools weightspace --threads 1 \
+        --floor --cli                # + the float64 floor and the CLI's own peak memory
+
+``--floor`` adds the bare float64 floor on the same matrices, in a fresh interpreter with the
+same threads: each matrix read and widened to float64 (not timed), then only the Gram matrix
+WᵀW (BLAS ``dsyrk``) and its eigenvalues (the eigensolver weightspace picks, see
+``spectral/eigensolver.py``) are timed; it prints weightspace's time over that floor.
+``--cli`` runs ``weightspace analyze DIR --compat ww`` itself under ``/usr/bin/time -v``
+(peak resident memory of the whole command, as a user sees it) and says whether torch
+was imported.
 """
 
 from __future__ import annotations
@@ -123,6 +133,51 @@ def child_weightspace(
     }
 
 
+def child_floor(path: str, threads: int) -> dict[str, Any]:
+    """Gram matrix + eigensolver only, float64, on every 2-D tensor of ``path``."""
+    import numpy as np
+    from scipy.linalg.blas import dsyrk
+
+    from weightspace.spectral.eigensolver import eigvalsh, solver
+    from weightspace.spectral.load import open_store
+    from weightspace.threads import set_threads
+
+    set_threads(threads or None)
+    store = open_store(path)
+    per: list[float] = []
+    for name in store.names():
+        w = np.asarray(store.read(name), dtype=np.float64)
+        if w.ndim != 2:
+            continue
+        if w.shape[0] < w.shape[1]:
+            w = w.T  # WᵀW of the N×M orientation (N ≥ M): M eigenvalues
+        w = np.asfortranarray(w)
+        t = time.perf_counter()
+        g = dsyrk(1.0, w, trans=1, lower=1)  # the lower triangle of WᵀW
+        eigvalsh(g, lower=True)
+        per.append(time.perf_counter() - t)
+        del w, g
+    return {"tool": "floor", "total_s": sum(per), "per_matrix_s": per, "eigensolver": solver(),
+            "names": [], "alpha": [], "peak_rss_gb": _peak_rss_gb()}  # fmt: skip
+
+
+def run_cli(path: Path, threads: int) -> dict[str, Any]:
+    """``weightspace analyze`` under ``/usr/bin/time -v``: wall time and peak RSS."""
+    code = (
+        "import sys; from weightspace.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('TORCH_LOADED', 'torch' in sys.modules, file=sys.stderr)"
+    )
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-c", code, "analyze", str(path), "-q"]
+    cmd += ["--compat", "ww"] + (["--threads", str(threads)] if threads else [])
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t
+    rss_kb = next(int(x.split()[-1]) for x in proc.stderr.splitlines() if "Maximum resident" in x)
+    return {"total_s": wall, "peak_rss_gb": rss_kb / 1024**2,
+            "torch_loaded": "TORCH_LOADED True" in proc.stderr}  # fmt: skip
+
+
 def child_weightwatcher(path: str, threads: int) -> dict[str, Any]:
     import logging
     import warnings
@@ -186,10 +241,14 @@ def main() -> None:
     p.add_argument(
         "--only", default="", help="weightspace only: analyse the layers matching this glob"
     )
+    p.add_argument("--floor", action="store_true", help="add the float64 Gram+eigensolver floor")
+    p.add_argument("--cli", action="store_true", help="add `weightspace analyze` under time -v")
     args = p.parse_args()
     if args.child:
         if args.child == "weightspace":
             res = child_weightspace(args.dir, args.threads, args.device, args.precision, args.only)
+        elif args.child == "floor":
+            res = child_floor(args.dir, args.threads)
         else:
             res = child_weightwatcher(args.dir, args.threads)
         print(json.dumps(res))
@@ -206,6 +265,8 @@ def main() -> None:
               f"machine: {os.cpu_count()} CPUs", flush=True)  # fmt: skip
         tools = ["weightspace", "weightwatcher"] if args.tools == "both" else [args.tools]
         results = {tool: run_child(tool, root, args) for tool in tools}
+        floor = run_child("floor", root, args) if args.floor else None
+        cli = run_cli(root, args.threads) if args.cli else None
     for tool, r in results.items():
         per = r["per_matrix_s"]
         print(f"{tool:>13}: total {r['total_s']:.1f}s, per matrix {sum(per) / max(len(per), 1):.2f}s "
@@ -213,6 +274,17 @@ def main() -> None:
               f"32 blocks ≈ {r['total_s'] * 32 / args.blocks / 60:.1f} min"
               + (f", torch loaded: {r['torch_loaded']}" if "torch_loaded" in r else "")
               + (f", eigensolver {r['eigensolver']}" if "eigensolver" in r else ""))  # fmt: skip
+    if floor is not None:
+        print(f"        floor: Gram + {floor['eigensolver']} eigensolver, float64, "
+              f"{floor['total_s']:.1f}s over {len(floor['per_matrix_s'])} matrices")  # fmt: skip
+        if "weightspace" in results:
+            ws = results["weightspace"]["total_s"]
+            print(f"weightspace / floor = {ws / floor['total_s']:.2f}x "
+                  "(1.00x = nothing but the Gram product and the eigensolver)")  # fmt: skip
+    if cli is not None:
+        print(f"  weightspace analyze (CLI): {cli['total_s']:.1f}s wall, peak RSS "
+              f"{cli['peak_rss_gb']:.2f} GB (/usr/bin/time -v), torch loaded: "
+              f"{cli['torch_loaded']}")  # fmt: skip
     if len(results) == 2:
         a, b = results["weightspace"], results["weightwatcher"]
         print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -149,3 +150,65 @@ def test_directory_prints_a_progress_line_per_matrix(tmp_path: Path) -> None:
     assert all(ln.endswith(" s total)") for ln in lines)
     quiet = runner.invoke(app, ["analyze", str(root), "--threads", "1", "--quiet"])
     assert quiet.exit_code == 0 and "analyze 1/3" not in quiet.stderr
+
+
+def _run_cli(args: list[str]) -> dict[str, object]:
+    """Run the CLI in a fresh interpreter; report the exit code and which heavy modules loaded."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from weightspace.cli import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "    rc = 0\n"
+        "except SystemExit as e:\n"
+        "    rc = e.code or 0\n"
+        "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules,\n"
+        "                  'pandas': 'pandas' in sys.modules}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_help_imports_no_sub_command() -> None:
+    seen = _run_cli(["--help"])
+    assert seen == {"rc": 0, "torch": False, "pandas": False}
+
+
+def test_analyze_of_weights_files_never_imports_torch(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(0)
+    save_file({"fc.weight": rng.standard_normal((64, 32)).astype(np.float32)},
+              str(tmp_path / "m.safetensors"))  # fmt: skip
+    np.savez(tmp_path / "m.npz", fc=rng.standard_normal((64, 32)))
+    names = ["m.safetensors", "m.npz"]
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+
+        init = numpy_helper.from_array(rng.standard_normal((64, 32)).astype(np.float32), "fc")
+        graph = helper.make_graph([], "g", [], [], initializer=[init])
+        onnx.save(helper.make_model(graph), str(tmp_path / "m.onnx"))
+        names.append("m.onnx")
+    except ImportError:  # the onnx extra is optional
+        pass
+    for name in names:
+        seen = _run_cli(["analyze", str(tmp_path / name), "-q", "--threads", "1"])
+        assert seen == {"rc": 0, "torch": False, "pandas": True}, name
+
+
+def test_listed_help_is_each_commands_own_first_line() -> None:
+    from weightspace.cli._app import COMMANDS, real_command
+
+    for name, short in COMMANDS.items():
+        real = real_command(name)
+        first = " ".join((real.help or "").strip().split("\n\n")[0].split())
+        assert first == short, name

@@ -106,11 +106,16 @@ def test_lora_merged_weight_equals_dense_merge(tmp_path: Path) -> None:
     ref = analyze_matrices({"fc2": merged})
     for col in METRICS:
         np.testing.assert_allclose(ours[col], ref[col], rtol=1e-10, err_msg=col)
-    # the same through the WeightWatcher interface
-    details = wsw.WeightWatcher(model=str(tmp_path), base_model=base).analyze(
-        peft=True, min_evals=2
-    )
-    assert list(details.longname) == names
+    # the WeightWatcher interface analyses B·A as WeightWatcher does (unscaled, its names);
+    # peft with a base_model is refused (WeightWatcher then ignores peft)
+    details = wsw.WeightWatcher(model=str(tmp_path)).analyze(peft=True, min_evals=2)
+    assert list(details.longname) == [
+        "base_model.model.fc1.lora_BA", "base_model.model.fc2.lora_BA"
+    ]  # fmt: skip
+    unscaled = analyze_matrices({"fc2": b @ a})
+    np.testing.assert_allclose(details.lambda_max.iloc[1], unscaled.lambda_max.iloc[0], rtol=1e-6)
+    with pytest.raises(wsw.UnsupportedOption, match="base_model"):
+        wsw.WeightWatcher(model=str(tmp_path), base_model=base).analyze(peft=True)
 
 
 def _orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:

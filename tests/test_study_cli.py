@@ -15,16 +15,25 @@ def invoke(args: list[str]):
     return CliRunner().invoke(app, args)
 
 
-def test_dry_run_of_the_default_preset_lists_42_pending_runs(tmp_path):
+def test_dry_run_of_the_default_preset_lists_its_69_pending_runs(tmp_path):
+    """The main job's design: the baseline at 9 seeds, the 20 other conditions at 3 of them
+    in rotation (the k-th condition at seeds k, k+1, k+2 modulo 9)."""
     result = invoke(["study", "--dry-run", "--out", str(tmp_path / "q")])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["condition", "category", "strength", "seed", "run_id", "status"]
     rows = [line.split() for line in lines[1:] if line.strip().endswith("pending")]
-    assert len(rows) == 42
+    assert len(rows) == 69
     assert rows[0][:3] == ["bs", "bs", "-"] and rows[-1][:2] == ["divAuto3", "div"]
     assert ["wd5e-05", "wd", "5e-05"] in [r[:3] for r in rows]
-    assert "42 runs (42 pending)" in result.output and "estimated" in result.output
+    assert sorted(int(r[3]) for r in rows if r[0] == "bs") == list(range(9))
+    assert [int(r[3]) for r in rows if r[0] == "dp0.1"] == [0, 1, 2]
+    assert [int(r[3]) for r in rows if r[0] == "divAuto3"] == [
+        1,
+        2,
+        3,
+    ]  # the 20th: 19, 20, 21 mod 9
+    assert "69 runs (69 pending)" in result.output and "estimated" in result.output
     assert not (tmp_path / "q").exists()  # a dry run writes nothing
 
 

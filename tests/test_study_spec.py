@@ -70,8 +70,28 @@ def test_presets_expand_to_the_21_paper_conditions(preset):
     names = [c.name for c in spec.condition_list()]
     assert names == PAPER_NAMES
     plans = expand(spec)
-    assert len(plans) == 21 * len(spec.seeds)
-    assert [p.condition for p in plans[:: len(spec.seeds)]] == PAPER_NAMES
+    seeds = spec.condition_seeds()
+    assert len(plans) == sum(len(v) for v in seeds.values())
+    assert list(dict.fromkeys(p.condition for p in plans)) == PAPER_NAMES
+    assert seeds["bs"] == spec.seeds  # the baseline runs at every seed
+    if spec.seeds_per_condition is None:
+        assert len(plans) == 21 * len(spec.seeds)
+
+
+def test_seeds_per_condition_rotates_over_the_baselines_seeds():
+    spec = StudySpec.from_dict(
+        {"study": {"seeds": [0, 1, 2, 3, 4, 5], "seeds_per_condition": 2},
+         "conditions": {"baseline": True, "dropout": [0.1, 0.3, 0.5]}}
+    )  # fmt: skip
+    assert spec.condition_seeds() == {"bs": (0, 1, 2, 3, 4, 5), "dp0.1": (0, 1),
+                                      "dp0.3": (1, 2), "dp0.5": (2, 3)}  # fmt: skip
+    import tomllib
+
+    assert StudySpec.from_dict(tomllib.loads(spec.to_toml())) == spec  # written and read back
+    with pytest.raises(ConfigError, match="seeds_per_condition"):
+        StudySpec.from_dict({"study": {"seeds": [0, 1], "seeds_per_condition": 3}})
+    with pytest.raises(ConfigError, match="diversity"):
+        StudySpec.from_dict({"study": {"diversity": 3}})
 
 
 def test_scratch_preset_is_42_cpu_runs_of_cnn_small_on_fashion_mnist():

@@ -138,6 +138,10 @@ def test_unsupported_arguments_outside_analyze_raise() -> None:
         wsw.WeightWatcher(model=_model()).analyze(xmax="force", pl_package="powerlaw")
     with pytest.raises(wsw.UnsupportedOption, match="params"):
         wsw.WeightWatcher(model=_model()).get_ESD(layer=1, params={"x": 1})
+    with pytest.raises(wsw.UnsupportedOption, match="add_biases"):
+        wsw.WeightWatcher(model=_model()).get_ESD(layer=1, params={"add_biases": True})
+    esd = wsw.WeightWatcher(model=_model()).get_ESD(layer=1, params=dict(wsw.DEFAULT_PARAMS))
+    assert len(esd) == 27  # the defaults are accepted
     with pytest.raises(ConfigError, match="pl_package='powerlaw'"):
         wsw.WeightWatcher(model=_model()).analyze(fit="TPL")
     with pytest.raises(ConfigError, match="layer=2"):

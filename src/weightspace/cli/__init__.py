@@ -1,13 +1,12 @@
 """The one place that parses argv and configures logging.
 
 Each sub-command lives in its own module (``cli/analyze.py``, ``cli/train.py``, ...) and
-registers itself on :data:`app`. User errors (:class:`weightspace.errors.WeightspaceError`)
-become a clear message on stderr and exit code 2.
+registers itself on :data:`app` when it is imported, which happens only when that command
+runs (``cli/_app.py``: ``--help`` and ``analyze`` stay light). User errors
+(:class:`weightspace.errors.WeightspaceError`) become a clear message on stderr and exit 2.
 """
 
 from __future__ import annotations
-
-import importlib
 
 import typer
 
@@ -16,23 +15,11 @@ from weightspace.errors import WeightspaceError
 
 __all__ = ["app", "configure_logging", "fail", "main"]
 
-# Sub-command modules: importing them registers their commands on ``app``.
-_COMMANDS = ("analyze", "train", "study", "compare", "report", "diversity", "synthetic", "power")
-
-
-def _register() -> None:
-    for name in _COMMANDS:
-        importlib.import_module(f"weightspace.cli.{name}")
-
 
 def main(argv: list[str] | None = None) -> None:
-    _register()
     configure_logging(0)
     try:
         app(args=argv, prog_name="weightspace", standalone_mode=True)
     except WeightspaceError as err:
         typer.echo(f"error: {err}", err=True)
         raise SystemExit(2) from None
-
-
-_register()

@@ -11,11 +11,9 @@ from typing import Any
 
 import typer
 
-from weightspace.cli._app import app, fail
+from weightspace.cli._app import app, fail, load
 from weightspace.errors import ConfigError, WeightspaceError
-from weightspace.report.esd import layer_eigenvalues, plot_esd_row
 from weightspace.spectral import analyze, summarize
-from weightspace.spectral.extract import iter_layers
 from weightspace.store import write_table
 from weightspace.threads import set_threads
 
@@ -168,33 +166,6 @@ class _Progress:
             self.bar.close()
 
 
-def _write_plots(source: Any, df: Any, plot_dir: Path, *, compat: str | None, layers: Any,
-                 min_evals: int) -> int:  # fmt: skip
-    """One ESD PNG per successfully analysed layer; returns the number written."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ConfigError(
-            f"--plot needs matplotlib ({err}); install the plot extra "
-            "(pip install 'weightspace[plot]') or drop --plot"
-        ) from None
-
-    plot_dir.mkdir(parents=True, exist_ok=True)
-    rows = {(int(r["layer_id"]), r["longname"]): r for r in df.to_dict("records")}
-    written = 0
-    for spec in iter_layers(source, layers=layers, min_evals=min_evals, compat=compat):
-        row = rows.get((spec.layer_id, spec.longname))
-        if spec.load is None or row is None or row["status"] != "success":
-            continue
-        evals = layer_eigenvalues(source, spec.longname, compat=compat == "ww")
-        fig = plot_esd_row(evals, row)
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.longname) or "root"
-        fig.savefig(plot_dir / f"{spec.layer_id:03d}_{safe}.png", dpi=100)
-        plt.close(fig)
-        written += 1
-    return written
-
-
 @app.command("analyze")
 def analyze_cmd(
     path: str = typer.Argument(
@@ -272,7 +243,10 @@ def _analyze(path: str, *, out: Path | None, compat: str | None, mp_fit: bool, r
         + " (the summary covers successful fits only)"
     )
     if plot is not None:
-        n = _write_plots(source, df, plot, compat=compat, layers=layers, min_evals=min_evals)
+        # the figures import the report package (and torch): only when asked for
+        n = load("analyze_plots").write_plots(
+            source, df, plot, compat=compat, layers=layers, min_evals=min_evals
+        )
         typer.echo(f"\nwrote {n} ESD plots to {plot}")
     if out is not None:
         typer.echo(f"wrote {len(df)} rows to {out}")

@@ -55,8 +55,10 @@ def power_command(
     out: Path | None = typer.Option(None, "--out", help="Write the table as CSV here."),
     threads: int | None = typer.Option(1, "--threads", help="CPU threads for numerics."),
 ) -> None:
-    """Power and false-claim rates of the main verdicts for a study's own design, or for a
-    planned one (--spec/--preset), at the effect sizes and noise the study measured."""
+    """Power and false-claim rates of the main verdicts, simulated with a study's own noise.
+
+    The design is the study's own, or a planned one (--spec/--preset), at the effect sizes
+    and noise the study measured."""
     set_threads(threads or 1)
     start = time.perf_counter()
     try:

@@ -4,14 +4,17 @@ Accepted (see ``docs/inputs.md``):
 
 - ``.safetensors``: tensors in file order (their data offsets), read one at a time;
 - a directory of sharded ``*.safetensors`` in Hugging Face layout: tensors in the order of
-  ``model.safetensors.index.json``'s ``weight_map`` (else file by file, sorted by name);
+  a ``model*.layer_map`` file (WeightWatcher's: one tensor name per line), else of
+  ``model.safetensors.index.json``'s ``weight_map``, else file by file, sorted by name;
   each ``LayerSpec.load()`` opens only the shard and the rows it needs (a directory of
   torch shards with ``pytorch_model.bin.index.json`` is read the same way, memory-mapped);
 - ``.pt`` / ``.pth`` / ``.bin`` / ``.ckpt``: a state dict read with
   ``torch.load(weights_only=True, mmap=True)`` (a checkpoint dict with a nested
   ``state_dict`` / ``model`` / ``module`` key is unwrapped). A pickle that needs code to run
   is refused with :class:`CheckpointError`, never executed;
-- ``.npz``: named arrays, ``allow_pickle=False``, shapes read from the member headers.
+- ``.npz``: named arrays, ``allow_pickle=False``, shapes read from the member headers;
+- a WeightWatcher flat-file directory (``ww_config.json`` + ``.npy`` files,
+  :mod:`weightspace.spectral.load_flatfiles`): the original tensor names in the config's order.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from weightspace.checkpoint import torch_load, unwrap_state_dict
 from weightspace.errors import CheckpointError
 from weightspace.spectral.infer import TensorStore, store_specs
 from weightspace.spectral.layers import LayerSpec
+from weightspace.spectral.load_flatfiles import FlatFileStore, is_flatfile_dir, layer_map
 from weightspace.spectral.load_onnx import OnnxStore
 from weightspace.spectral.load_safetensors import SafetensorsStore, ShardedStore
 from weightspace.spectral.slices import tensor_to_numpy
@@ -40,7 +44,7 @@ ST_INDEX = "model.safetensors.index.json"
 TORCH_INDEX = "pytorch_model.bin.index.json"
 _ACCEPTED = (
     "a .safetensors, .pt/.pth/.bin/.ckpt (state dict), .npz or .onnx file, "
-    "or a directory of sharded *.safetensors"
+    "or a directory of sharded *.safetensors (or WeightWatcher's flat files)"
 )
 
 
@@ -82,12 +86,19 @@ def open_store(path: str | os.PathLike[str]) -> TensorStore:
 
 
 def _directory_store(root: Path) -> TensorStore:
-    """Sharded ``*.safetensors`` (preferred) or sharded torch files in Hugging Face layout."""
+    """Sharded ``*.safetensors`` (preferred) or sharded torch files in Hugging Face layout,
+    or a WeightWatcher flat-file directory."""
+    if is_flatfile_dir(root):
+        return FlatFileStore(root)
     shards = sorted(root.glob("*.safetensors"))
     if shards:
         index = root / ST_INDEX
         stores: dict[str, TensorStore] = {q.name: SafetensorsStore(q) for q in shards}
-        return ShardedStore(str(root), stores, index if index.exists() else None)
+        sharded = ShardedStore(str(root), stores, index if index.exists() else None)
+        order = layer_map(root)
+        if order is not None:
+            sharded.reorder(order)
+        return sharded
     shards = sorted(q for q in root.iterdir() if q.is_file() and q.suffix in TORCH_SUFFIXES)
     if shards:
         index = root / TORCH_INDEX

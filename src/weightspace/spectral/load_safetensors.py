@@ -148,6 +148,7 @@ class ShardedStore:
 
     def __init__(self, origin: str, stores: dict[str, TensorStore], index: Path | None) -> None:
         self.origin = origin
+        self._stores = stores
         self._where: dict[str, TensorStore] = {}
         if index is not None:
             for name, shard in read_index(index).items():
@@ -163,6 +164,22 @@ class ShardedStore:
             for store in stores.values():
                 for name in store.names():
                     self._where.setdefault(name, store)
+
+    def reorder(self, order: list[str]) -> None:
+        """Put the tensors named in ``order`` first, in that order (a ``*.layer_map``)."""
+        missing = [n for n in order if n not in self._where]
+        if missing:
+            raise CheckpointError(
+                f"{self.origin!r}: the layer_map lists {len(missing)} tensor(s) that no shard "
+                f"holds (first: {missing[0]!r}); fix or remove the layer_map file"
+            )
+        listed = set(order)
+        rest = [n for n in self._where if n not in listed]
+        self._where = {n: self._where[n] for n in [*order, *rest]}
+
+    def shard_names(self) -> dict[str, list[str]]:
+        """Each shard's tensor names, shards in the order given (sorted file names)."""
+        return {shard: store.names() for shard, store in self._stores.items()}
 
     def names(self) -> list[str]:
         return list(self._where)

@@ -5,8 +5,10 @@ What differs from weightspace's own enumeration and is reproduced here:
 - torch modules: ``name`` is the last component of the module path, ``layer_type`` is
   ``dense`` for Linear layers; ids are ``named_modules()`` indices plus ``start_ids``;
 - state dicts and weight files: only tensors named ``*.weight`` count; ``layer_id`` is 1 + the
-  index among them (1-D ones included; for a sharded directory ``start_ids`` + the index, in
-  the index file's order grouped by shard), ``name = longname`` = the name without ``.weight``;
+  index among them (1-D ones included; for a directory ``start_ids`` + the index, in the order
+  of its ``*.layer_map``, else the index file's grouped by shard, else file by file),
+  ``name = longname`` = the name without ``.weight``; WeightWatcher's flat-file directories
+  keep their config's ids (+ ``start_ids``), names and types;
   2-D tensors are ``dense`` (embeddings included), 4-D ``conv2d``; others are not analysed;
 - ``layers=``: ints keep those ids (all negative: drop them), strings equal to a layer type keep
   that type, other strings keep (or, all prefixed with ``-``, drop) that ``name``;
@@ -33,6 +35,7 @@ from weightspace.spectral.esd import as_slices
 from weightspace.spectral.extract import iter_layers
 from weightspace.spectral.layers import LayerSpec
 from weightspace.spectral.load import open_store
+from weightspace.spectral.load_flatfiles import FlatFileStore, layer_map
 
 WW_TYPES = {"linear": "dense", "conv1d": "conv1d", "conv2d": "conv2d", "embedding": "embedding"}
 TYPE_FILTERS = ("conv2d", "conv1d", "dense", "embedding", "norm")
@@ -50,17 +53,32 @@ class Row:
     rf: int
     slice_id: int | None = None
     skip: str = ""  # why WeightWatcher would not analyse it ("" = analysed)
+    peft: bool | None = None  # the ``peft`` column (peft mode only)
+    full_shape: tuple[int, int] | None = None  # (N, M) of a LoRA update whose ESD is its top r
 
 
-def _weight_ids(names: Iterable[str], first: int) -> dict[str, int]:
-    """WeightWatcher's state-dict ids: ``first`` + index among the tensors named ``*.weight``."""
+@dataclass(frozen=True)
+class WWName:
+    """How WeightWatcher 0.7.7 names one tensor of a state dict, file or directory."""
+
+    layer_id: int
+    name: str
+    longname: str
+    layer_type: str | None = None  # flat files: the type their config records
+
+
+def _counted(names: Iterable[str], first: int) -> dict[str, WWName]:
+    """WeightWatcher's state-dict ids: ``first`` + index among the tensors named ``*.weight``;
+    ``name = longname`` = the name without ``.weight``."""
     keys = [n for n in names if n.endswith(".weight")]
-    return {k: i + first for i, k in enumerate(keys)}
+    return {
+        k: WWName(i + first, k[: -len(".weight")], k[: -len(".weight")]) for i, k in enumerate(keys)
+    }
 
 
-def _directory_order(root: Path) -> list[str] | None:
-    """WeightWatcher's tensor order for a sharded directory: the index's weight map grouped
-    by shard file (files sorted by name), keys in weight-map order within a file."""
+def _index_order(root: Path) -> list[str] | None:
+    """The index's weight map grouped by shard file (files sorted by name), keys in
+    weight-map order within a file: WeightWatcher's order for a sharded directory."""
     index = root / "model.safetensors.index.json"
     if not index.is_file():
         return None
@@ -68,23 +86,49 @@ def _directory_order(root: Path) -> list[str] | None:
     return [k for f in sorted(set(weight_map.values())) for k, v in weight_map.items() if v == f]
 
 
-def _tensor_names(source: Any, start_ids: int) -> tuple[list[str], int] | None:
-    """(tensor names in WeightWatcher's order, first id) for state dicts, files, directories;
-    None for torch modules. State dicts count from 1, directories from ``start_ids``."""
+def _directory_names(root: Path, store: Any, start_ids: int) -> dict[str, WWName]:
+    """WeightWatcher's names for a directory of safetensors or torch shards: in the order of a
+    ``model*.layer_map`` file, else of the index file (safetensors only), else file by file
+    (safetensors keys sorted by name, as ``safe_open`` lists them; torch files in dict order)."""
+    safetensors = any(root.glob("*.safetensors"))
+    order = (layer_map(root) or _index_order(root)) if safetensors else None
+    if order is not None:
+        return _counted(order, start_ids)
+    out: dict[str, WWName] = {}
+    first, done = start_ids, 0
+    for shard, names in store.shard_names().items():
+        # (sic) WeightWatcher adds the running total of layers to each file's first id, so
+        # from the third file on its ids skip ahead; reproduced for the same ids
+        first += done
+        part = _counted(sorted(names) if shard.endswith(".safetensors") else names, first)
+        out.update(part)
+        done += len(part)
+    return out
+
+
+def _ww_names(source: Any, start_ids: int) -> dict[str, WWName] | None:
+    """WeightWatcher's names of the tensors of a state dict, file or directory (None for torch
+    modules). State dicts and single files count from ``start_ids`` (from 1 when it is 0, as
+    WeightWatcher), directories from ``start_ids``; flat files use their config's ids."""
     if isinstance(source, dict):
-        return list(unwrap_state_dict(source, origin="the state dict")), 1
+        return _counted(unwrap_state_dict(source, origin="the state dict"), start_ids or 1)
     if isinstance(source, str | os.PathLike):
-        names = open_store(source).names()
+        store = open_store(source)
+        if isinstance(store, FlatFileStore):
+            return {
+                f.key: WWName(f.layer_id + start_ids, f.name, f.longname, f.layer_type)
+                for f in store.layers
+            }
         if Path(source).is_dir():
-            return _directory_order(Path(source)) or names, start_ids
-        return names, 1
+            return _directory_names(Path(source), store, start_ids)
+        return _counted(store.names(), start_ids or 1)
     return None
 
 
 def base_rows(source: Any, *, start_ids: int = 0, conv2d_norm: bool = True) -> list[Row]:
     """Every layer row WeightWatcher 0.7.7 would list for ``source`` (before limits/filters)."""
     specs = list(iter_layers(source, min_evals=0))
-    named = _tensor_names(source, start_ids)
+    named = _ww_names(source, start_ids)
     rows: list[Row] = []
     if named is None:  # a torch module
         for spec in specs:
@@ -94,16 +138,17 @@ def base_rows(source: Any, *, start_ids: int = 0, conv2d_norm: bool = True) -> l
                 _row(spec, spec.layer_id + start_ids, spec.longname.split(".")[-1], kind, skip)
             )
     else:
-        ids = _weight_ids(*named)
         for spec in specs:
-            tensor = str(spec.extra.get("tensor", ""))
-            if tensor not in ids:
+            ww = named.get(str(spec.extra.get("tensor", "")))
+            if ww is None:
                 continue  # WeightWatcher lists only *.weight tensors
             ndim = len(spec.extra.get("shape", ()))  # type: ignore[arg-type]
             kind = {2: "dense", 4: "conv2d"}.get(ndim)
             skip = "" if kind else f"WeightWatcher 0.7.7 does not analyse {ndim}-D tensors"
-            name = tensor[: -len(".weight")]
-            rows.append(_row(replace(spec, longname=name), ids[tensor], name, kind, skip))
+            if ww.layer_type is not None and ww.layer_type not in ("dense", "conv2d"):
+                kind, skip = None, f"WeightWatcher 0.7.7 does not analyse {ww.layer_type} layers"
+            spec = replace(spec, longname=ww.longname)
+            rows.append(_row(spec, ww.layer_id, ww.name, kind, skip))
         rows.sort(key=lambda r: r.layer_id)  # WeightWatcher's order (stable for q/k/v parts)
     if not conv2d_norm:
         rows = [replace(r, spec=replace(r.spec, conv_slices=False)) for r in rows]
@@ -209,3 +254,13 @@ def apply_limits(
             why = f"N {n} > max_N {max_n}"
         out.append(replace(r, skip=why) if why else r)
     return out
+
+
+def ww_matrices(row: Row) -> list[np.ndarray]:
+    """The layer's matrices as WeightWatcher's ``Wmats`` (and ``get_Weights``): a dense
+    layer's weight as stored (out, in); conv kernel slices with N >= M (float64 copies)."""
+    assert row.spec.load is not None
+    slices = as_slices(row.spec.load())  # (S, N, M), N >= M
+    shape: Any = row.spec.extra.get("shape", ())
+    flip = len(shape) == 2 and int(shape[0]) < int(shape[1])
+    return [s.T.copy() if flip else s.copy() for s in slices]

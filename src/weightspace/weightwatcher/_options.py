@@ -24,7 +24,6 @@ DEFAULT_FINGER_THRESH = 1.0
 
 # option -> (its WeightWatcher default, what to use instead)
 NOT_IMPLEMENTED: dict[str, tuple[Any, str]] = {
-    "plot": (False, "weightspace.report draws ESD figures from the details table"),
     "glorot_fix": (False, "rescale the weights yourself before the analysis"),
     "conv2d_fft": (False, "no replacement (deprecated in WeightWatcher)"),
     "fft": (False, "no replacement (experimental in WeightWatcher)"),

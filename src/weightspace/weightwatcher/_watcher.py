@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
+import numbers
+import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from weightspace.checkpoint import unwrap_state_dict
 from weightspace.errors import ConfigError
 from weightspace.spectral.analyze import analyze_specs
-from weightspace.spectral.delta import delta_specs, lora_specs
+from weightspace.spectral.delta import delta_specs
 from weightspace.spectral.esd import as_slices, fitted_eigenvalues, shuffle_slices
 from weightspace.spectral.farms import FarmsOptions
-from weightspace.spectral.load import open_store
+from weightspace.spectral.load_flatfiles import is_flatfile_dir, read_ww_config
 from weightspace.spectral.load_onnx import OnnxStore
-from weightspace.weightwatcher import _layers
+from weightspace.threads import current_threads
+from weightspace.weightwatcher import _layers, _params
+from weightspace.weightwatcher._extras import TransformMethods
+from weightspace.weightwatcher._iterator import IteratorMethods
 from weightspace.weightwatcher._options import (
     DEF_SAVE_DIR,
     DEFAULT_FINGER_THRESH,
@@ -31,6 +36,9 @@ from weightspace.weightwatcher._options import (
     refuse_unsupported,
     tail_options,
 )
+from weightspace.weightwatcher._peft import peft_rows
+from weightspace.weightwatcher._plots import layer_figures
+from weightspace.weightwatcher.constants import DEFAULT_PARAMS
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +57,42 @@ RAND_COLUMNS = [
 DESCRIBE_COLUMNS = ["M", "N", "Q", "layer_type", "longname", "num_evals", "rf"]
 INT_COLUMNS = {
     "layer_id", "M", "N", "num_evals", "rf", "matrix_rank", "num_pl_spikes", "rank_loss",
-    "weak_rank_loss", "slice_id", "num_fingers",
+    "weak_rank_loss", "slice_id", "num_fingers", "num_spikes", "rand_num_spikes", "num_traps",
 }  # fmt: skip
 SUMMARY_METRICS = [
     "log_norm", "alpha", "alpha_weighted", "log_alpha_norm", "log_spectral_norm",
     "stable_rank", "mp_softrank",
 ]  # fmt: skip
+
+
+def _is_int(x: Any) -> bool:
+    """An integer id (numpy integers included, bools not)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+# params= keys of get_ESD/get_Weights that change nothing there (or are checked elsewhere)
+_INERT_PARAMS = {"svd_method", "savefig", "savedir", "plot", "randomize", "mp_fit"}
+
+
+def _check_params(params: Any) -> None:
+    """``params=`` of get_ESD/get_Weights: accepted while it only repeats defaults."""
+    if params is None:
+        return
+    changed = [
+        k
+        for k, v in params.items()
+        if k not in _INERT_PARAMS and (k not in DEFAULT_PARAMS or DEFAULT_PARAMS[k] != v)
+    ]
+    if changed:
+        raise UnsupportedOption(
+            f"params= with {sorted(changed)} changed is not implemented by "
+            "weightspace.weightwatcher; pass the defaults or omit params"
+        )
+
+
+def _check_savefig(savefig: Any) -> None:
+    if not isinstance(savefig, str | bool):
+        raise ConfigError(f"savefig must be True/False or a directory name, got {savefig!r}")
 
 
 def _frame(records: list[dict[str, Any]], cols: list[str]) -> pd.DataFrame:
@@ -75,13 +113,13 @@ def _onnx_as_dict(model: Any) -> Any:
     return {name: store.read(name) for name in store.names()}
 
 
-class WeightWatcher:
+class WeightWatcher(TransformMethods, IteratorMethods):
     """Drop-in for ``weightwatcher.WeightWatcher`` (0.7.7): same methods, arguments, defaults
     and result columns; implemented options give WeightWatcher's numbers, the others raise
     :class:`UnsupportedOption`. See ``docs/weightwatcher.md``.
 
-    ``model``: a ``torch.nn.Module``, a state dict, or a path (weights file, sharded directory,
-    ONNX file, or with ``peft=True`` a PEFT adapter directory).
+    ``model``: a ``torch.nn.Module`` (a ``PeftModel`` included), a state dict, or a path
+    (weights file, sharded or flat-file directory, ONNX file, PEFT adapter directory).
     """
 
     def __init__(
@@ -102,6 +140,18 @@ class WeightWatcher:
         self.base_model = _onnx_as_dict(base_model)
         self.details: pd.DataFrame | None = None
         self.skipped: pd.DataFrame | None = None  # rows WeightWatcher leaves out, with reasons
+        self.results: Any = None  # as WeightWatcher 0.7.7 (which never fills it)
+
+    def __repr__(self) -> str:
+        return f"\nAnalysis done: {self.details is not None}"
+
+    # WeightWatcher's static helpers on option dictionaries
+    valid_params = staticmethod(_params.valid_params)
+    layer_type_from_str = staticmethod(_params.layer_type_from_str)
+
+    def normalize_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """WeightWatcher's option aliases resolved in place (PL -> power_law, ...)."""
+        return _params.normalize_params(params)
 
     def _set_model(self, model: Any, base_model: Any = None) -> None:
         if model is not None:
@@ -125,35 +175,25 @@ class WeightWatcher:
         start_ids: int,
         peft: Any,
     ) -> list[_layers.Row]:
-        if peft:
-            rows = self._peft_rows()
-        else:
-            rows = _layers.base_rows(self.model, start_ids=start_ids, conv2d_norm=conv2d_norm)
-            if self.base_model is not None:
-                base = _layers.base_rows(self.base_model, conv2d_norm=conv2d_norm)
-                specs = delta_specs([r.spec for r in rows], [r.spec for r in base])
-                rows = [replace(r, spec=s) for r, s in zip(rows, specs, strict=True)]
-                rows = [r if r.spec.load else replace(r, skip=r.spec.reason) for r in rows]
+        if peft and self.base_model is not None:
+            raise UnsupportedOption(
+                "peft with a base_model: WeightWatcher 0.7.7 then ignores peft and differences "
+                "the layers; use peft='with_base' (W + B·A rows) on the PeftModel, or "
+                "weightspace.spectral.delta.lora_specs(adapter_dir, base=state_dict)"
+            )
+        rows = _layers.base_rows(self.model, start_ids=int(start_ids), conv2d_norm=conv2d_norm)
+        if self.base_model is not None:
+            base = _layers.base_rows(self.base_model, conv2d_norm=conv2d_norm)
+            specs = delta_specs([r.spec for r in rows], [r.spec for r in base])
+            rows = [replace(r, spec=s) for r, s in zip(rows, specs, strict=True)]
+            rows = [r if r.spec.load else replace(r, skip=r.spec.reason) for r in rows]
         rows = _layers.select(rows, layers)
         rows = _layers.apply_limits(
             rows, min_evals=min_evals, max_evals=max_evals, max_n=max_n, pool=pool
         )
+        if peft:  # WeightWatcher's LoRA iterator replaces pooling options
+            return peft_rows(rows, peft)
         return rows if pool else _layers.unpool(rows)
-
-    def _peft_rows(self) -> list[_layers.Row]:
-        base = None
-        if self.base_model is not None:
-            if isinstance(self.base_model, dict):
-                base = unwrap_state_dict(self.base_model, origin="the base model")
-            elif hasattr(self.base_model, "state_dict"):
-                base = dict(self.base_model.state_dict())
-            else:
-                store = open_store(self.base_model)
-                base = {n: store.read(n) for n in store.names()}
-        return [
-            _layers.Row(spec, spec.layer_id + 1, spec.longname, spec.longname, "dense", 1)
-            for spec in lora_specs(self.model, base=base)
-        ]
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -186,6 +226,7 @@ class WeightWatcher:
              "conv2d_fft": conv2d_fft, "fft": fft, "intra": intra, "channels": channels,
              "stacked": stacked}
         )  # fmt: skip
+        _check_savefig(savefig)
         self._set_model(model, base_model)
         pool = pool and not ww2x
         lim = check_limits(min_evals, max_evals, max_N)
@@ -203,10 +244,12 @@ class WeightWatcher:
                 "layer_type": r.layer_type, "N": n, "M": m, "rf": r.rf, "Q": n / m,
                 "num_evals": m * r.rf if pool else m,
             }  # fmt: skip
-            if not pool:
+            if peft:
+                rec["peft"] = bool(r.peft)
+            elif not pool:
                 rec["slice_id"] = r.slice_id
             records.append(rec)
-        cols = DESCRIBE_COLUMNS + ([] if pool else ["slice_id"])
+        cols = DESCRIBE_COLUMNS + (["peft"] if peft else [] if pool else ["slice_id"])
         return _frame(records, ["layer_id", "name", *cols])
 
     def analyze(
@@ -258,19 +301,20 @@ class WeightWatcher:
         fixed-aspect-ratio submatrices instead (removes the aspect-ratio bias of alpha).
         """
         refuse_unsupported(
-            {"min_size": min_size, "max_size": max_size, "glorot_fix": glorot_fix, "plot": plot,
+            {"min_size": min_size, "max_size": max_size, "glorot_fix": glorot_fix,
              "conv2d_fft": conv2d_fft, "fft": fft, "deltas": deltas, "intra": intra,
              "vectors": vectors, "channels": channels, "stacked": stacked, "detX": detX,
              "ERG": ERG, "tolerance": tolerance, "inverse": inverse}
         )  # fmt: skip
         if svd_method not in ("fast", "accurate"):
             raise ConfigError(f"svd_method={svd_method!r}; use 'fast' or 'accurate'")
-        if not isinstance(start_ids, int) or start_ids < 0:
+        if not _is_int(start_ids) or start_ids < 0:
             raise ConfigError(f"start_ids must be an integer >= 0, got {start_ids!r}")
         tail = tail_options(
             fit=fit, fix_fingers=fix_fingers, xmin_max=xmin_max, max_fingers=max_fingers,
             finger_thresh=finger_thresh, pl_package=pl_package, xmax=xmax,
         )  # fmt: skip
+        _check_savefig(savefig)
         self._set_model(model, base_model)
         pool = pool and not ww2x
         lim = check_limits(min_evals, max_evals, max_N)
@@ -280,28 +324,50 @@ class WeightWatcher:
         )  # fmt: skip
         todo = [r for r in rows if not r.skip]
         self._note_skipped(rows)
-        import torch
-
         table = analyze_specs(
             [r.spec for r in todo], compat="ww", mp_fit=mp_fit, randomize=randomize,
-            workers=max(1, torch.get_num_threads()), tail=tail,
+            workers=max(1, current_threads()), tail=tail,
             farms=FarmsOptions() if farms is True else (farms or None),
         )  # fmt: skip
         cols = list(BASE_COLUMNS) + tail.columns()
         cols += MP_COLUMNS if mp_fit else []
         cols += RAND_COLUMNS if randomize else []
-        cols += [] if pool else ["slice_id"]
+        cols += ["peft"] if peft else [] if pool else ["slice_id"]
         records = []
         for r, (_, eng) in zip(todo, table.iterrows(), strict=True):
             rec = {c: eng[c] for c in cols if c in eng.index}
             rec.update(layer_id=r.layer_id, name=r.name, longname=r.longname)
             rec.update(layer_type=r.layer_type, rf=r.rf)
-            if not pool:
+            if peft:
+                rec["peft"] = bool(r.peft)
+                if r.full_shape is not None:  # a LoRA update: its top r eigenvalues
+                    rec.update(N=r.full_shape[0], M=r.full_shape[1])
+                    rec["Q"] = r.full_shape[0] / r.full_shape[1]
+            elif not pool:
                 rec.update(slice_id=r.slice_id, num_evals=eng["M"])
             records.append(rec)
         self.engine_details = table  # weightspace's own columns (reason, compat, ...)
         self.details = _frame(records, ["layer_id", "name", *cols])
+        if plot:
+            savedir = DEF_SAVE_DIR if savefig is True else (savefig or None)
+            self._plot(todo, records, savedir=savedir, mp_fit=mp_fit, randomize=randomize)
         return self.details
+
+    def _plot(self, rows: list[_layers.Row], records: list[dict[str, Any]], *,
+              savedir: str | None, mp_fit: bool, randomize: bool) -> None:  # fmt: skip
+        """WeightWatcher's figures of each analysed layer (see ``_plots``)."""
+        for r, rec in zip(rows, records, strict=True):
+            if not rec.get("has_esd") or r.spec.load is None:
+                continue
+            slices = as_slices(r.spec.load())
+            evals = fitted_eigenvalues(slices, ww=True, conv_slices=r.spec.conv_slices).ravel()
+            rand = None
+            if randomize:
+                shuffled = shuffle_slices(slices, np.random.default_rng(0))
+                rand = fitted_eigenvalues(shuffled, ww=True, conv_slices=r.spec.conv_slices)
+            plot_id = f"{r.layer_id}" if r.slice_id is None else f"{r.layer_id}:{r.slice_id}"
+            layer_figures(evals, rec, savedir=savedir, plot_id=plot_id, mp_fit=mp_fit,
+                          rand_evals=None if rand is None else rand.ravel())  # fmt: skip
 
     def _note_skipped(self, rows: list[_layers.Row]) -> None:
         skipped = [
@@ -330,16 +396,13 @@ class WeightWatcher:
         return {m: float(frame[m].mean()) for m in SUMMARY_METRICS if m in frame.columns}
 
     def _one_row(self, model: Any, layer: Any, params: Any) -> _layers.Row:
-        if params is not None:
-            raise UnsupportedOption("the params= argument is not implemented; omit it")
+        _check_params(params)
         self._set_model(model)
         rows = [r for r in self._rows(
             layers=[], min_evals=DEFAULT_MIN_EVALS, max_evals=DEFAULT_MAX_EVALS,
             max_n=DEFAULT_MAX_N, pool=True, conv2d_norm=True, start_ids=0, peft=False,
         ) if not r.skip]  # fmt: skip
-        hit = [
-            r for r in rows if (r.layer_id == layer if isinstance(layer, int) else r.name == layer)
-        ]
+        hit = [r for r in rows if (r.layer_id == layer if _is_int(layer) else r.name == layer)]
         if not hit:
             ids = ", ".join(f"{r.layer_id}:{r.name}" for r in rows[:20])
             raise ConfigError(f"layer={layer!r} is not an analysed layer; have (id:name) {ids}")
@@ -364,10 +427,17 @@ class WeightWatcher:
     def get_Weights(
         self, model: Any = None, layer: Any = None, params: Any = None
     ) -> list[np.ndarray]:
-        """The layer's weight matrices as (out, in) arrays, one per kernel position."""
+        """The layer's weight matrices: a dense layer's as stored (out, in), a conv layer's
+        kernel slices with N >= M (as WeightWatcher)."""
+        return _layers.ww_matrices(self._one_row(model, layer, params))
+
+    def get_framework_layer(self, model: Any = None, layer: Any = None, params: Any = None) -> Any:
+        """The framework's own layer object: the ``torch.nn.Module`` of a torch model, a flat-file
+        directory's config entry (a dict), else the layer's name (as WeightWatcher)."""
         row = self._one_row(model, layer, params)
-        assert row.spec.load is not None
-        slices = as_slices(row.spec.load())  # (S, N, M), N >= M, float64
-        shape = row.spec.extra.get("shape", ())
-        flip = len(shape) >= 2 and shape[0] < shape[1]  # type: ignore[arg-type, index]
-        return [s.T.copy() if flip else s.copy() for s in slices]
+        if hasattr(self.model, "named_modules"):
+            return dict(self.model.named_modules())[row.longname]
+        if isinstance(self.model, str | os.PathLike) and is_flatfile_dir(Path(self.model)):
+            key = str(row.spec.extra.get("tensor", ""))
+            return next(f.entry for f in read_ww_config(Path(self.model)) if f.key == key)
+        return row.longname
