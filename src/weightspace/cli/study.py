@@ -232,13 +232,6 @@ def _print_result(name: str, study_dir: Path, result: StudyResult, *, seconds: f
         for _, row in failed.iterrows():
             typer.echo(f"  failed: {row['condition']} seed {row['seed']}: {row['error']}")
         typer.echo("  rerun the same command to retry the failed runs")
-    if result.answers:
-        typer.echo("")
-        typer.echo(
-            "The answers (default protocol; intervals 95%; power at this study's own effect sizes):"
-        )
-        for sentence in result.answers:
-            typer.echo(f" • {sentence}")
     lines = result.overview.lines()
     if lines:
         typer.echo("")
