@@ -114,7 +114,10 @@ def axis_sentence(tables: dict[str, pd.DataFrame]) -> str:
         if cat not in cats.index:
             continue
         row = cats.loc[cat]
-        did = math.isfinite(row.p_moved_adj) and row.p_moved_adj < ALPHA
+        if not math.isfinite(row.p_moved_adj):
+            moved.append(f"whether {_name(cat)} moved the spectra is untested ({row.verdict})")
+            continue
+        did = row.p_moved_adj < ALPHA
         what = "moved the spectra" if did else "did not detectably move the spectra"
         moved.append(f"{_name(cat)} {what} (Holm {fmt_p(row.p_moved_adj)}, power "
                      f"{_pct(_power_of(power, f'{cat}: moved the spectra'))})")  # fmt: skip
@@ -136,7 +139,8 @@ def axis_sentence(tables: dict[str, pd.DataFrame]) -> str:
                     f"either (Holm {fmt_p(div.p_axis_adj)}, power {axis_power})")  # fmt: skip
     listed = "; ".join(moved)
     text = f"{position}. {listed[:1].upper()}{listed[1:]}."
-    if "dp" in cats.index and not (cats.loc["dp"].p_moved_adj < ALPHA):
+    dp_p = float(cats.loc["dp"].p_moved_adj) if "dp" in cats.index else math.nan
+    if math.isfinite(dp_p) and dp_p >= ALPHA:
         text += (" Dropout itself did not detectably move the spectra, so \"closer to dropout\" "
                  "cannot be told from \"no effect\" here.")  # fmt: skip
     n = float(fp.loc[fp["level"] == "category", "n_family"].max())
