@@ -182,11 +182,12 @@ def _scales(
 
 
 def check_seed_sets(conditions: np.ndarray, seeds: np.ndarray, baseline: str, dataset: str) -> None:
-    """Warn, naming them, about conditions whose seed set is not the one most conditions
-    have, or holds seeds the baseline lacks: the linear model still removes what a seed
-    shares, and its tests carry the extra baseline term, but such a condition's ΔΔ is
-    less precise than the others'. A baseline with more seeds than the conditions is a
-    design choice (it makes the shared reference more precise) and is not warned about."""
+    """Warn, naming them, about conditions that lack runs — fewer seeds than most conditions
+    have (a failed run) — or that ran at seeds the baseline lacks: the linear model still
+    removes what a seed shares, and the tests carry the extra baseline term, but such a
+    condition's ΔΔ is less precise than the others'. A design in which every condition runs
+    at the same number of the baseline's seeds (a baseline with extra seeds, conditions
+    rotating over them: ``seeds_per_condition``) is not warned about."""
     sets: dict[str, frozenset[int]] = {
         str(c): frozenset(int(x) for x in v)  # type: ignore[call-overload]
         for c, v in seed_sets(list(conditions), list(seeds)).items()
@@ -195,15 +196,16 @@ def check_seed_sets(conditions: np.ndarray, seeds: np.ndarray, baseline: str, da
     others = {c: s for c, s in sets.items() if c != baseline}
     if not others:
         return
-    values = list(others.values())
-    modal = max(set(values), key=values.count)
-    odd = {c: sorted(s) for c, s in others.items() if s != modal or not s <= base}
+    counts = [len(s) for s in others.values()]
+    usual = max(set(counts), key=counts.count)
+    odd = {c: sorted(s) for c, s in others.items() if len(s) < usual or not s <= base}
     if odd:
         listed = "; ".join(f"{c}: seeds {v}" for c, v in sorted(odd.items())[:8])
         log.warning(
-            "dataset %s: %d condition(s) differ from the usual seed set %s (%s%s); their "
-            "ΔΔ use the seed-matched linear model and the tests carry the baseline term",
-            dataset, len(odd), sorted(modal), listed, "; …" if len(odd) > 8 else "",
+            "dataset %s: %d condition(s) have fewer seeds than the usual %d, or seeds the "
+            "baseline lacks (%s%s); their ΔΔ use the seed-matched linear model and the tests "
+            "carry the baseline term",
+            dataset, len(odd), usual, listed, "; …" if len(odd) > 8 else "",
         )  # fmt: skip
 
 
