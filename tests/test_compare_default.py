@@ -322,6 +322,41 @@ def test_to_dir_writes_csv_and_json(planted, tmp_path):
     assert single.is_file() and "tables" in json.loads(single.read_text())
 
 
+def test_from_dir_gives_back_every_table_with_its_dtypes(planted, tmp_path):
+    from weightspace.compare import CompareResult
+
+    *_, result = planted
+    back = CompareResult.from_dir(result.to_dir(tmp_path / "cmp"))
+    assert back.protocol == result.protocol and back.conclusions == result.conclusions
+    assert back.settings == result.settings and list(back.tables) == list(result.tables)
+    for name, table in result.tables.items():
+        pd.testing.assert_frame_equal(back.tables[name], table, check_dtype=True, obj=name)
+
+
+def test_from_dir_without_a_stored_comparison_names_the_command(tmp_path):
+    from weightspace.compare import CompareResult
+    from weightspace.errors import DataError
+
+    with pytest.raises(DataError, match="weightspace compare STUDY --save"):
+        CompareResult.from_dir(tmp_path)
+
+
+def test_baseline_with_more_seeds_and_a_lost_run_still_gives_a_fingerprint():
+    """A baseline run more often than the conditions (the shared reference made precise)
+    and a failed run leave (condition, seed) pairs that were never run; they must not empty
+    the ΔΔ profiles."""
+    from weightspace.compare.simulate import Noise, StudyShape, Truth, simulate
+
+    shape = StudyShape(dp=(0.1, 0.5), wd=(1e-4, 1e-3), div=3, seeds=2, baseline_seeds=4,
+                       drop_runs=1, n_layers=6)  # fmt: skip
+    study = simulate(shape, Truth(scenario="div_dp"), Noise(), rng=np.random.default_rng(0))
+    layers, runs = study.tables()
+    result = compare(layers, runs=runs, n_perm=50, n_boot=50, n_sims=0)
+    fp = result.tables["fingerprint"]
+    assert set(fp.loc[fp["level"] == "condition", "name"]) == set(study.condition) - {"bs"}
+    assert fp["p_moved"].notna().all()
+
+
 def test_baseline_only_is_a_clear_error():
     from weightspace.errors import DataError
 

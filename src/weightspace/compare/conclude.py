@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import pandas as pd
 
@@ -12,6 +13,12 @@ from weightspace.vocabulary import Category
 ALPHA = 0.05
 NAMES = {Category.DP.value: "dropout", Category.WD.value: "weight decay",
          Category.DIV.value: "data diversity", Category.GEN.value: "synthetic data"}  # fmt: skip
+
+
+def _finite(value: object) -> bool:
+    """A finite real number, numpy's scalars included (a table's integer column gives
+    ``numpy.int64``, which is not a Python ``int``)."""
+    return isinstance(value, numbers.Real) and math.isfinite(value)
 
 
 def fmt_p(p: float) -> str:
@@ -30,13 +37,13 @@ def fmt_p_adj(row) -> str:
     n = getattr(row, "n_family", float("nan"))
     family = str(getattr(row, "family", "") or "")
     method = "Holm" if "Holm" in family else "BH"
-    size = f"{int(n)} tests" if isinstance(n, int | float) and math.isfinite(n) else "n/a"
+    size = f"{int(n)} tests" if _finite(n) else "n/a"
     return f"{method}-adjusted {fmt_p(adj)} ({family.split(' (')[0] or 'family'}: {size})"
 
 
 def _significant(row, column: str = "p_adj") -> bool:
     value = getattr(row, column, float("nan"))
-    return isinstance(value, int | float) and math.isfinite(value) and value < ALPHA
+    return _finite(value) and value < ALPHA
 
 
 def _supported(row) -> bool:
@@ -64,7 +71,7 @@ def _fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
         parts = [f"{n} {verdict}" for verdict, n in counts.items()]
         family = str(group["family"].iloc[0])
         n = group["n_family"].max()
-        size = f"{int(n)} conditions" if isinstance(n, int | float) and math.isfinite(n) else "n/a"
+        size = f"{int(n)} conditions" if _finite(n) else "n/a"
         label = " (each against the others of its category)" if role == "reference" else ""
         out.append(
             f"Fingerprint of the {len(group)} {_name(category)} conditions{label}: "
@@ -132,7 +139,7 @@ def axis_sentence(tables: dict[str, pd.DataFrame]) -> str:
         text += (" Dropout itself did not detectably move the spectra, so \"closer to dropout\" "
                  "cannot be told from \"no effect\" here.")  # fmt: skip
     n = fp.loc[fp["level"] == "category", "n_family"].max()
-    size = int(n) if isinstance(n, int | float) and math.isfinite(n) else 0
+    size = int(n) if _finite(n) else 0
     return text + (f" (Headline family: {size} tests, Holm; power at this study's own effect "
                    "sizes, from simulated studies of its design.)")  # fmt: skip
 
@@ -276,13 +283,7 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
         )
     tests = tables.get("category_tests", pd.DataFrame())
     out.extend(_category_test_sentence(row) for row in tests.itertuples())
-    for row in (
-        fingerprint[fingerprint["level"] == "condition"].itertuples() if len(fingerprint) else []
-    ):
-        where = _interval(row.ci_low, row.ci_high, str(row.ci_reason))
-        theta = f"θ = {row.theta:.2f}, {where}" if math.isfinite(row.theta) else "θ n/a"
-        out.append(f"{row.name}: {row.verdict} ({theta}; moved: adjusted {fmt_p(row.p_moved_adj)}; "
-                   f"axis: adjusted {fmt_p(row.p_axis_adj)}; {row.family}).")  # fmt: skip
+    out.extend(fingerprint_sentences(tables))
     out.extend(rotation_sentences(tables))
     for name, label in (
         ("dose_response", "dose–response"),
@@ -298,6 +299,20 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
         )
         for row in supported:
             out.append(_relation_sentence(name, row))
+    return out
+
+
+def fingerprint_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """One sentence per condition: its verdict, axis position and adjusted p-values."""
+    fingerprint = tables.get("fingerprint", pd.DataFrame())
+    out = []
+    for row in (
+        fingerprint[fingerprint["level"] == "condition"].itertuples() if len(fingerprint) else []
+    ):
+        where = _interval(row.ci_low, row.ci_high, str(row.ci_reason))
+        theta = f"θ = {row.theta:.2f}, {where}" if math.isfinite(row.theta) else "θ n/a"
+        out.append(f"{row.name}: {row.verdict} ({theta}; moved: adjusted {fmt_p(row.p_moved_adj)}; "
+                   f"axis: adjusted {fmt_p(row.p_axis_adj)}; {row.family}).")  # fmt: skip
     return out
 
 

@@ -121,7 +121,9 @@ def dataset_profiles(
             raise DataError(f"dataset {dataset!r} has no baseline condition {baseline!r}")
         wide = group.pivot_table(index=["condition", "seed"], columns=key, values=list(metrics),
                                  aggfunc="first", dropna=False)  # fmt: skip
-        wide = wide.dropna(axis=1, how="any")
+        # dropna=False keeps every cell column but makes the index the product of conditions
+        # and seeds: the (condition, seed) pairs that were never run are all-NaN rows.
+        wide = wide.dropna(axis=0, how="all").dropna(axis=1, how="any")
         if wide.shape[1] == 0:
             log.info("dataset %s: no cell observed in every run; left out", dataset)
             continue

@@ -22,6 +22,7 @@ from weightspace.store.files import (
 )
 from weightspace.store.layout import (
     COMPARE_FILE,
+    COMPARE_TABLE_SUFFIX,
     CONFIDENCE_FILE,
     CONFIG_FILE,
     CORRELATIONS_TABLE,
@@ -74,6 +75,7 @@ from weightspace.store.tables import (
 
 __all__ = [
     "COMPARE_FILE",
+    "COMPARE_TABLE_SUFFIX",
     "COMPLETE",
     "CONFIDENCE_FILE",
     "CONFIG_FILE",
