@@ -40,9 +40,10 @@ def _weights(rng: np.random.Generator, scale: float) -> dict[str, np.ndarray]:
 
 
 def make_study(root: Path, *, seeds: tuple[int, ...] = (0, 1), gen: bool = True) -> Path:
-    """Write runs.parquet, layers.parquet, diversity.parquet and run dirs with weights."""
+    """Write runs.parquet, layers.parquet, weight_delta.parquet, diversity.parquet and run
+    dirs with weights."""
     rng = np.random.default_rng(0)
-    runs, layers = [], []
+    runs, layers, deltas = [], [], []
     for condition, (category, strength) in CONDITIONS.items():
         if category == "gen" and not gen:
             continue
@@ -69,6 +70,12 @@ def make_study(root: Path, *, seeds: tuple[int, ...] = (0, 1), gen: bool = True)
             )
             for layer_id, (name, shape) in enumerate(SHAPES.items(), start=1):
                 n, m = max(shape[:2]), min(shape[:2])
+                overlap = 0.98 + 2 * SHIFT[category] + 0.002 * rng.standard_normal(2)
+                deltas.append({"run_id": run_id, "condition": condition, "category": category,
+                               "seed": seed, "layer_id": layer_id, "longname": name,
+                               "overlap_left": overlap[0], "overlap_right": overlap[1],
+                               "max_angle_left": 10.0, "max_angle_right": 11.0,
+                               "rel_change": 0.07 - SHIFT[category], "delta_stable_rank": 3.0})  # fmt: skip
                 for snapshot in ("before", "after"):
                     moved = snapshot == "after"
                     shift = SHIFT[category] * (1 + layer_id) if moved else 0.0
@@ -98,6 +105,7 @@ def make_study(root: Path, *, seeds: tuple[int, ...] = (0, 1), gen: bool = True)
                     )
     pd.DataFrame(runs).to_parquet(root / "runs.parquet")
     pd.DataFrame(layers).to_parquet(root / "layers.parquet")
+    pd.DataFrame(deltas).to_parquet(root / "weight_delta.parquet")
     div = (
         pd.DataFrame(runs)
         .groupby(["condition", "category", "strength"], as_index=False)["test_acc"]

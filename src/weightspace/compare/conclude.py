@@ -60,7 +60,7 @@ def _ci(row) -> str:
     return "too few points for an interval"
 
 
-def _fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
+def fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
     """Per category of conditions: how many got each verdict, with the family."""
     out: list[str] = []
     if fingerprint.empty:
@@ -261,7 +261,7 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     relations. A test that does not reject is reported as "no evidence", never as sameness."""
     out: list[str] = [axis_sentence(tables), *rotation_headline(tables), primary_sentence(tables)]
     fingerprint = tables.get("fingerprint", pd.DataFrame())
-    out.extend(_fingerprint_summary(fingerprint))
+    out.extend(fingerprint_summary(fingerprint))
     omnibus = tables.get("omnibus", pd.DataFrame())
     if len(omnibus):
         separating = [
@@ -389,10 +389,9 @@ def rotation_headline(tables: dict[str, pd.DataFrame]) -> list[str]:
     if len(tests):
         for row in tests[(tests["metric"] == "overlap") & (tests["a"] == "div")].itertuples():
             differ = _significant(row)
-            what = "differs from" if differ else "no evidence that it differs from"
+            what = "data diversity differs" if differ else "no evidence that data diversity differs"
             pw = _pct(_power_of(power, f"rotation: div vs {row.b} on overlap"))
-            found.append(f"data diversity {what} {_name(row.b)} (BH {fmt_p(row.p_adj)}, "
-                         f"power {pw})")  # fmt: skip
+            found.append(f"{what} from {_name(row.b)} (BH {fmt_p(row.p_adj)}, power {pw})")
     tail = f"; on the overlap, {'; '.join(found)}" if found else ""
     return [
         f"Rotate or rescale: top-k subspace overlap before → after training (1 = the dominant "

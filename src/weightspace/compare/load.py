@@ -394,3 +394,18 @@ def load_dynamics(
             sharpness.append(trace if done is None else trace[trace["run_id"].isin(done)])
     return (pd.concat(layers, ignore_index=True) if layers else None,
             pd.concat(sharpness, ignore_index=True) if sharpness else None)  # fmt: skip
+
+
+#: where the paper's published bert-base tables are looked for unless a path is given
+BERT_TABLES_ENV = "WEIGHTSPACE_BERT_TABLES"
+DEFAULT_BERT_TABLES = Path("../shared/reference/paper-tables/bert-complaints")
+
+
+def published_bert_dir(given: PathLike | None = None) -> Path:
+    """The published bert-base tables' folder (a text study is set beside them): ``given``,
+    else ``$WEIGHTSPACE_BERT_TABLES``, else ``../shared/reference/paper-tables/bert-complaints``
+    (from the working directory)."""
+    if given is not None:
+        return Path(given)
+    env = os.environ.get(BERT_TABLES_ENV)
+    return Path(env) if env else DEFAULT_BERT_TABLES

@@ -58,8 +58,7 @@ class CompareResult:
             "settings": self.settings,
             "conclusions": self.conclusions,
             "columns": {k: [str(c) for c in v.columns] for k, v in self.tables.items()},
-            "dtypes": {k: {str(c): str(t) for c, t in v.dtypes.items()}
-                       for k, v in self.tables.items()},  # fmt: skip
+            "dtypes": {k: _dtypes(v) for k, v in self.tables.items()},
             "tables": {k: _records(v) for k, v in self.tables.items()},
         }
         if path.suffix.lower() == ".json":
@@ -98,6 +97,10 @@ class CompareResult:
             ) from None
 
 
+def _dtypes(table: pd.DataFrame) -> dict[str, str]:
+    return {str(c): str(t) for c, t in table.dtypes.items()}
+
+
 def _records(table: pd.DataFrame) -> list[dict[str, object]]:
     return [
         {str(k): (None if _isna(v) else v) for k, v in row.items()}
@@ -105,7 +108,9 @@ def _records(table: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
-def _table(name: str, records: list[dict[str, object]], payload: dict, folder: Path) -> pd.DataFrame:
+def _table(
+    name: str, records: list[dict[str, object]], payload: dict, folder: Path
+) -> pd.DataFrame:
     columns = (payload.get("columns") or {}).get(name)
     if columns is None and not records and (folder / f"{name}{COMPARE_TABLE_SUFFIX}").is_file():
         return read_table(folder / f"{name}{COMPARE_TABLE_SUFFIX}")  # an empty table's header
@@ -145,10 +150,13 @@ def save_to_study(
 ) -> list[Path]:
     """Store ``results`` in the study: each in ``compare/<protocol>/``, and the ΔΔ table the
     report and the prediction check read as ``dd.parquet`` — the default protocol's, else
-    the paper protocol's when no default comparison is stored. Returns the folders."""
+    the paper protocol's when no default comparison is stored. A folder of WeightWatcher
+    CSV tables gets the comparisons only. Returns the folders."""
     paths = StudyPaths(study_dir)
     written = [result.to_dir(paths.compare_protocol_dir(protocol))
                for protocol, result in results.items()]  # fmt: skip
+    if not paths.is_study():
+        return written
     default_stored = (paths.compare_protocol_dir("default") / COMPARE_FILE).is_file()
     source = results.get("default") or (None if default_stored else results.get("paper"))
     dd = source.tables.get("delta_delta") if source is not None else None
