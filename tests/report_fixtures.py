@@ -117,3 +117,38 @@ def make_study(root: Path, *, seeds: tuple[int, ...] = (0, 1), gen: bool = True)
     div["wvs"] = div["vs_emb"] * div["rho"]
     div.to_parquet(root / "diversity.parquet")
     return root
+
+
+def make_main_job_like_study(root: Path) -> Path:
+    """A simulated study with the main job's shape (10 augmentations, 4 dropout and 6 weight
+    decay conditions × 3 seeds, a baseline with 6, 34 layers), a weight-delta table and the
+    prediction check's correlations, compared and stored as the study command does."""
+    from weightspace.compare import compare
+    from weightspace.compare.result import save_to_study
+    from weightspace.compare.simulate import Noise, StudyShape, Truth, simulate
+
+    rng = np.random.default_rng(7)
+    study = simulate(StudyShape(seeds=3, baseline_seeds=6), Truth(scenario="div_dp"), Noise(),
+                     rng=rng)  # fmt: skip
+    study.write(root)
+    layers = pd.read_parquet(root / "layers.parquet")
+    moved = layers[layers["snapshot"] == "after"][["run_id", "condition", "category", "seed",
+                                                   "layer_id", "longname"]].copy()  # fmt: skip
+    shift = moved["category"].map({"wd": -0.04}).fillna(0.0).to_numpy()
+    moved["overlap_left"] = 0.98 + shift + 0.003 * rng.standard_normal(len(moved))
+    moved["overlap_right"] = 0.98 + shift + 0.003 * rng.standard_normal(len(moved))
+    moved["max_angle_left"] = moved["max_angle_right"] = 12.0
+    moved["rel_change"] = 0.07 - shift + 0.002 * rng.standard_normal(len(moved))
+    moved["delta_stable_rank"] = 3.0
+    moved.to_parquet(root / "weight_delta.parquet")
+    pd.DataFrame({
+        "stratum": ["augmentation", "augmentation", "synthetic", "synthetic"],
+        "score": ["vs_emb", "wvs", "vs_emb", "wvs"], "target": "acc_gain", "n": [11, 11, 1, 1],
+        "spearman": [0.52, 0.61, np.nan, np.nan], "p": [0.10, 0.05, np.nan, np.nan],
+        "spearman_lo": [-0.12, 0.02, np.nan, np.nan], "spearman_hi": [0.86, 0.89, np.nan, np.nan],
+        "p_adj": [0.10, 0.10, np.nan, np.nan],
+    }).to_parquet(root / "diversity_correlations.parquet")  # fmt: skip
+    results = {"default": compare(root, n_perm=200, n_boot=100, n_sims=20),
+               "paper": compare(root, protocol="paper")}  # fmt: skip
+    save_to_study(root, results)
+    return root

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,7 @@ def test_noise_floor_recovers_planted_spread():
 def test_layer_floor_is_the_spread_of_a_seed_averaged_profile_without_effect():
     """The layer-profile band's scale: a condition without effect, averaged over S seeds,
     shows per-layer ΔΔ with RMS ≈ floor_layer_mean (not floor_layer, √S times larger)."""
+    from weightspace.report._inputs import ReportTables
     from weightspace.report.sections import noise_floor_of
 
     spec = PlantedStudy(
@@ -88,9 +90,10 @@ def test_layer_floor_is_the_spread_of_a_seed_averaged_profile_without_effect():
     for metric in spec.metrics:
         assert rms[metric] == pytest.approx(floor.loc[metric, "floor_layer_mean"], rel=0.25)
         assert rms[metric] < 0.6 * floor.loc[metric, "floor_layer"]
-    band = noise_floor_of({"default": result}, scale="layer")
+    stored = ReportTables(root=Path("."), kind="tables", results={"default": result})
+    band = noise_floor_of(stored, scale="layer")
     assert band == pytest.approx(floor["floor_layer_mean"].to_dict())
-    assert noise_floor_of({"default": result}) == pytest.approx(floor["floor_mean"].to_dict())
+    assert noise_floor_of(stored) == pytest.approx(floor["floor_mean"].to_dict())
 
 
 def test_category_tests_separate_planted_signatures(planted):
