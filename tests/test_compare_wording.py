@@ -79,9 +79,8 @@ def _visible_text(page: str) -> str:
 def test_report_and_cli_print_no_unsupported_sameness(study, results, tmp_path):
     """Every sentence, caption and label of the report and of `weightspace compare`."""
     from test_compare_cli import invoke
-    from weightspace.report import build_report
-
     from weightspace.compare.result import save_to_study
+    from weightspace.report import build_report
 
     save_to_study(study, results)  # where the study command stores them; the report reads them
     out = tmp_path / "report.html"
@@ -121,7 +120,7 @@ def test_headline_leads_with_the_axis_answer(study, results, tmp_path):
     lead = results["default"].conclusions[0]
     assert axis.endswith(lead) and lead.startswith("Data diversity sits at θ") and "Holm" in lead
     assert "weight decay" in lead and "dropout" in lead and "power" in lead
-    paper = html.unescape(page[page.index('<section id="paper"'):])
+    paper = html.unescape(page[page.index('<section id="paper"') :])
     lines = [line for line in results["paper"].conclusions if "ANOVA" in line]
     assert lines and all(line.startswith("Paper protocol") and line in paper for line in lines)
     assert results["paper"].conclusions[-1].startswith("Paper protocol caveat")

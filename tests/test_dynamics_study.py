@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from image_fixtures import needs_fashion
-from weightspace.config import tomllib
 from weightspace.compare import compare
 from weightspace.compare.dynamics import dynamics_tables
 from weightspace.compare.result import save_to_study
+from weightspace.config import tomllib
 from weightspace.report import build_report
 from weightspace.report.dynamics import trajectories_figure
 from weightspace.study import StudySpec, run_study

@@ -190,10 +190,11 @@ def _published(sec: Section, tables: ReportTables) -> None:
                           f"${BERT_TABLES_ENV} or the default folder holds them).",
                           note=True))  # fmt: skip
         return
+    datasets = tables.published.settings.get("datasets")
+    named = ", ".join(map(str, datasets)) if isinstance(datasets, list) else "?"
     sec.add(Paragraph("The paper's protocol (ΔΔ per layer, layers as samples; over-confident, "
-                      "see docs/compare.md) on the published bert-base tables "
-                      f"({', '.join(map(str, tables.published.settings.get('datasets') or []))})"
-                      " and on this study."))  # fmt: skip
+                      f"see docs/compare.md) on the published bert-base tables ({named}) and "
+                      "on this study."))  # fmt: skip
     ours = tables.tables_of("paper")
     sec.add(TableBlock(published_beside_ours(tables.published.tables, ours),
                        title="paper protocol statistics"))  # fmt: skip
