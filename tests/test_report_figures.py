@@ -239,13 +239,13 @@ def test_diversity_and_synthetic_figures(study: Path) -> None:
 
 
 def test_synthetic_condition_names() -> None:
-    from weightspace.report._data import synthetic_fraction, synthetic_mode
+    from weightspace.compare.categories import parse_strength, synthetic_mode
 
     names = ["gen0.5", "gen0.3_add", "gen0.9_vf", "gen1.0_add_vf"]
     assert [synthetic_mode(n) for n in names] == [
         "replace", "add", "replace filtered", "add filtered"
     ]  # fmt: skip
-    assert [synthetic_fraction(n) for n in names] == [0.5, 0.3, 0.9, 1.0]
+    assert [parse_strength(n) for n in names] == [0.5, 0.3, 0.9, 1.0]
 
 
 def test_synthetic_figure_prefers_study_columns() -> None:

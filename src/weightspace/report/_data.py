@@ -8,8 +8,6 @@ figure functions' own callers (``category_means_figure`` on a long ΔΔ table).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -62,19 +60,3 @@ def category_summary(
                 }
             )
     return pd.DataFrame(rows)
-
-
-_GEN = re.compile(r"gen_?(\d*\.?\d+)")
-
-
-def synthetic_mode(condition: str) -> str:
-    """``replace`` or ``add``, plus `` filtered`` for ``_vf`` names (``gen<p>[_add][_vf]``)."""
-    name = str(condition)
-    mode = "add" if "_add" in name else "replace"
-    return mode + (" filtered" if name.endswith("_vf") else "")
-
-
-def synthetic_fraction(condition: str) -> float:
-    """The synthetic fraction p from a ``gen<p>[_add|_vf]`` name (NaN when absent)."""
-    match = _GEN.search(str(condition))
-    return float(match.group(1)) if match else float("nan")

@@ -36,7 +36,7 @@ from weightspace.report.sections_runs import (
 )
 from weightspace.report.statistics import paper_section, statistics_section
 from weightspace.report.text import text_section
-from weightspace.store import REPORT_FILE, SPEC_FILE
+from weightspace.store import FIGURES_DIR, REPORT_FILE, SPEC_FILE
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def build_report(
                          esd_layers=esd_layers or ())  # fmt: skip
     out_path = Path(out) if out is not None else tables.root / REPORT_FILE
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    write = _Writer(out_path.parent / "figures", formats)
+    write = _Writer(out_path.parent / FIGURES_DIR, formats)
     sections = [write.encode(s) for s in (f(tables) for f in SECTIONS) if s is not None]
     page = render_html(
         f"weightspace report — {_study_name(tables.root)}",

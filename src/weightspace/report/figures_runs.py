@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from weightspace import store
-from weightspace.report._data import synthetic_fraction, synthetic_mode
+from weightspace.compare.categories import parse_strength, synthetic_mode
 from weightspace.report._style import (
     category_palette,
     empty_figure,
@@ -227,7 +227,7 @@ def synthetic_figure(runs: pd.DataFrame, *, metrics: Sequence[str] = RUN_METRICS
     metrics = _present(gen, metrics)
     if gen.empty or not metrics:
         return empty_figure("no synthetic-data (gen) runs")
-    fraction = gen["condition"].map(synthetic_fraction)
+    fraction = gen["condition"].astype(str).map(parse_strength)
     for col in ("strength", "synthetic_fraction"):  # the study's own columns win over the name
         if col in gen.columns:
             fraction = pd.to_numeric(gen[col], errors="coerce").fillna(fraction)

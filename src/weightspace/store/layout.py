@@ -16,7 +16,7 @@ Layout of a study directory::
     diversity.parquet, diversity_correlations.parquet   the diversity prediction check
     synthetic/s<seed>/              the built-in generator's quality.csv, provenance.json and
                                     grid.png (images) or samples.csv (texts)
-    report.html
+    report.html, figures/           the report and its figures (PNG, SVG)
 
 Layout of a finished run directory::
 
@@ -73,6 +73,7 @@ DIVERSITY_TABLE = "diversity.parquet"
 CORRELATIONS_TABLE = "diversity_correlations.parquet"
 SYNTHETIC_DIR = "synthetic"
 REPORT_FILE = "report.html"
+FIGURES_DIR = "figures"  # beside the report: every figure as PNG and SVG
 DAMAGED_DIR = ".damaged"
 FAILED_SUFFIX = ".failed.json"
 
