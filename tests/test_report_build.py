@@ -100,7 +100,7 @@ def test_first_screen_answers_from_the_stored_comparison(study: Path, built: tup
     for key, sentence in (("axis", axis_sentence(stored.tables)),
                           ("rotation", rotation_headline(stored.tables)[0])):  # fmt: skip
         item = re.search(rf'<li id="answer-{key}">(.*?)</li>', answer).group(1)
-        assert sentence in html.unescape(item), key
+        assert sentence.removeprefix("Rotate or rescale: ") in html.unescape(item), key
     prediction = re.search(r'<li id="answer-prediction">(.*?)</li>', answer).group(1)
     assert "weighted Vendi score" in prediction and "ρ = 0.80 (95% CI -0.10 to 0.99)" in prediction
     assert "no evidence of a relation" in prediction and "power not computed" in prediction
