@@ -10,6 +10,8 @@ are shown only in the paper protocol's section.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from weightspace.compare.conclude import (
     axis_sentence,
     fingerprint_sentences,
@@ -17,6 +19,7 @@ from weightspace.compare.conclude import (
     rotation_headline,
     rotation_sentences,
 )
+from weightspace.compare.result import CompareResult
 from weightspace.report._inputs import ReportTables
 from weightspace.report.html import Bullets, Paragraph, Section, TableBlock
 
@@ -52,42 +55,58 @@ def _shown_elsewhere(tables: dict) -> set[str]:
             *(fingerprint_summary(fingerprint) if fingerprint is not None else [])}  # fmt: skip
 
 
-def statistics_section(tables: ReportTables) -> Section | None:
-    """The default protocol: its remaining conclusions, tests, power and test families."""
-    if "default" not in tables.protocols:
+def _protocol_section(
+    tables: ReportTables,
+    protocol: str,
+    sid: str,
+    title: str,
+    fill: Callable[[Section, CompareResult], None],
+) -> Section | None:
+    """A protocol's section: ``fill`` with its stored result, or the command that stores it."""
+    if protocol not in tables.protocols:
         return None
-    sec = Section("statistics", "Default protocol: conditions as samples, adjusted p-values")
-    result = tables.results.get("default")
+    sec = Section(sid, title)
+    result = tables.results.get(protocol)
     if result is None:
-        sec.add(Paragraph(f"Not stored: `{tables.compare_command()}` writes the default "
+        sec.add(Paragraph(f"Not stored: `{tables.compare_command()}` writes the {protocol} "
                           "protocol's comparison, which this section shows.", note=True))  # fmt: skip
-        return sec
+    else:
+        fill(sec, result)
+    return sec
+
+
+def _add_tables(sec: Section, result: CompareResult, names: set[str], order: tuple[str, ...],
+                title: Callable[[str], str], collapsed: bool) -> None:  # fmt: skip
+    for name in _ordered(names, order):
+        table = result.tables[name]
+        if not table.empty:
+            sec.add(TableBlock(table, title=title(name), collapsed=collapsed))
+
+
+def _default(sec: Section, result: CompareResult) -> None:
     shown = _shown_elsewhere(result.tables)
     rest = [c for c in result.conclusions if c not in shown]
     if rest:
         sec.add(Bullets(tuple(rest), fold_after=8))
     names = set(result.tables) - SHOWN_ELSEWHERE - PAPER_TESTS - NOT_SHOWN
-    for name in _ordered(names, DEFAULT_ORDER):
-        table = result.tables[name]
-        if not table.empty:
-            sec.add(TableBlock(table, title=TITLES.get(name, name), collapsed=True))
-    return sec
+    _add_tables(sec, result, names, DEFAULT_ORDER, lambda n: TITLES.get(n, n), True)
+
+
+def _paper(sec: Section, result: CompareResult) -> None:
+    sec.add(Bullets(tuple(result.conclusions)))
+    names = set(result.tables) - NOT_SHOWN
+    _add_tables(sec, result, names, PAPER_ORDER, lambda n: f"paper protocol: {n}", False)
+
+
+def statistics_section(tables: ReportTables) -> Section | None:
+    """The default protocol: its remaining conclusions, tests, power and test families."""
+    return _protocol_section(tables, "default", "statistics",
+                             "Default protocol: conditions as samples, adjusted p-values",
+                             _default)  # fmt: skip
 
 
 def paper_section(tables: ReportTables) -> Section | None:
     """The paper protocol (the authors' analysis: layers as samples), on its own."""
-    if "paper" not in tables.protocols:
-        return None
-    sec = Section("paper", "Paper protocol: the authors' analysis (layers as samples)")
-    result = tables.results.get("paper")
-    if result is None:
-        sec.add(Paragraph(f"Not stored: `{tables.compare_command()}` writes the paper "
-                          "protocol's comparison, which this section shows.", note=True))  # fmt: skip
-        return sec
-    sec.add(Bullets(tuple(result.conclusions)))
-    names = set(result.tables) - NOT_SHOWN
-    for name in _ordered(names, PAPER_ORDER):
-        table = result.tables[name]
-        if not table.empty:
-            sec.add(TableBlock(table, title=f"paper protocol: {name}"))
-    return sec
+    return _protocol_section(tables, "paper", "paper",
+                             "Paper protocol: the authors' analysis (layers as samples)",
+                             _paper)  # fmt: skip
