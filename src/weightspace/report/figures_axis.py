@@ -205,6 +205,8 @@ def fingerprint_map_figure(fingerprint: pd.DataFrame) -> Figure:
                     xytext=(3, 3), textcoords="offset points")  # fmt: skip
     ax.set_xlim(*XLIM)
     ax.set_yscale("symlog", linthresh=1.0)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low - 0.5, high * 2.5 if high > 1 else high + 0.5)  # room for the labels
     ax.set_xticks([0, 0.5, 1], ["0 = dropout", "½", "1 = weight decay"])
     ax.set_xlabel("position θ between the dropout and weight-decay ΔΔ profiles (95% interval)")
     ax.set_ylabel("moved: signal-to-noise (T − E)/E")
