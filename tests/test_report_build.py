@@ -150,6 +150,7 @@ def test_figure_files_written(built: tuple[Path, str]) -> None:
 def _statistical_calls(study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Render a report while recording every call into weightspace.stats and scipy.stats;
     weightspace.compare.compare and the protocols raise if called."""
+    import weightspace.cli  # imported before the profiler watches (imports run module code)
     import weightspace.compare
     import weightspace.compare.result
 
@@ -168,15 +169,19 @@ def _statistical_calls(study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
             if "/weightspace/stats/" in where or "/scipy/stats/" in where:
                 calls.append(f"{where}:{frame.f_code.co_name}")
 
+    out = tmp_path / "r.html"
     sys.setprofile(profile)
     try:
-        page = build_report(study, out=tmp_path / "r.html", formats=()).read_text()
+        result = _invoke(["report", str(study), "--out", str(out), "--formats", ""])
     finally:
         sys.setprofile(None)
-    return calls, page
+    assert result.exit_code == 0, result.output
+    return calls, out.read_text()
 
 
 def test_report_on_a_finished_study_calls_no_statistical_test(study, tmp_path, monkeypatch):
+    """`weightspace report` on a finished study: no comparison, no call into a statistics
+    module (its time is in bench/report_render.py)."""
     calls, page = _statistical_calls(study, tmp_path, monkeypatch)
     assert calls == [], sorted(set(calls))[:10]
     assert 'id="fig-axis"' in page and "Data diversity sits at" in page
