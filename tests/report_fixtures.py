@@ -40,9 +40,10 @@ def _weights(rng: np.random.Generator, scale: float) -> dict[str, np.ndarray]:
 
 
 def make_study(root: Path, *, seeds: tuple[int, ...] = (0, 1), gen: bool = True) -> Path:
-    """Write runs.parquet, layers.parquet, diversity.parquet and run dirs with weights."""
+    """Write runs.parquet, layers.parquet, weight_delta.parquet, diversity.parquet and run
+    dirs with weights."""
     rng = np.random.default_rng(0)
-    runs, layers = [], []
+    runs, layers, deltas = [], [], []
     for condition, (category, strength) in CONDITIONS.items():
         if category == "gen" and not gen:
             continue
@@ -69,6 +70,12 @@ def make_study(root: Path, *, seeds: tuple[int, ...] = (0, 1), gen: bool = True)
             )
             for layer_id, (name, shape) in enumerate(SHAPES.items(), start=1):
                 n, m = max(shape[:2]), min(shape[:2])
+                overlap = 0.98 + 2 * SHIFT[category] + 0.002 * rng.standard_normal(2)
+                deltas.append({"run_id": run_id, "condition": condition, "category": category,
+                               "seed": seed, "layer_id": layer_id, "longname": name,
+                               "overlap_left": overlap[0], "overlap_right": overlap[1],
+                               "max_angle_left": 10.0, "max_angle_right": 11.0,
+                               "rel_change": 0.07 - SHIFT[category], "delta_stable_rank": 3.0})  # fmt: skip
                 for snapshot in ("before", "after"):
                     moved = snapshot == "after"
                     shift = SHIFT[category] * (1 + layer_id) if moved else 0.0
@@ -98,6 +105,7 @@ def make_study(root: Path, *, seeds: tuple[int, ...] = (0, 1), gen: bool = True)
                     )
     pd.DataFrame(runs).to_parquet(root / "runs.parquet")
     pd.DataFrame(layers).to_parquet(root / "layers.parquet")
+    pd.DataFrame(deltas).to_parquet(root / "weight_delta.parquet")
     div = (
         pd.DataFrame(runs)
         .groupby(["condition", "category", "strength"], as_index=False)["test_acc"]
@@ -108,4 +116,39 @@ def make_study(root: Path, *, seeds: tuple[int, ...] = (0, 1), gen: bool = True)
     div["rho"] = rng.uniform(0.8, 1.0, len(div))
     div["wvs"] = div["vs_emb"] * div["rho"]
     div.to_parquet(root / "diversity.parquet")
+    return root
+
+
+def make_main_job_like_study(root: Path) -> Path:
+    """A simulated study with the main job's shape (10 augmentations, 4 dropout and 6 weight
+    decay conditions × 3 seeds, a baseline with 6, 34 layers), a weight-delta table and the
+    prediction check's correlations, compared and stored as the study command does."""
+    from weightspace.compare import compare
+    from weightspace.compare.result import save_to_study
+    from weightspace.compare.simulate import Noise, StudyShape, Truth, simulate
+
+    rng = np.random.default_rng(7)
+    study = simulate(StudyShape(seeds=3, baseline_seeds=6), Truth(scenario="div_dp"), Noise(),
+                     rng=rng)  # fmt: skip
+    study.write(root)
+    layers = pd.read_parquet(root / "layers.parquet")
+    moved = layers[layers["snapshot"] == "after"][["run_id", "condition", "category", "seed",
+                                                   "layer_id", "longname"]].copy()  # fmt: skip
+    shift = moved["category"].map({"wd": -0.04}).fillna(0.0).to_numpy()
+    moved["overlap_left"] = 0.98 + shift + 0.003 * rng.standard_normal(len(moved))
+    moved["overlap_right"] = 0.98 + shift + 0.003 * rng.standard_normal(len(moved))
+    moved["max_angle_left"] = moved["max_angle_right"] = 12.0
+    moved["rel_change"] = 0.07 - shift + 0.002 * rng.standard_normal(len(moved))
+    moved["delta_stable_rank"] = 3.0
+    moved.to_parquet(root / "weight_delta.parquet")
+    pd.DataFrame({
+        "stratum": ["augmentation", "augmentation", "synthetic", "synthetic"],
+        "score": ["vs_emb", "wvs", "vs_emb", "wvs"], "target": "acc_gain", "n": [11, 11, 1, 1],
+        "spearman": [0.52, 0.61, np.nan, np.nan], "p": [0.10, 0.05, np.nan, np.nan],
+        "spearman_lo": [-0.12, 0.02, np.nan, np.nan], "spearman_hi": [0.86, 0.89, np.nan, np.nan],
+        "p_adj": [0.10, 0.10, np.nan, np.nan],
+    }).to_parquet(root / "diversity_correlations.parquet")  # fmt: skip
+    results = {"default": compare(root, n_perm=200, n_boot=100, n_sims=20),
+               "paper": compare(root, protocol="paper")}  # fmt: skip
+    save_to_study(root, results)
     return root

@@ -125,3 +125,29 @@ def test_category_rules_from_the_command_line(tmp_path):
     assert anova[0]["categories"] == "div,dp,noise,wd"
     bad = invoke(["compare", str(RN18), "--category", "oops"])
     assert bad.exit_code == 2 and "PREFIX=CATEGORY" in bad.output
+
+
+def test_save_stores_the_comparison_where_the_report_reads_it(tmp_path):
+    import numpy as np
+
+    from weightspace.compare import CompareResult
+    from weightspace.compare.simulate import PlantedStudy, write_planted_study
+
+    spec = PlantedStudy(conditions={"dp0.1": 0.1, "wd0.01": 0.2, "divA": 0.15}, seeds=(0, 1))
+    study = tmp_path / "study"
+    write_planted_study(study, spec, rng=np.random.default_rng(0))
+    result = invoke(["compare", str(study), "--protocol", "paper", "--save"])
+    assert result.exit_code == 0, result.output
+    assert f"stored {study / 'compare' / 'paper'}" in result.output
+    stored = CompareResult.from_dir(study / "compare" / "paper")
+    assert stored.protocol == "paper" and "anova" in stored.tables
+    dd = pd.read_parquet(study / "dd.parquet")  # no default comparison: the paper's ΔΔ
+    pd.testing.assert_frame_equal(dd, stored.tables["delta_delta"], check_dtype=False)
+    result = invoke(["compare", str(study), "--save", "--n-perm", "20", "--n-boot", "20",
+                     "--n-sims", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    default = CompareResult.from_dir(study / "compare" / "default")
+    pd.testing.assert_frame_equal(pd.read_parquet(study / "dd.parquet"),
+                                  default.tables["delta_delta"], check_dtype=False)  # fmt: skip
+    two = invoke(["compare", str(study), str(study), "--save"])
+    assert two.exit_code == 2 and "give one path" in two.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,7 @@ def test_noise_floor_recovers_planted_spread():
 def test_layer_floor_is_the_spread_of_a_seed_averaged_profile_without_effect():
     """The layer-profile band's scale: a condition without effect, averaged over S seeds,
     shows per-layer ΔΔ with RMS ≈ floor_layer_mean (not floor_layer, √S times larger)."""
+    from weightspace.report._inputs import ReportTables
     from weightspace.report.sections import noise_floor_of
 
     spec = PlantedStudy(
@@ -88,9 +90,10 @@ def test_layer_floor_is_the_spread_of_a_seed_averaged_profile_without_effect():
     for metric in spec.metrics:
         assert rms[metric] == pytest.approx(floor.loc[metric, "floor_layer_mean"], rel=0.25)
         assert rms[metric] < 0.6 * floor.loc[metric, "floor_layer"]
-    band = noise_floor_of({"default": result}, scale="layer")
+    stored = ReportTables(root=Path("."), kind="tables", results={"default": result})
+    band = noise_floor_of(stored, scale="layer")
     assert band == pytest.approx(floor["floor_layer_mean"].to_dict())
-    assert noise_floor_of({"default": result}) == pytest.approx(floor["floor_mean"].to_dict())
+    assert noise_floor_of(stored) == pytest.approx(floor["floor_mean"].to_dict())
 
 
 def test_category_tests_separate_planted_signatures(planted):
@@ -320,6 +323,41 @@ def test_to_dir_writes_csv_and_json(planted, tmp_path):
     assert list(back["name"]) == list(result.tables["fingerprint"]["name"])
     single = result.to_dir(tmp_path / "one.json")
     assert single.is_file() and "tables" in json.loads(single.read_text())
+
+
+def test_from_dir_gives_back_every_table_with_its_dtypes(planted, tmp_path):
+    from weightspace.compare import CompareResult
+
+    *_, result = planted
+    back = CompareResult.from_dir(result.to_dir(tmp_path / "cmp"))
+    assert back.protocol == result.protocol and back.conclusions == result.conclusions
+    assert back.settings == result.settings and list(back.tables) == list(result.tables)
+    for name, table in result.tables.items():
+        pd.testing.assert_frame_equal(back.tables[name], table, check_dtype=True, obj=name)
+
+
+def test_from_dir_without_a_stored_comparison_names_the_command(tmp_path):
+    from weightspace.compare import CompareResult
+    from weightspace.errors import DataError
+
+    with pytest.raises(DataError, match="weightspace compare STUDY --save"):
+        CompareResult.from_dir(tmp_path)
+
+
+def test_baseline_with_more_seeds_and_a_lost_run_still_gives_a_fingerprint():
+    """A baseline run more often than the conditions (the shared reference made precise)
+    and a failed run leave (condition, seed) pairs that were never run; they must not empty
+    the ΔΔ profiles."""
+    from weightspace.compare.simulate import Noise, StudyShape, Truth, simulate
+
+    shape = StudyShape(dp=(0.1, 0.5), wd=(1e-4, 1e-3), div=3, seeds=2, baseline_seeds=4,
+                       drop_runs=1, n_layers=6)  # fmt: skip
+    study = simulate(shape, Truth(scenario="div_dp"), Noise(), rng=np.random.default_rng(0))
+    layers, runs = study.tables()
+    result = compare(layers, runs=runs, n_perm=50, n_boot=50, n_sims=0)
+    fp = result.tables["fingerprint"]
+    assert set(fp.loc[fp["level"] == "condition", "name"]) == set(study.condition) - {"bs"}
+    assert fp["p_moved"].notna().all()
 
 
 def test_baseline_only_is_a_clear_error():

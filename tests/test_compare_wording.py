@@ -79,10 +79,12 @@ def _visible_text(page: str) -> str:
 def test_report_and_cli_print_no_unsupported_sameness(study, results, tmp_path):
     """Every sentence, caption and label of the report and of `weightspace compare`."""
     from test_compare_cli import invoke
+    from weightspace.compare.result import save_to_study
     from weightspace.report import build_report
 
+    save_to_study(study, results)  # where the study command stores them; the report reads them
     out = tmp_path / "report.html"
-    page = build_report(study, out=out, compare_result=results, formats=("png",)).read_text()
+    page = build_report(study, out=out, formats=("png",)).read_text()
     text = _visible_text(page)
     assert "Data diversity sits at" in text and "Paper protocol caveat" in text
     assert not BANNED.search(text), BANNED.search(text)
@@ -103,13 +105,23 @@ def test_category_test_sentences_carry_family_size_and_adjusted_p(results):
     assert set(tests["n_family"]) == {8, 7}
 
 
-def test_headline_leads_with_the_axis_answer(results):
-    from weightspace.report.sections import _lead_conclusions
+def test_headline_leads_with_the_axis_answer(study, results, tmp_path):
+    """The report's first answer is the default protocol's first conclusion, with its power;
+    the paper protocol's verdicts are each labelled as such, with their caveat, in its own
+    section."""
+    import html
 
-    lead = _lead_conclusions(results)
-    assert lead[0] == results["default"].conclusions[0]
-    assert lead[0].startswith("Data diversity sits at θ") and "Holm" in lead[0]
-    assert "weight decay" in lead[0] and "dropout" in lead[0] and "power" in lead[0]
-    paper = [line for line in lead if "ANOVA" in line]
-    assert paper and all(line.startswith("Paper protocol") for line in paper)
-    assert lead[-1].startswith("Paper protocol caveat")  # not dropped by an "ANOVA" filter
+    from weightspace.compare.result import save_to_study
+    from weightspace.report import build_report
+
+    save_to_study(study, results)
+    page = build_report(study, out=tmp_path / "r.html", formats=()).read_text()
+    axis = html.unescape(re.search(r'<li id="answer-axis">(.*?)</li>', page).group(1))
+    lead = results["default"].conclusions[0]
+    assert axis.endswith(lead) and lead.startswith("Data diversity sits at θ") and "Holm" in lead
+    assert "weight decay" in lead and "dropout" in lead and "power" in lead
+    paper = html.unescape(page[page.index('<section id="paper"') :])
+    lines = [line for line in results["paper"].conclusions if "ANOVA" in line]
+    assert lines and all(line.startswith("Paper protocol") and line in paper for line in lines)
+    assert results["paper"].conclusions[-1].startswith("Paper protocol caveat")
+    assert results["paper"].conclusions[-1] in paper

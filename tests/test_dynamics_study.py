@@ -8,9 +8,12 @@ import pandas as pd
 import pytest
 
 from image_fixtures import needs_fashion
+from weightspace.compare import compare
+from weightspace.compare.dynamics import dynamics_tables
+from weightspace.compare.result import save_to_study
 from weightspace.config import tomllib
 from weightspace.report import build_report
-from weightspace.report.dynamics import dynamics_tables, trajectories_figure
+from weightspace.report.dynamics import trajectories_figure
 from weightspace.study import StudySpec, run_study
 
 TINY = """
@@ -76,6 +79,10 @@ def test_trajectories_tests_and_report(study: Path, tmp_path: Path) -> None:
     assert set(traj["step"]) == {0, 2, 3, 4, 6}
     assert set(tests["category"]) == {"dp", "wd"} and tests["p_value"].between(0, 1).all()
     trajectories_figure(traj)
+    result = compare(study, n_perm=50, n_boot=50, n_sims=0)  # stores what the report shows
+    pd.testing.assert_frame_equal(result.tables["trajectories"], traj)
+    assert set(result.tables["trajectory_tests"]["category"]) == set(tests["category"])
+    save_to_study(study, {"default": result})
     html = build_report(study, out=tmp_path / "report.html", formats=()).read_text()
     assert 'id="dynamics"' in html and "Hessian trace" in html
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from report_fixtures import make_study
+from report_fixtures import make_main_job_like_study, make_study
 
 CHROMIUM = os.environ.get("WEIGHTSPACE_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -118,8 +118,10 @@ class _Cdp:
             self.proc.wait()
 
 
-def render(page: Path, shot: Path, tmp: Path, *, width: int = 1200, height: int = 2000) -> dict:
-    """Load ``page``, screenshot it, and return its errors, requests and image state."""
+def render(page: Path, shot: Path, tmp: Path, *, width: int = 1200, height: int = 2000,
+           probe: str = "null") -> dict:  # fmt: skip
+    """Load ``page``, screenshot it, and return its errors, requests, image state and the
+    value of the JavaScript expression ``probe`` (JSON) evaluated in the page."""
     cdp = _Cdp(tmp / "chromium-profile")
     try:
         target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -139,6 +141,9 @@ def render(page: Path, shot: Path, tmp: Path, *, width: int = 1200, height: int 
              "i => [i.complete, i.naturalWidth]))", "returnByValue": True},
             session=session,
         )["result"]["value"]  # fmt: skip
+        probed = cdp.send("Runtime.evaluate",
+                          {"expression": f"JSON.stringify({probe})", "returnByValue": True},
+                          session=session)["result"]["value"]  # fmt: skip
         data = cdp.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
         shot.write_bytes(base64.b64decode(data))
     finally:
@@ -155,19 +160,20 @@ def render(page: Path, shot: Path, tmp: Path, *, width: int = 1200, height: int 
             errors.append(params["entry"].get("text", "log error"))
         elif method == "Network.requestWillBeSent":
             requests.append(params["request"]["url"])
-    return {"errors": errors, "requests": requests, "images": json.loads(images)}
+    return {"errors": errors, "requests": requests, "images": json.loads(images),
+            "probe": json.loads(probed)}  # fmt: skip
 
 
 def _external(urls: list[str]) -> list[str]:
     return [u for u in urls if not u.startswith(("file:", "data:", "about:"))]
 
 
-def _check_screenshot(shot: Path) -> np.ndarray:
+def _check_screenshot(shot: Path, size: tuple[int, int] = (2000, 1200)) -> np.ndarray:
     from matplotlib.image import imread
 
     assert shot.is_file() and shot.stat().st_size > 10_000
     img = imread(shot)  # (H, W, 3|4) floats in [0, 1]
-    assert img.shape[:2] == (2000, 1200)
+    assert img.shape[:2] == size
     rgb = img[..., :3]
     assert rgb.std() > 0.05, "screenshot is (nearly) blank"
     assert len(np.unique((rgb * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 50
@@ -188,9 +194,12 @@ def test_harness_detects_errors_and_network(tmp_path: Path) -> None:
 
 
 def test_report_renders_offline_without_errors(tmp_path: Path) -> None:
+    from weightspace.compare import compare
+    from weightspace.compare.result import save_to_study
     from weightspace.report import build_report
 
-    study = make_study(tmp_path / "study", seeds=(0,))
+    study = make_study(tmp_path / "study", seeds=(0, 1))
+    save_to_study(study, {"default": compare(study, n_perm=50, n_boot=50, n_sims=0)})
     page = build_report(study, formats=(), esd_layers=["fc"])
     shot = tmp_path / "report.png"
     result = render(page, shot, tmp_path)
@@ -199,3 +208,45 @@ def test_report_renders_offline_without_errors(tmp_path: Path) -> None:
     assert len(result["images"]) >= 7
     assert all(complete and width > 100 for complete, width in result["images"]), result["images"]
     _check_screenshot(shot)
+
+
+# Where each element of the first screen is, in CSS pixels of the 1400 × 900 viewport.
+FIRST_SCREEN_PROBE = """Object.fromEntries(
+  ["fig-axis", "answer-axis", "answer-rotation", "answer-prediction"].map(id => {
+    const el = document.getElementById(id);
+    if (!el) return [id, null];
+    const r = (el.querySelector("img") || el).getBoundingClientRect();
+    return [id, {top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+                 text: el.innerText.slice(0, 60)}];
+  }).concat([["design", (() => {
+    const p = [...document.querySelectorAll("#answer p.note")].find(
+      e => e.innerText.startsWith("Design:"));
+    return p ? {top: p.getBoundingClientRect().top, bottom: p.getBoundingClientRect().bottom}
+             : null;
+  })()], ["viewport", {width: innerWidth, height: innerHeight}]]))"""
+
+
+def test_first_screen_holds_the_axis_figure_and_the_three_answers(tmp_path: Path) -> None:
+    """A study of the main job's shape (20 conditions), at 1400 × 900: the axis figure, the
+    three answers and the design line are all on the first screen, in that order."""
+    from weightspace.report import build_report
+
+    study = make_main_job_like_study(tmp_path / "study")
+    page = build_report(study, formats=())
+    shot = tmp_path / "first-screen.png"
+    result = render(page, shot, tmp_path, width=1400, height=900, probe=FIRST_SCREEN_PROBE)
+    assert result["errors"] == [] and _external(result["requests"]) == []
+    where = result["probe"]
+    assert where["viewport"] == {"width": 1400, "height": 900}
+    order = ["fig-axis", "answer-axis", "answer-rotation", "answer-prediction", "design"]
+    for name in order:
+        box = where[name]
+        assert box is not None, name
+        assert 0 <= box["top"] < box["bottom"] <= 900, (name, box)
+    assert [where[n]["top"] for n in order] == sorted(where[n]["top"] for n in order)
+    assert where["fig-axis"]["bottom"] - where["fig-axis"]["top"] > 250  # a figure, not a strip
+    assert where["fig-axis"]["right"] - where["fig-axis"]["left"] > 1000
+    assert where["answer-axis"]["text"].startswith("Data diversity between dropout and weight")
+    assert where["answer-rotation"]["text"].startswith("Rotate or rescale?")
+    assert where["answer-prediction"]["text"].startswith("Does the diversity score predict")
+    _check_screenshot(shot, (900, 1400))

@@ -16,7 +16,6 @@ from weightspace.report import (
     category_means_figure,
     diversity_figure,
     dose_response_figure,
-    fingerprint_figure,
     layer_profiles_figure,
     plot_esd,
     plot_esd_row,
@@ -172,20 +171,59 @@ def test_dose_response_figure(study: Path) -> None:
     assert fig.axes[1].get_xscale() == "log"  # weight decay on a log axis
 
 
-def test_fingerprint_figure() -> None:
-    fp = pd.DataFrame(
-        {
-            "condition": ["divAuto", "divRand"],
-            "nearest": ["dp", "dp"],
-            "d_dp": [0.1, 0.2],
-            "d_wd": [0.9, 0.7],
-            "p_dp": [0.95, 0.8],
-        }
-    )
-    fig = fingerprint_figure(fp)
+def _fingerprint_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A stored default comparison's axis_positions and fingerprint, by hand: two augmentations
+    (one far beyond weight decay, one with no θ), two dropout and one weight-decay condition."""
+    rows = [  # level, name, category, theta, ci_low, ci_high, signal, p_moved_adj
+        ("condition", "divA", "div", 0.1, -0.2, 0.4, 3.0, 0.01),
+        ("condition", "divB", "div", 2.5, 1.9, 3.1, 0.1, 0.40),
+        ("condition", "dp0.1", "dp", -0.1, -0.3, 0.2, 2.0, 0.02),
+        ("condition", "dp0.5", "dp", 0.2, -0.1, 0.5, 5.0, 0.001),
+        ("condition", "wd0.01", "wd", float("nan"), float("nan"), float("nan"), 9.0, 0.001),
+        ("category", "div", "div", 0.3, 0.0, 0.6, 1.5, 0.02),
+        ("category", "dp", "dp", float("nan"), float("nan"), float("nan"), 3.0, 0.01),
+        ("category", "wd", "wd", float("nan"), float("nan"), float("nan"), 9.0, 0.001),
+    ]
+    cols = ["level", "name", "category", "theta", "ci_low", "ci_high", "signal", "p_moved_adj"]
+    fp = pd.DataFrame(rows, columns=cols)
+    positions = pd.concat([fp.assign(metric="all"), fp.assign(metric="alpha", theta=0.5)])
+    return positions.drop(columns="p_moved_adj"), fp
+
+
+def test_axis_figure_places_every_condition_with_its_moved_result() -> None:
+    from weightspace.report import axis_figure
+    from weightspace.report.figures_axis import XLIM, axis_rows
+
+    positions, fp = _fingerprint_tables()
+    rows = axis_rows(fp, strengths={"dp0.1": 0.1, "dp0.5": 0.5})
+    assert list(rows["label"]) == ["data diversity (2)", "divA", "divB", "dropout (2)", "dp0.1",
+                                   "dp0.5", "weight decay (1)", "wd0.01"]  # fmt: skip
+    fig = axis_figure(positions, fp)
+    all_panel, alpha_panel, moved = fig.axes
+    assert "tested" in all_panel.get_title() and "exploratory" in alpha_panel.get_title()
+    labels = [t.get_text().strip() for t in all_panel.get_yticklabels()]
+    assert labels == list(rows["label"])
+    texts = [t.get_text() for t in moved.texts]
+    assert texts[1].startswith("yes (p = 0.010)") and texts[2].startswith("no evidence (p = 0.400)")
+    markers = [ln for ln in all_panel.lines if ln.get_marker() in ("o", "D")]
+    xs = [float(ln.get_xdata()[0]) for ln in markers]
+    assert max(xs) == XLIM[1]  # divB (θ = 2.5) drawn at the edge
+    assert any(ln.get_marker() == ">" for ln in all_panel.lines)  # with an arrow
+    hollow = [ln for ln in markers if ln.get_markerfacecolor() == "white"]
+    assert len(hollow) == 1  # divB: no evidence that it moved
+    assert "no θ: 1 rows" in [t.get_text() for t in all_panel.texts]  # wd0.01
+    assert plt.get_fignums() == []
+
+
+def test_fingerprint_map_figure() -> None:
+    from weightspace.report import fingerprint_map_figure
+
+    _, fp = _fingerprint_tables()
+    fig = fingerprint_map_figure(fp)
     (ax,) = fig.axes
-    assert len(ax.images) == 1 and ax.images[0].get_array().shape == (2, 3)
-    assert len(ax.texts) == 6
+    points = [ln for ln in ax.lines if ln.get_marker() in ("o", "D")]
+    assert len(points) == 5  # the rows with both θ and signal: divA, divB, dp0.1, dp0.5, div
+    assert ax.get_yscale() == "symlog"
 
 
 def test_diversity_and_synthetic_figures(study: Path) -> None:
@@ -201,13 +239,13 @@ def test_diversity_and_synthetic_figures(study: Path) -> None:
 
 
 def test_synthetic_condition_names() -> None:
-    from weightspace.report._data import synthetic_fraction, synthetic_mode
+    from weightspace.compare.categories import parse_strength, synthetic_mode
 
     names = ["gen0.5", "gen0.3_add", "gen0.9_vf", "gen1.0_add_vf"]
     assert [synthetic_mode(n) for n in names] == [
         "replace", "add", "replace filtered", "add filtered"
     ]  # fmt: skip
-    assert [synthetic_fraction(n) for n in names] == [0.5, 0.3, 0.9, 1.0]
+    assert [parse_strength(n) for n in names] == [0.5, 0.3, 0.9, 1.0]
 
 
 def test_synthetic_figure_prefers_study_columns() -> None:

@@ -10,8 +10,9 @@ import pytest
 
 from text_fixtures import tiny_bert_dir, write_corpus
 from weightspace.report import build_report
-from weightspace.report._inputs import load_inputs
-from weightspace.report.text import eda_outcomes, is_text_study, wvs_sentences
+from weightspace.report._inputs import load_tables
+from weightspace.report.headline import prediction_sentence
+from weightspace.report.text import eda_outcomes, is_text_study
 
 PUBLISHED = Path(__file__).parent / "data" / "paper-tables" / "rn18-cifar10-scratch"
 
@@ -33,7 +34,9 @@ def study(tmp_path_factory):
                        "synthetic": {"mode": "add", "fractions": [0.5]}},
     })  # fmt: skip
     out = root / "study"
-    result = run_study(spec, out, workers=0, threads=1, progress=False)
+    with pytest.MonkeyPatch.context() as env:  # the study stores the published tables' protocol
+        env.setenv("WEIGHTSPACE_BERT_TABLES", str(PUBLISHED))
+        result = run_study(spec, out, workers=0, threads=1, progress=False)
     assert result.failed == 0, result.runs.error.tolist()
     prediction_check(out, draws=1, n=None, n_boot=100)
     return out
@@ -53,20 +56,16 @@ def test_eda_outcomes_per_op_and_strength(study):
 
 
 def test_text_section_in_the_report(study, tmp_path):
-    assert is_text_study(load_inputs(study))
-    html_path = build_report(study, out=tmp_path / "r.html", formats=("png",),
-                             bert_tables=PUBLISHED)  # fmt: skip
+    assert is_text_study(load_tables(study))
+    assert (study / "compare" / "published" / "compare.json").is_file()
+    html_path = build_report(study, out=tmp_path / "r.html", formats=("png",))
     html = html_path.read_text(encoding="utf-8")
     assert 'id="text"' in html and "EDA outcomes" in html
-    for name in ("text_eda", "text_wvs"):
-        assert (tmp_path / "figures" / f"{name}.png").is_file()
-    corr = pd.read_parquet(study / "diversity_correlations.parquet").set_index("score")
-    for sentence in wvs_sentences(corr.reset_index()):
-        assert escape(sentence, quote=False) in html
-    assert "WVS vs acc_gain across" in html
+    assert (tmp_path / "figures" / "text_eda.png").is_file()
+    corr = pd.read_parquet(study / "diversity_correlations.parquet")
+    assert escape(prediction_sentence(corr), quote=False) in html
     assert "paper protocol statistics" in html and "published: ANOVA F (p)" in html
     assert "ours: div–wd t (p)" in html
-    assert (tmp_path / "figures" / "text_fingerprint.png").is_file()
     assert "generator quality, seed 0" in html and "generator quality, seed 1" in html
     assert "built-in text generator samples, seed 0" in html
 
@@ -94,29 +93,39 @@ def test_text_generator_quality_written_into_the_study(study):
 
 
 def test_published_tables_absent(study, tmp_path):
-    missing = tmp_path / "no-such-tables"
-    html = build_report(study, out=tmp_path / "r.html", formats=(), protocols=("paper",),
-                        bert_tables=missing).read_text(encoding="utf-8")  # fmt: skip
-    assert f"Published BERT tables not shown: {missing} is not a folder" in html
-    assert "paper protocol statistics" not in html
+    import shutil
+
+    bare = tmp_path / "study"
+    shutil.copytree(study, bare, ignore=shutil.ignore_patterns("published"))
+    html = build_report(bare, out=tmp_path / "r.html", formats=(), protocols=("paper",)
+                        ).read_text(encoding="utf-8")  # fmt: skip
+    assert "Published BERT tables not shown: no comparison of them is stored" in html
+    assert "--protocol paper --out" in html and "paper protocol statistics" not in html
 
 
 def test_image_study_has_no_text_section(tmp_path):
     from report_fixtures import make_study
 
     root = make_study(tmp_path / "img", seeds=(0,), gen=False)
-    assert not is_text_study(load_inputs(root))
+    assert not is_text_study(load_tables(root))
     html = build_report(root, out=tmp_path / "r.html", formats=()).read_text(encoding="utf-8")
     assert 'id="text"' not in html
 
 
-def test_wvs_sentences_give_the_interval_and_say_when_not_computed():
-    corr = pd.DataFrame({"stratum": ["augmentation", "synthetic"], "score": ["wvs", "wvs"],
-                         "target": ["acc_gain"] * 2, "n": [6, 3], "spearman": [0.6, float("nan")],
-                         "spearman_lo": [-0.2, float("nan")], "spearman_hi": [0.95, float("nan")],
-                         "p": [0.21, float("nan")], "p_adj": [0.42, float("nan")]})  # fmt: skip
-    aug, syn = wvs_sentences(corr)
-    assert "across 6 augmentation conditions: Spearman 0.60" in aug
-    assert "interval -0.20 to 0.95" in aug and "adjusted" in aug
-    assert "3 synthetic conditions: not computed" in syn
-    assert wvs_sentences(None)[0].startswith("No rank correlation table")
+def test_prediction_sentence_gives_the_interval_and_says_when_not_computed():
+    corr = pd.DataFrame({"stratum": ["augmentation", "synthetic", "synthetic"],
+                         "score": ["wvs"] * 3, "target": ["acc_gain"] * 3, "n": [6, 3, 1],
+                         "spearman": [0.6, float("nan"), float("nan")],
+                         "spearman_lo": [-0.2, float("nan"), float("nan")],
+                         "spearman_hi": [0.95, float("nan"), float("nan")],
+                         "p": [0.21, float("nan"), float("nan")],
+                         "p_adj": [0.42, float("nan"), float("nan")]})  # fmt: skip
+    text = prediction_sentence(corr)
+    assert text.startswith("Rank correlation of the weighted Vendi score with the accuracy gain")
+    assert "augmentation (6 conditions): ρ = 0.60 (95% CI -0.20 to 0.95), p = 0.210" in text
+    assert "BH-adjusted p = 0.420: no evidence of a relation; power not computed" in text
+    assert "synthetic (3 conditions): not computed (too few conditions)" in text
+    assert "(1 conditions)" not in text  # the baseline alone is no stratum
+    with_power = prediction_sentence(corr.assign(power=[0.83, float("nan"), float("nan")]))
+    assert "power 83%" in with_power
+    assert prediction_sentence(None).startswith("Not measured: no prediction check is stored")

@@ -181,11 +181,19 @@ def test_a_study_whose_comparison_fails_exits_non_zero_and_keeps_its_runs(tmp_pa
     monkeypatch.setattr(orchestrate, "run_study", _fake_run_study(orchestrate.run_study))
     monkeypatch.setattr("weightspace.cli.study.run_study", orchestrate.run_study)
     study = tmp_path / "study"
+    stale = StudyPaths(study).compare_protocol_dir("default")  # from an earlier comparison
+    stale.mkdir(parents=True)
+    (stale / "compare.json").write_text("{}")
+    (stale / "fingerprint.csv").write_text("name\nold\n")
     spec = tmp_path / "spec.toml"
     spec.write_text(SPEC.to_toml())
     res = CliRunner().invoke(app, ["study", str(spec), "--out", str(study), "--workers", "0"])
     assert res.exit_code == 1, res.output
     assert "comparison (paper) failed: RuntimeError: comparison bug" in res.output
+    # the earlier comparison no longer matches the runs: removed, and the report says so
+    assert not (stale / "compare.json").exists() and not (stale / "fingerprint.csv").exists()
+    page = (study / "report.html").read_text()
+    assert f"weightspace compare {study} --save" in page
     assert "every finished run" in res.output
     assert len(_run_dirs(study)) == 6
     assert all(store.run_status(p) is RunStatus.DONE for p in _run_dirs(study))

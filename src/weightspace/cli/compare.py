@@ -10,6 +10,7 @@ import typer
 
 from weightspace.cli._app import app
 from weightspace.compare import CategoryRules, compare
+from weightspace.compare.result import save_to_study
 from weightspace.errors import ConfigError, WeightspaceError
 from weightspace.threads import set_threads
 from weightspace.vocabulary import Category
@@ -131,6 +132,12 @@ def compare_command(
     out: Path | None = typer.Option(
         None, "--out", help="Directory for CSV tables + compare.json, or a .json file."
     ),
+    save: bool = typer.Option(
+        False,
+        "--save",
+        help="Store the result in PATH/compare/<protocol>/ (one PATH), where `weightspace "
+        "report PATH` reads it; for a study also its ΔΔ table (dd.parquet).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of every permutation and bootstrap."),
     category: list[str] = typer.Option(
         [],
@@ -156,6 +163,11 @@ def compare_command(
         set_threads(threads)
     chosen = list(metrics) if metrics else None
     try:
+        if save and len(paths) != 1:
+            raise ConfigError(
+                f"--save stores the result in one study's compare/ folder, but {len(paths)} "
+                "paths were given; give one path, or use --out DIR for a pooled comparison"
+            )
         rules = _rules(category)
         result = compare(
             paths,
@@ -175,3 +187,6 @@ def compare_command(
     if out is not None:
         written = result.to_dir(out)
         typer.echo(f"wrote {written}")
+    if save:
+        for folder in save_to_study(paths[0], {result.protocol: result}):
+            typer.echo(f"stored {folder} (read by `weightspace report {paths[0]}`)")

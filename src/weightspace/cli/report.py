@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from weightspace.cli._app import app
+from weightspace.compare import PROTOCOLS
 from weightspace.errors import WeightspaceError
 from weightspace.report import build_report
 from weightspace.threads import set_threads
@@ -28,7 +29,16 @@ def report_command(
         None, "--out", help="HTML file to write (default: STUDY_DIR/report.html)."
     ),
     protocol: ReportProtocol = typer.Option(
-        ReportProtocol.both, "--protocol", help="Which statistics to show: paper, default or both."
+        ReportProtocol.both,
+        "--protocol",
+        help="Which stored statistics to show: paper, default or both.",
+    ),
+    results: Path | None = typer.Option(
+        None,
+        "--results",
+        help="Folder of stored comparisons (<protocol>/compare.json; default "
+        "STUDY_DIR/compare, written by `weightspace study` or `weightspace compare "
+        "STUDY_DIR --save`).",
     ),
     formats: list[str] = typer.Option(
         ["png", "svg"],
@@ -41,15 +51,16 @@ def report_command(
     ),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for numerics."),
 ) -> None:
-    """Write the HTML report (figures embedded, works offline) and figures/*.png|svg."""
+    """Write the HTML report (figures embedded, works offline) and figures/*.png|svg from the
+    study's tables and stored comparisons; it computes no statistic."""
     if threads is not None:
         set_threads(threads)
-    protocols = ("paper", "default") if protocol is ReportProtocol.both else (protocol.value,)
+    protocols = PROTOCOLS if protocol is ReportProtocol.both else (protocol.value,)
     fmts = tuple(f.lower() for f in formats if f)
     chosen = list(layers) if layers else None
     try:
         path = build_report(study_dir, out=out, formats=fmts, protocols=protocols,
-                            esd_layers=chosen)  # fmt: skip
+                            results_dir=results, esd_layers=chosen)  # fmt: skip
     except WeightspaceError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from None

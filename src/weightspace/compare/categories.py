@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from weightspace.errors import ConfigError
 from weightspace.vocabulary import BASELINE
 
-__all__ = ["BASELINE", "DEFAULT_RULES", "CategoryRules", "parse_strength"]
+__all__ = ["BASELINE", "DEFAULT_RULES", "CategoryRules", "parse_strength", "synthetic_mode"]
 
 _KINDS = ("contains", "prefix", "regex")
 _DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
@@ -94,3 +94,12 @@ def parse_strength(condition: str) -> float:
     ``gen0.5_add`` → 0.5); NaN when the name carries none (``divAuto``)."""
     match = _STRENGTH.match(condition)
     return float(match.group(1)) if match else float("nan")
+
+
+def synthetic_mode(condition: str) -> str:
+    """How a synthetic-data condition mixes its samples, from its name (``gen<p>[_add][_vf]``;
+    for tables without the study's ``synthetic_mode`` column): ``replace`` or ``add``, plus
+    `` filtered`` for ``_vf``."""
+    name = str(condition)
+    mode = "add" if "_add" in name else "replace"
+    return mode + (" filtered" if name.endswith("_vf") else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import pandas as pd
 
@@ -14,18 +15,16 @@ NAMES = {Category.DP.value: "dropout", Category.WD.value: "weight decay",
          Category.DIV.value: "data diversity", Category.GEN.value: "synthetic data"}  # fmt: skip
 
 
+def _finite(value: object) -> bool:
+    """A finite real number, numpy's scalars included (a table's integer column gives
+    ``numpy.int64``, which is not a Python ``int``)."""
+    return isinstance(value, numbers.Real) and math.isfinite(value)
+
+
 def fmt_p(p: float) -> str:
     if not math.isfinite(p):
         return "p = n/a"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def _finite(value: object) -> bool:
-    """A finite number (Python or numpy, float or integer)."""
-    try:
-        return math.isfinite(float(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
 
 
 def _name(category: str) -> str:
@@ -61,7 +60,7 @@ def _ci(row) -> str:
     return "too few points for an interval"
 
 
-def _fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
+def fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
     """Per category of conditions: how many got each verdict, with the family."""
     out: list[str] = []
     if fingerprint.empty:
@@ -266,7 +265,7 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
     relations. A test that does not reject is reported as "no evidence", never as sameness."""
     out: list[str] = [axis_sentence(tables), *rotation_headline(tables), primary_sentence(tables)]
     fingerprint = tables.get("fingerprint", pd.DataFrame())
-    out.extend(_fingerprint_summary(fingerprint))
+    out.extend(fingerprint_summary(fingerprint))
     omnibus = tables.get("omnibus", pd.DataFrame())
     if len(omnibus):
         separating = [
@@ -288,13 +287,7 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
         )
     tests = tables.get("category_tests", pd.DataFrame())
     out.extend(_category_test_sentence(row) for row in tests.itertuples())
-    for row in (
-        fingerprint[fingerprint["level"] == "condition"].itertuples() if len(fingerprint) else []
-    ):
-        where = _interval(row.ci_low, row.ci_high, str(row.ci_reason))
-        theta = f"θ = {row.theta:.2f}, {where}" if math.isfinite(row.theta) else "θ n/a"
-        out.append(f"{row.name}: {row.verdict} ({theta}; moved: adjusted {fmt_p(row.p_moved_adj)}; "
-                   f"axis: adjusted {fmt_p(row.p_axis_adj)}; {row.family}).")  # fmt: skip
+    out.extend(fingerprint_sentences(tables))
     out.extend(rotation_sentences(tables))
     for name, label in (
         ("dose_response", "dose–response"),
@@ -310,6 +303,20 @@ def default_conclusions(tables: dict[str, pd.DataFrame]) -> list[str]:
         )
         for row in supported:
             out.append(_relation_sentence(name, row))
+    return out
+
+
+def fingerprint_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """One sentence per condition: its verdict, axis position and adjusted p-values."""
+    fingerprint = tables.get("fingerprint", pd.DataFrame())
+    out = []
+    for row in (
+        fingerprint[fingerprint["level"] == "condition"].itertuples() if len(fingerprint) else []
+    ):
+        where = _interval(row.ci_low, row.ci_high, str(row.ci_reason))
+        theta = f"θ = {row.theta:.2f}, {where}" if math.isfinite(row.theta) else "θ n/a"
+        out.append(f"{row.name}: {row.verdict} ({theta}; moved: adjusted {fmt_p(row.p_moved_adj)}; "
+                   f"axis: adjusted {fmt_p(row.p_axis_adj)}; {row.family}).")  # fmt: skip
     return out
 
 
@@ -386,10 +393,9 @@ def rotation_headline(tables: dict[str, pd.DataFrame]) -> list[str]:
     if len(tests):
         for row in tests[(tests["metric"] == "overlap") & (tests["a"] == "div")].itertuples():
             differ = _significant(row)
-            what = "differs from" if differ else "no evidence that it differs from"
+            what = "data diversity differs" if differ else "no evidence that data diversity differs"
             pw = _pct(_power_of(power, f"rotation: div vs {row.b} on overlap"))
-            found.append(f"data diversity {what} {_name(row.b)} (BH {fmt_p(row.p_adj)}, "
-                         f"power {pw})")  # fmt: skip
+            found.append(f"{what} from {_name(row.b)} (BH {fmt_p(row.p_adj)}, power {pw})")
     tail = f"; on the overlap, {'; '.join(found)}" if found else ""
     return [
         f"Rotate or rescale: top-k subspace overlap before → after training (1 = the dominant "

@@ -42,6 +42,7 @@ from weightspace.stats.groups import (
 from weightspace.stats.linear import Design, LinearFit, fit
 from weightspace.stats.multiplicity import holm
 from weightspace.store import RUN_ID_COLUMNS
+from weightspace.vocabulary import Category
 
 METRICS = ("alpha", "log_norm", "log_spectral_norm", "stable_rank")
 TRACE = "hessian_trace"
@@ -50,11 +51,13 @@ EMA_PAPER = 0.98
 RUN_KEYS = list(RUN_ID_COLUMNS)
 
 __all__ = [
+    "DYNAMICS_PERMUTATIONS",
     "EMA_PAPER",
     "LOG_TRACE",
     "METRICS",
     "TRACE",
     "category_trajectories",
+    "dynamics_tables",
     "ema",
     "run_curves",
     "trajectory_tests",
@@ -297,3 +300,41 @@ def _test_row(model: _AreaModel, areas: pd.DataFrame, cat: str, reference: str, 
     if not math.isfinite(mean.p):
         row["note"] = mean.reason
     return row
+
+
+DYNAMICS_PERMUTATIONS = 9999
+
+
+def dynamics_tables(
+    layers: pd.DataFrame | None,
+    sharpness: pd.DataFrame | None,
+    *,
+    smoothing: float | None = None,
+    n_permutations: int = DYNAMICS_PERMUTATIONS,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(trajectories, trajectory_tests)`` of a study: a layer table with ``step`` and an
+    optional sharpness table (the default comparison stores both; the report shows them).
+
+    Layer tables with only the two end points give no trajectory (their tests would repeat
+    the before/after comparison), so they are left out. The trace is shown and tested on a
+    log10 scale (:func:`run_curves`). Tests: every category against the baseline and, when
+    both are present, data diversity against dropout (the paper's sharpness question);
+    ``p_holm`` is Holm over all rows."""
+    if layers is not None and ("step" not in layers.columns or layers["step"].nunique() < 3):
+        layers = None
+    curves = run_curves(layers, sharpness=sharpness, smoothing=smoothing, log_trace=True)
+    if curves.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    traj = category_trajectories(curves)
+    tests = pd.DataFrame(columns=TRAJECTORY_COLUMNS)
+    cats = set(curves["category"])
+    if BASELINE in cats and len(cats) > 1:
+        tests = trajectory_tests(curves, n_permutations=n_permutations, seed=seed)
+        if {Category.DIV.value, Category.DP.value} <= cats:
+            extra = trajectory_tests(curves, reference=Category.DP.value,
+                                     categories=[Category.DIV.value],
+                                     n_permutations=n_permutations, seed=seed)  # fmt: skip
+            tests = pd.concat([tests, extra], ignore_index=True)
+            tests["p_holm"] = holm(tests["p_value"].to_numpy(dtype=float))
+    return traj, tests

@@ -367,3 +367,45 @@ def load_weight_deltas(
             table["condition"].astype(str).map((category_rules or DEFAULT_RULES).category)
         )
     return table.reset_index(drop=True)
+
+
+def load_dynamics(
+    paths: PathLike | Sequence[PathLike],
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The studies' layer tables with every snapshot (``step``) and their sharpness tables
+    (usable runs only), for :func:`weightspace.compare.dynamics.dynamics_tables`; ``None``
+    where no study holds one."""
+    layers, sharpness = [], []
+    for path in _as_paths(paths):
+        study = store.StudyPaths(path)
+        if not study.layers_table.is_file():
+            continue
+        done = None
+        if study.runs_table.is_file():
+            runs = store.read_study_table(study.runs_table)
+            if "status" in runs.columns:
+                done = set(runs.loc[store.usable(runs), "run_id"])
+        table = store.read_study_table(study.layers_table)
+        if "step" in table.columns and table["step"].nunique() > 2:
+            layers.append(table if done is None else table[table["run_id"].isin(done)])
+        trace_path = study.root / store.SHARPNESS_TABLE
+        if trace_path.is_file():
+            trace = store.read_study_table(trace_path, required=("run_id", "step", "trace"))
+            sharpness.append(trace if done is None else trace[trace["run_id"].isin(done)])
+    return (pd.concat(layers, ignore_index=True) if layers else None,
+            pd.concat(sharpness, ignore_index=True) if sharpness else None)  # fmt: skip
+
+
+#: where the paper's published bert-base tables are looked for unless a path is given
+BERT_TABLES_ENV = "WEIGHTSPACE_BERT_TABLES"
+DEFAULT_BERT_TABLES = Path("../shared/reference/paper-tables/bert-complaints")
+
+
+def published_bert_dir(given: PathLike | None = None) -> Path:
+    """The published bert-base tables' folder (a text study is set beside them): ``given``,
+    else ``$WEIGHTSPACE_BERT_TABLES``, else ``../shared/reference/paper-tables/bert-complaints``
+    (from the working directory)."""
+    if given is not None:
+        return Path(given)
+    env = os.environ.get(BERT_TABLES_ENV)
+    return Path(env) if env else DEFAULT_BERT_TABLES

@@ -1,12 +1,12 @@
 """Summaries the figures draw from the per-layer ΔΔ table.
 
 ΔΔ itself is computed once, by :mod:`weightspace.compare.delta`, and saved with the study
-(``dd.parquet``); the report reads it (see :mod:`weightspace.report._inputs`).
+(``dd.parquet``); the report reads it (see :mod:`weightspace.report._inputs`). The report
+draws its intervals from the stored comparison; the t-interval over layers here serves the
+figure functions' own callers (``category_means_figure`` on a long ΔΔ table).
 """
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,6 @@ from scipy import stats
 
 MAIN_METRICS = ("alpha", "entropy", "log_norm", "log_spectral_norm")
 DELTA_METRICS = (*MAIN_METRICS, "stable_rank")
-BASELINE = "bs"
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float, int]:
@@ -31,8 +30,11 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
     return (m, m - half, m + half, n)
 
 
-def category_summary(dd: pd.DataFrame, metrics: list[str], level: float = 0.95) -> pd.DataFrame:
-    """Mean ΔΔ per category with a t-interval over layers (after averaging within layer).
+def category_summary(
+    dd: pd.DataFrame, metrics: list[str], level: float | None = 0.95
+) -> pd.DataFrame:
+    """Mean ΔΔ per category with a t-interval over layers (after averaging within layer);
+    ``level=None``: the means only (NaN intervals).
 
     Columns: ``category, metric, mean, ci_low, ci_high, n_layers``.
     """
@@ -40,7 +42,13 @@ def category_summary(dd: pd.DataFrame, metrics: list[str], level: float = 0.95) 
     per_layer = dd.groupby(["category", "layer"])[metrics].mean()
     for cat, sub in per_layer.groupby(level="category"):
         for m in metrics:
-            mean, lo, hi, n = mean_ci(sub[m].to_numpy(), level)
+            values = sub[m].to_numpy(dtype=float)
+            if level is None:
+                finite = values[np.isfinite(values)]
+                mean = float(finite.mean()) if finite.size else float("nan")
+                lo, hi, n = float("nan"), float("nan"), int(finite.size)
+            else:
+                mean, lo, hi, n = mean_ci(values, level)
             rows.append(
                 {
                     "category": cat,
@@ -52,19 +60,3 @@ def category_summary(dd: pd.DataFrame, metrics: list[str], level: float = 0.95) 
                 }
             )
     return pd.DataFrame(rows)
-
-
-_GEN = re.compile(r"gen_?(\d*\.?\d+)")
-
-
-def synthetic_mode(condition: str) -> str:
-    """``replace`` or ``add``, plus `` filtered`` for ``_vf`` names (``gen<p>[_add][_vf]``)."""
-    name = str(condition)
-    mode = "add" if "_add" in name else "replace"
-    return mode + (" filtered" if name.endswith("_vf") else "")
-
-
-def synthetic_fraction(condition: str) -> float:
-    """The synthetic fraction p from a ``gen<p>[_add|_vf]`` name (NaN when absent)."""
-    match = _GEN.search(str(condition))
-    return float(match.group(1)) if match else float("nan")

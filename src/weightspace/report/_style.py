@@ -12,21 +12,24 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from weightspace.vocabulary import Category
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 # One colour per category, fixed so that a category looks the same in every figure.
 CATEGORY_COLORS: dict[str, str] = {
-    "bs": "#7f7f7f",
-    "div": "#1f77b4",
-    "dp": "#ff7f0e",
-    "wd": "#2ca02c",
-    "gen": "#9467bd",
-    "combo": "#8c564b",
+    Category.BS.value: "#7f7f7f",
+    Category.DIV.value: "#1f77b4",
+    Category.DP.value: "#ff7f0e",
+    Category.WD.value: "#2ca02c",
+    Category.GEN.value: "#9467bd",
+    Category.COMBO.value: "#8c564b",
 }
 _EXTRA_COLORS = ("#d62728", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939")
-CATEGORY_ORDER = ("bs", "div", "gen", "dp", "wd", "combo")
+CATEGORY_ORDER = tuple(c.value for c in (Category.BS, Category.DIV, Category.GEN, Category.DP,
+                                         Category.WD, Category.COMBO))  # fmt: skip
 
 # Plot labels use the metric's column name and say what the number is.
 METRIC_LABELS: dict[str, str] = {
@@ -38,6 +41,7 @@ METRIC_LABELS: dict[str, str] = {
     "alpha_weighted": "α·log10 λ_max",
     "log_alpha_norm": "log10 Σλ^α",
     "test_acc": "test accuracy",
+    "train_acc": "train accuracy",
     "test_ece": "test ECE",
     "ood_acc": "OOD accuracy",
     "ood_ece": "OOD ECE",

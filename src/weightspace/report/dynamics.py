@@ -1,28 +1,20 @@
 """The report's "dynamics" section: trajectories of spectral metrics and sharpness.
 
 Shown when the study recorded more than the two end points (``snapshot_every_steps`` or
-``snapshot_every``) or measured the Hessian trace (``hessian``); the tables come from
-:mod:`weightspace.compare.dynamics`.
+``snapshot_every``) or measured the Hessian trace (``hessian``); the tables are the stored
+default comparison's (:func:`weightspace.compare.dynamics.dynamics_tables`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from weightspace import store
-from weightspace.compare.dynamics import (
-    LOG_TRACE,
-    METRICS,
-    TRACE,
-    category_trajectories,
-    run_curves,
-    trajectory_tests,
-)
-from weightspace.compare.multiplicity import holm
+from weightspace.compare.dynamics import LOG_TRACE, METRICS, TRACE
+from weightspace.report._inputs import ReportTables
 from weightspace.report._style import (
     category_palette,
     empty_figure,
@@ -31,7 +23,7 @@ from weightspace.report._style import (
     new_figure,
     order_categories,
 )
-from weightspace.report.html import FigureBlock, Paragraph, Section, TableBlock
+from weightspace.report.html import Paragraph, Plot, Section, TableBlock
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -75,58 +67,12 @@ def trajectories_figure(traj: pd.DataFrame, *, metrics: Sequence[str] | None = N
     return fig
 
 
-def dynamics_tables(
-    layers: pd.DataFrame | None,
-    sharpness: pd.DataFrame | None,
-    *,
-    smoothing: float | None = None,
-    n_permutations: int = 9999,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(trajectories, tests) from a layer table with ``step`` and an optional sharpness table.
-
-    Layer tables with only the two end points give no trajectory (their tests would repeat
-    the before/after comparison), so they are left out. The trace is shown and tested on a
-    log10 scale (:func:`~weightspace.compare.dynamics.run_curves`). Tests: every category
-    against the baseline and, when both are present, data diversity against dropout (the
-    paper's sharpness question); ``p_holm`` is Holm over all rows.
-    """
-    if layers is not None and ("step" not in layers.columns or layers["step"].nunique() < 3):
-        layers = None
-    curves = run_curves(layers, sharpness=sharpness, smoothing=smoothing, log_trace=True)
-    if curves.empty:
-        return pd.DataFrame(), pd.DataFrame()
-    traj = category_trajectories(curves)
-    tests = pd.DataFrame()
-    cats = set(curves["category"])
-    if "bs" in cats and len(cats) > 1:
-        tests = trajectory_tests(curves, n_permutations=n_permutations)
-        if {"div", "dp"} <= cats:
-            extra = trajectory_tests(
-                curves, reference="dp", categories=["div"], n_permutations=n_permutations
-            )
-            tests = pd.concat([tests, extra], ignore_index=True)
-            tests["p_holm"] = holm(tests["p_value"].to_numpy(dtype=float))
-    return traj, tests
-
-
-def dynamics_section(
-    inputs: Any, write: Callable[[str, Figure, str], FigureBlock]
-) -> Section | None:
-    """The section for a report's inputs (a ``ReportInputs``), or None without trajectories."""
-    layers = inputs.layers
-    path = inputs.root / store.SHARPNESS_TABLE
-    sharpness = (
-        store.read_study_table(path, required=("run_id", "step", "trace"))
-        if path.is_file()
-        else None
-    )
-    runs = inputs.runs
-    if runs is not None and "status" in runs.columns:
-        done = set(runs.loc[store.usable(runs), "run_id"])
-        layers = None if layers is None else layers[layers["run_id"].isin(done)]
-        sharpness = None if sharpness is None else sharpness[sharpness["run_id"].isin(done)]
-    traj, tests = dynamics_tables(layers, sharpness)
-    if traj.empty:
+def dynamics_section(tables: ReportTables) -> Section | None:
+    """The section from the stored default comparison's ``trajectories`` and
+    ``trajectory_tests``, or None when the study recorded no trajectories."""
+    default = tables.tables_of("default")
+    traj, tests = default.get("trajectories"), default.get("trajectory_tests")
+    if traj is None or traj.empty:
         return None
     sec = Section("dynamics", "Training dynamics and sharpness")
     sec.add(
@@ -138,13 +84,13 @@ def dynamics_section(
         )
     )
     sec.add(
-        write(
+        Plot(
             "dynamics",
             trajectories_figure(traj),
             "Trajectories per category; band: 95% t-interval over conditions.",
         )
     )
-    if not tests.empty:
+    if tests is not None and not tests.empty:
         sec.add(
             TableBlock(
                 tests,

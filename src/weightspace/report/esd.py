@@ -116,6 +116,18 @@ def plot_esd(
             ax.plot(x, y, "--", color="#d62728", lw=1.5, label=f"power law α={alpha_v:.2f}")
         ax.axvline(xmin_v, color="#d62728", lw=0.8, alpha=0.6)
 
+    _mp_overlay(ax, lam, sigma_mp, Q, bulk_max)
+    _log_axes(ax, lam)
+    ax.set_xlabel("eigenvalue λ of WᵀW")
+    ax.set_ylabel("density")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    return fig  # type: ignore[return-value]
+
+
+def _mp_overlay(ax: Axes, lam: np.ndarray, sigma_mp: float | None, Q: float | None,
+                bulk_max: float | None) -> None:  # fmt: skip
+    """The Marchenko–Pastur bulk density of the fit and its edge (dotted)."""
     sigma_v, q_v = _finite(sigma_mp), _finite(Q)
     scale = 1.0 / lam.mean()  # WeightWatcher's W_scale²: raw λ × scale has mean 1
     if sigma_v is not None and q_v is not None and q_v >= 1 and sigma_v > 0:
@@ -132,6 +144,8 @@ def plot_esd(
     if edge is not None and edge > 0:
         ax.axvline(edge, color="black", ls=":", lw=0.8)
 
+
+def _log_axes(ax: Axes, lam: np.ndarray) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     ax.set_xscale("log")
@@ -144,11 +158,6 @@ def plot_esd(
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
     else:
         ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("eigenvalue λ of WᵀW")
-    ax.set_ylabel("density")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
-    return fig  # type: ignore[return-value]
 
 
 def plot_esd_row(

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from weightspace import store
-from weightspace.report._data import BASELINE, synthetic_fraction, synthetic_mode
+from weightspace.compare.categories import parse_strength, synthetic_mode
 from weightspace.report._style import (
     category_palette,
     empty_figure,
@@ -25,6 +24,7 @@ from weightspace.report._style import (
     new_figure,
     order_categories,
 )
+from weightspace.vocabulary import Category
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -112,12 +112,12 @@ def dose_response_figure(
         return empty_figure("no strength column or no metric for dose–response")
     strength = pd.to_numeric(table["strength"], errors="coerce")
     data = table.assign(strength=strength)
-    cats = categories or [c for c in order_categories(data["category"]) if c != BASELINE]
+    cats = categories or [c for c in order_categories(data["category"]) if c != Category.BS.value]
     cats = [c for c in cats if data.loc[data["category"] == c, "strength"].dropna().nunique() >= 2]
     if not cats:
         return empty_figure("no category with two or more strengths")
     palette = category_palette(order_categories(data["category"]))
-    base = data[data["category"] == BASELINE]
+    base = data[data["category"] == Category.BS.value]
     fig, axes = new_figure(len(metrics), len(cats), panel_size=(3.2, 2.4))
     for i, metric in enumerate(metrics):
         for j, cat in enumerate(cats):
@@ -139,7 +139,7 @@ def dose_response_figure(
                 ax.axhline(
                     float(base[metric].mean()), color="#7f7f7f", ls="--", lw=0.8, label="baseline"
                 )
-            if cat == "wd" and (mean.index > 0).all():
+            if cat == Category.WD.value and (mean.index > 0).all():
                 ax.set_xscale("log")
             if i == 0:
                 ax.set_title(cat, fontsize=10)
@@ -148,6 +148,14 @@ def dose_response_figure(
             if j == 0:
                 ax.set_ylabel(metric_label(metric), fontsize=8)
     return fig
+
+
+def _rank_correlation(x: pd.Series, y: pd.Series) -> float:
+    """Spearman's ρ as a description (the Pearson correlation of the ranks; no test)."""
+    rx, ry = x.rank().to_numpy(dtype=float), y.rank().to_numpy(dtype=float)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def diversity_figure(
@@ -200,7 +208,7 @@ def diversity_figure(
                 textcoords="offset points",
             )
         pair = diversity[[score, y]].dropna()
-        rho = stats.spearmanr(pair[score], pair[y]).statistic if len(pair) >= 3 else np.nan
+        rho = _rank_correlation(pair[score], pair[y]) if len(pair) >= 3 else np.nan
         ax.set_title(f"{metric_label(score)}  (Spearman {rho:+.2f}, n={len(pair)})", fontsize=9)
         ax.set_xlabel(metric_label(score), fontsize=8)
         ax.set_ylabel(metric_label(y), fontsize=8)
@@ -215,11 +223,11 @@ def synthetic_figure(runs: pd.DataFrame, *, metrics: Sequence[str] = RUN_METRICS
 
     The baseline (no synthetic data) is drawn at fraction 0 on every line.
     """
-    gen = runs[runs["category"] == "gen"].copy()
+    gen = runs[runs["category"] == Category.GEN.value].copy()
     metrics = _present(gen, metrics)
     if gen.empty or not metrics:
         return empty_figure("no synthetic-data (gen) runs")
-    fraction = gen["condition"].map(synthetic_fraction)
+    fraction = gen["condition"].astype(str).map(parse_strength)
     for col in ("strength", "synthetic_fraction"):  # the study's own columns win over the name
         if col in gen.columns:
             fraction = pd.to_numeric(gen[col], errors="coerce").fillna(fraction)
@@ -230,7 +238,7 @@ def synthetic_figure(runs: pd.DataFrame, *, metrics: Sequence[str] = RUN_METRICS
         gen["mode"] = gen["synthetic_mode"].astype(str) + np.where(
             filtered.fillna(False).astype(bool), " filtered", ""
         )
-    base = runs[runs["category"] == BASELINE]
+    base = runs[runs["category"] == Category.BS.value]
     modes = sorted(set(gen["mode"]), key=lambda m: (m not in _MODE_COLORS, m))
     colors = {m: _MODE_COLORS.get(m, "#7f7f7f") for m in modes}
     fig, axes = new_figure(1, len(metrics), panel_size=(3.6, 2.9))

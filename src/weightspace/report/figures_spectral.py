@@ -1,4 +1,5 @@
-"""Figures of the spectral changes: category means, layer profiles, fingerprints.
+"""Figures of the spectral changes: category means and layer profiles (the fingerprint's
+figures are :mod:`weightspace.report.figures_axis`).
 
 Each function takes a table and returns a :class:`matplotlib.figure.Figure` (no pyplot).
 The ΔΔ input is the long per-layer table of :func:`weightspace.compare.delta.study_delta_delta`
@@ -144,46 +145,3 @@ def _common_prefix(names: list[str]) -> str:
         shared.append(group[0])
     shared = shared[: min(len(p) for p in parts) - 1]  # keep at least the last part
     return ".".join(shared) + "." if shared else ""
-
-
-_ID_COLUMNS = {"condition", "category", "seed", "strength", "dataset", "run_id", "n", "n_seeds",
-               "n_layers"}  # fmt: skip
-
-
-def fingerprint_figure(fp: pd.DataFrame, *, index: str = "condition") -> Figure:
-    """Heatmap of a fingerprint table: one row per condition, one column per numeric field.
-
-    Typical columns are distances or probabilities to each reference category (e.g.
-    ``d_dp``, ``d_wd``, ``p_dp``); each column is colour-scaled on its own so that columns
-    with different units stay readable, and every cell is annotated with its value.
-    """
-    if fp is None or fp.empty:
-        return empty_figure("no fingerprint table")
-    table = fp.set_index(index) if index in fp.columns else fp
-    numeric = [
-        c
-        for c in table.columns
-        if c not in _ID_COLUMNS
-        and pd.api.types.is_numeric_dtype(table[c])
-        and not pd.api.types.is_bool_dtype(table[c])
-    ]
-    if not numeric:
-        return empty_figure("fingerprint table has no numeric columns to show")
-    values = table[numeric].to_numpy(dtype=float)  # (conditions, fields)
-    lo = np.nanmin(values, axis=0)
-    span = np.nanmax(values, axis=0) - lo
-    scaled = (values - lo) / np.where(span > 0, span, 1.0)  # per-column 0..1
-    nr, nc = values.shape
-    fig, axes = new_figure(1, 1, panel_size=(1.1 * nc + 2.2, 0.32 * nr + 1.4))
-    ax = axes[0, 0]
-    ax.imshow(np.ma.masked_invalid(scaled), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    for i in range(nr):
-        for j in range(nc):
-            v = values[i, j]
-            text = "—" if not np.isfinite(v) else f"{v:.3g}"
-            color = "white" if np.isfinite(scaled[i, j]) and scaled[i, j] < 0.5 else "black"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(nc), numeric, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(nr), [str(i) for i in table.index], fontsize=8)
-    ax.set_title("Regularizer fingerprint (colour scaled per column)", fontsize=10)
-    return fig

@@ -1,7 +1,10 @@
 """Self-contained HTML: inline CSS, figures as base64 PNG data URIs, no scripts, no URLs.
 
 A report is a list of :class:`Section`; a section holds blocks (paragraphs, bullet lists,
-figures, tables) rendered in order. Everything user-provided is HTML-escaped.
+answers, figures, tables) rendered in order; a folded section opens on click (``<details>``,
+no script). A section function returns figures as :class:`Plot` (a figure not yet encoded);
+the report's writer turns each into a :class:`FigureBlock`. Everything user-provided is
+HTML-escaped.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ import html
 import math
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from weightspace.report._style import png_data_uri
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,22 @@ class Bullets:
     items: tuple[str, ...]
     css: str = "conclusions"
     fold_after: int = 0  # > 0: items beyond this many go into a collapsed <details>
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The report's headline: ``(id, question, answer)`` per question, in order."""
+
+    items: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A figure a section function made, encoded (and written to disk) by the report."""
+
+    name: str  # file stem under figures/
+    figure: Figure
+    caption: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,13 +67,17 @@ class TableBlock:
     collapsed: bool = False  # inside a <details> element (opens on click, no script)
 
 
+Block = Paragraph | Bullets | Answers | Plot | FigureBlock | TableBlock
+
+
 @dataclass
 class Section:
     id: str
     title: str
-    blocks: list[Paragraph | Bullets | FigureBlock | TableBlock] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    folded: bool = True  # behind a <details> fold: everything but the first screen
 
-    def add(self, block: Paragraph | Bullets | FigureBlock | TableBlock) -> Section:
+    def add(self, block: Block) -> Section:
         self.blocks.append(block)
         return self
 
@@ -70,6 +97,8 @@ def format_value(v: object) -> str:
             return str(v)
         if math.isnan(x):
             return "—"
+        if math.isinf(x):
+            return "∞" if x > 0 else "−∞"
         if x == int(x) and abs(x) < 1e6 and "int" in str(getattr(v, "dtype", "")):
             return str(int(x))
         if x == 0 or 1e-3 <= abs(x) < 1e4:
@@ -102,7 +131,16 @@ def table_html(table: pd.DataFrame, *, max_rows: int = 60) -> str:
     )
 
 
-def _block_html(block: Paragraph | Bullets | FigureBlock | TableBlock) -> str:
+def _block_html(block: Block) -> str:
+    if isinstance(block, Plot):
+        raise TypeError(f"figure {block.name!r} was not encoded (build_report encodes Plots)")
+    if isinstance(block, Answers):
+        items = "".join(
+            f'<li id="answer-{html.escape(key, quote=True)}"><strong>{html.escape(question)}'
+            f"</strong> {html.escape(text)}</li>"
+            for key, question, text in block.items
+        )
+        return f'<ol class="answers">{items}</ol>'
     if isinstance(block, Paragraph):
         cls = ' class="note"' if block.note else ""
         return f"<p{cls}>{html.escape(block.text)}</p>"
@@ -132,17 +170,21 @@ def _block_html(block: Paragraph | Bullets | FigureBlock | TableBlock) -> str:
     return title + body
 
 
+def _section_html(section: Section) -> str:
+    sid = html.escape(section.id, quote=True)
+    title = f"<h2>{html.escape(section.title)}</h2>"
+    inner = "".join(_block_html(b) for b in section.blocks)
+    if section.folded:
+        return f'<section id="{sid}"><details><summary>{title}</summary>{inner}</details></section>'
+    return f'<section id="{sid}">{title}{inner}</section>'
+
+
 def render_html(title: str, subtitle: str, sections: list[Section]) -> str:
     css = resources.files("weightspace.report").joinpath("report.css").read_text()
     nav = "".join(
         f'<a href="#{html.escape(s.id, quote=True)}">{html.escape(s.title)}</a>' for s in sections
     )
-    body = "".join(
-        f'<section id="{html.escape(s.id, quote=True)}"><h2>{html.escape(s.title)}</h2>'
-        + "".join(_block_html(b) for b in s.blocks)
-        + "</section>"
-        for s in sections
-    )
+    body = "".join(_section_html(s) for s in sections)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

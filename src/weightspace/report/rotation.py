@@ -8,16 +8,15 @@ the tables are the default protocol's ``rotation`` and ``rotation_tests``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from weightspace.compare.categories import BASELINE
 from weightspace.compare.conclude import rotation_sentences
 from weightspace.compare.load import load_weight_deltas
 from weightspace.compare.rotation import METRICS, layer_rotation
+from weightspace.report._inputs import ReportTables
 from weightspace.report._style import (
     category_palette,
     empty_figure,
@@ -25,8 +24,8 @@ from weightspace.report._style import (
     new_figure,
     order_categories,
 )
-from weightspace.report.html import Bullets, FigureBlock, Paragraph, Section, TableBlock
-from weightspace.report.sections import tables_of
+from weightspace.report.html import Bullets, Paragraph, Plot, Section, TableBlock
+from weightspace.vocabulary import BASELINE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -84,15 +83,13 @@ def rotation_figure(summary: pd.DataFrame, per_layer: pd.DataFrame | None = None
     return fig
 
 
-def rotation_section(
-    inputs: Any, write: Callable[[str, Figure, str], FigureBlock]
-) -> Section | None:
-    """The section for a report's inputs (a ``ReportInputs``), or None without the table."""
-    tables = tables_of(inputs.results.get("default"))
-    summary = tables.get("rotation")
+def rotation_section(tables: ReportTables) -> Section | None:
+    """The section from the stored default comparison, or None without its table."""
+    default = tables.tables_of("default")
+    summary = default.get("rotation")
     if summary is None or summary.empty:
         return None
-    deltas = load_weight_deltas(inputs.root)  # usable runs only
+    deltas = load_weight_deltas(tables.root) if tables.kind == "study" else None  # usable runs
     per_layer = None if deltas is None else layer_rotation(deltas)
     sec = Section("rotation", "Rotate or rescale?")
     sec.add(
@@ -108,18 +105,18 @@ def rotation_section(
             "tested group. See docs/weightwatcher.md."
         )
     )
-    sentences = rotation_sentences(tables)
+    sentences = rotation_sentences(default)
     if sentences:
         sec.add(Bullets(tuple(sentences)))
     sec.add(
-        write(
+        Plot(
             "rotation",
             rotation_figure(summary, per_layer),
             "Rotation metrics per category (bars, 95% t-interval over conditions; dashed: "
             "baseline) and the overlap per layer.",
         )
     )
-    tests = tables.get("rotation_tests")
+    tests = default.get("rotation_tests")
     if tests is not None and not tests.empty:
         sec.add(
             TableBlock(

@@ -1,44 +1,22 @@
-"""Text sections of the report and the tables behind its figures.
+"""The report's spectral sections: fingerprint, category means, layer profiles, dose–response.
 
-Headline, statistics, category-mean sentences, and the small adapters that read the
-comparison's tables (noise floor, category means) and split a table per dataset.
+Each is a function ``(tables) -> Section | None`` (None: nothing to show) over the stored
+tables (:class:`weightspace.report._inputs.ReportTables`); none computes a statistic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pandas as pd
 
-from weightspace import store
-from weightspace.report._data import BASELINE, DELTA_METRICS, MAIN_METRICS, category_summary
-from weightspace.report._inputs import PROTOCOLS, ReportInputs
-from weightspace.report.html import Bullets, Paragraph, Section, TableBlock
-
-TABLE_ORDER = (
-    "anova",
-    "ttests",
-    "omnibus",
-    "category_tests",
-    "mixed_model",
-    "correlations",
-    "classifier",
-    "noise_floor",
-    "category_means",
-    "dose_response",
-    "spectral_vs_accuracy",
-)
-# Shown as figures or in their own section; per-layer tables are too long for the page
-# (``weightspace compare --out`` writes them in full).
-_OPEN_TABLES = {"anova", "omnibus"}  # shown open; the rest fold into <details>
-_NOT_TABLES = {"layer_profiles", "fingerprint", "delta_delta", "classifier_conditions"}
-
-
-def tables_of(result: Any) -> dict[str, pd.DataFrame]:
-    tables = getattr(result, "tables", None) or {}
-    return {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
-
+from weightspace.compare.conclude import fingerprint_summary
+from weightspace.report import figures_runs as fr
+from weightspace.report import figures_spectral as fs
+from weightspace.report._data import DELTA_METRICS, MAIN_METRICS, category_summary
+from weightspace.report._inputs import ReportTables
+from weightspace.report.figures_axis import fingerprint_map_figure
+from weightspace.report.headline import by_dataset, usable_runs
+from weightspace.report.html import Bullets, Paragraph, Plot, Section, TableBlock
+from weightspace.vocabulary import BASELINE, Category
 
 FLOOR_SCALES = {
     "mean": ("floor_mean", "noise_floor", "floor", "sd", "std", "spread", "half_width"),
@@ -46,14 +24,14 @@ FLOOR_SCALES = {
 }
 
 
-def noise_floor_of(results: dict[str, Any], *, scale: str = "mean") -> dict[str, float]:
-    """``{metric: spread}`` from a default-protocol ``noise_floor`` table, if it has one.
+def noise_floor_of(tables: ReportTables, *, scale: str = "mean") -> dict[str, float]:
+    """``{metric: spread}`` from the stored default ``noise_floor`` table, if any.
 
     ``scale``: ``mean`` — the baseline seed-to-seed spread of a seed-averaged, layer-averaged
     score (``floor_mean``; the category-means bars); ``layer`` — that of one layer's point of
     a seed-averaged profile (``floor_layer_mean``; the layer profiles). Descriptive only.
     """
-    table = tables_of(results.get("default")).get("noise_floor")
+    table = tables.tables_of("default").get("noise_floor")
     if table is None or "metric" not in table.columns:
         return {}
     if "dataset" in table.columns and (table["dataset"] == "all").any():
@@ -65,10 +43,34 @@ def noise_floor_of(results: dict[str, Any], *, scale: str = "mean") -> dict[str,
     return {}
 
 
-def category_summary_of(inputs: ReportInputs) -> tuple[pd.DataFrame, str]:
-    """Category means with intervals: the default protocol's (bootstrap over conditions) when
-    computed, else t-intervals over layers computed here."""
-    table = tables_of(inputs.results.get("default")).get("category_means")
+def fingerprint_section(tables: ReportTables) -> Section | None:
+    default = tables.tables_of("default")
+    fp = default.get("fingerprint")
+    if fp is None or fp.empty:
+        return None
+    sec = Section("fingerprint", "Regularizer fingerprint")
+    sec.add(Paragraph(
+        "Where each condition's ΔΔ profile sits between dropout's (θ = 0) and weight "
+        "decay's (θ = 1), and whether it moved the spectra at all (see docs/compare.md); the "
+        "first figure of this report draws the same positions per metric."
+    ))  # fmt: skip
+    sec.add(Bullets(tuple(fingerprint_summary(fp))))
+    sec.add(Plot("fingerprint_map", fingerprint_map_figure(fp),
+                 "x: position θ with its 95% interval; y: how far the profile moved from the "
+                 "baseline beyond its noise (symlog); filled: moved (adjusted p < 0.05)."))  # fmt: skip
+    sec.add(TableBlock(fp, title="fingerprint: verdicts (adjusted p-values)"))
+    for name, title in (("axis_positions", "axis positions: all metrics and each metric"),
+                        ("fingerprint_by_dataset", "fingerprint within each dataset")):  # fmt: skip
+        table = default.get(name)
+        if table is not None and not table.empty:
+            sec.add(TableBlock(table, title=title, collapsed=True, max_rows=200))
+    return sec
+
+
+def category_means_of(tables: ReportTables) -> tuple[pd.DataFrame, str]:
+    """Category means with their interval: the stored default comparison's (condition, seed
+    and shared-baseline variation); else the means of the ΔΔ table without an interval."""
+    table = tables.tables_of("default").get("category_means")
     if table is not None and {"category", "metric", "mean", "ci_low", "ci_high"} <= set(table):
         if "dataset" in table.columns and (table["dataset"] == "all").any():
             table = table[table["dataset"] == "all"]
@@ -76,13 +78,11 @@ def category_summary_of(inputs: ReportInputs) -> tuple[pd.DataFrame, str]:
             "95% t-interval carrying condition, seed and shared-baseline variation "
             "(default protocol; none with one seed)"
         )
-    metrics = [m for m in DELTA_METRICS if m in inputs.dd.columns]
-    if inputs.dd.empty or not metrics:
+    metrics = [m for m in DELTA_METRICS if m in tables.dd.columns]
+    if tables.dd.empty or not metrics:
         return pd.DataFrame(), ""
-    return (
-        category_summary(inputs.dd, metrics),
-        "95% t-interval over layers (treats layers as independent, as the paper's tests do; "
-        "neighbouring layers are correlated, so it is too narrow)",
+    return category_summary(tables.dd, metrics, level=None), (
+        "none: the default comparison is not stored (" + tables.compare_command() + ")"
     )
 
 
@@ -93,8 +93,8 @@ def mean_sentences(summary: pd.DataFrame, ci_text: str) -> list[str]:
         parts = []
         for r in summary[summary["metric"] == metric].itertuples():
             if pd.isna(r.ci_low):
-                why = str(getattr(r, "ci_reason", "") or "one condition")
-                parts.append(f"{r.category} {r.mean:+.3g} (no interval: {why})")
+                why = str(getattr(r, "ci_reason", "") or "no interval")
+                parts.append(f"{r.category} {r.mean:+.3g} ({why})")
                 continue
             where = (
                 "excludes 0"
@@ -108,78 +108,32 @@ def mean_sentences(summary: pd.DataFrame, ci_text: str) -> list[str]:
     return out
 
 
-def _lead_conclusions(results: dict[str, Any], limit: int = 10) -> list[str]:
-    """The headline sentences: the default protocol's one-sentence answer to the paper's
-    question (with its uncertainty) first, its fingerprint summaries, then the paper
-    protocol's verdicts — each labelled as the paper protocol's — and their caveat."""
-    paper = [str(c) for c in getattr(results.get("paper"), "conclusions", [])]
-    default = [str(c) for c in getattr(results.get("default"), "conclusions", [])]
-    lead = default[:1] + [c for c in default[1:] if c.startswith(("Fingerprint", "Reference"))]
-    if paper:  # verdicts, then the caveat (always kept)
-        room = max(limit - len(lead) - 1, 0)
-        lead += paper[:-1][:room] + paper[-1:]
-    return lead
-
-
-def headline_section(inputs: ReportInputs) -> Section:
-    sec = Section("headline", "Headline")
-    facts: dict[str, object] = {"input": str(inputs.root), "kind": inputs.kind}
-    src = inputs.runs if inputs.runs is not None else inputs.layers
-    if src is not None and "condition" in src.columns:
-        facts["conditions"] = src["condition"].nunique()
-        facts["categories"] = ", ".join(sorted(map(str, src["category"].dropna().unique())))
-        if "seed" in src.columns:
-            facts["seeds"] = src["seed"].nunique()
-        if "run_id" in src.columns:
-            facts["runs"] = src["run_id"].nunique()
-    if inputs.runs is not None and "status" in inputs.runs.columns:
-        failed = ~store.usable(inputs.runs)
-        facts["failed runs"] = int(failed.sum())
-    facts["layers with ΔΔ"] = inputs.dd["layer"].nunique() if not inputs.dd.empty else 0
-    sec.add(TableBlock(pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]})))
-    lead = _lead_conclusions(inputs.results)
-    if lead:
-        sec.add(Bullets(tuple(lead)))
-    if inputs.problems:
-        sec.add(Bullets(tuple(inputs.problems), css="warn"))
-    return sec
-
-
-def statistics_section(inputs: ReportInputs) -> Section | None:
-    if not inputs.results:
+def category_means_section(tables: ReportTables) -> Section | None:
+    summary, ci_text = category_means_of(tables)
+    if summary.empty:
         return None
-    sec = Section("statistics", "Statistics")
-    labels = {
-        "paper": "Paper protocol (the authors' analysis: layers as samples, ΔΔ against bs)",
-        "default": "Default protocol (conditions as samples, every seed, adjusted p-values)",
-    }
-    for protocol in sorted(
-        inputs.results, key=lambda p: PROTOCOLS.index(p) if p in PROTOCOLS else 9
-    ):
-        result = inputs.results[protocol]
-        sec.add(Paragraph(labels.get(protocol, protocol)))
-        conclusions = [str(c) for c in getattr(result, "conclusions", [])]
-        if conclusions:
-            sec.add(Bullets(tuple(conclusions), fold_after=8))
-        tables = tables_of(result)
-        names = [n for n in TABLE_ORDER if n in tables] + sorted(
-            set(tables) - set(TABLE_ORDER) - _NOT_TABLES
-        )
-        for name in names:
-            sec.add(TableBlock(tables[name], title=f"{protocol}: {name}",
-                               collapsed=name not in _OPEN_TABLES))  # fmt: skip
+    sec = Section("category-means", "Category means of ΔΔ")
+    sec.add(Bullets(tuple(mean_sentences(summary, ci_text))))
+    sec.add(Plot("category_means", fs.category_means_figure(summary,
+                                                            noise_floor=noise_floor_of(tables)),
+                 f"Mean ΔΔ per category over layers; lines: {ci_text}; grey band, when "
+                 "measured: ± the baseline seed-to-seed spread of a seed-averaged score "
+                 "(descriptive, not a test)."))  # fmt: skip
+    if "ci_low" in summary.columns and summary["ci_low"].notna().any():
+        sec.add(TableBlock(summary, title="category means (default protocol)", collapsed=True))
     return sec
 
 
-def by_dataset(table: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
-    """``(file tag, caption prefix, rows)`` per dataset when a table pools several."""
-    names = table["dataset"].dropna().unique() if "dataset" in table.columns else []
-    if len(names) <= 1:
-        yield "", "", table
-        return
-    for name in sorted(map(str, names)):
-        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
-        yield f"_{safe}", f"{name}: ", table[table["dataset"].astype(str) == name]
+def layer_profiles_section(tables: ReportTables) -> Section | None:
+    if tables.dd.empty:
+        return None
+    sec = Section("layer-profiles", "Layer-wise ΔΔ profiles")
+    figure = fs.layer_profiles_figure(tables.dd, noise_floor=noise_floor_of(tables, scale="layer"))
+    sec.add(Plot("layer_profiles", figure,
+                 "Mean ΔΔ per layer and category. Grey band, when measured: ± the baseline "
+                 "seed-to-seed spread of one layer's seed-averaged ΔΔ (descriptive: a scale "
+                 "for the lines, not a test; the category tests say what differs)."))  # fmt: skip
+    return sec
 
 
 def with_run_deltas(runs: pd.DataFrame, dd: pd.DataFrame) -> pd.DataFrame:
@@ -200,5 +154,27 @@ def with_run_deltas(runs: pd.DataFrame, dd: pd.DataFrame) -> pd.DataFrame:
     per_run = dd.groupby(keys)[metrics].mean().add_prefix("dd_").reset_index()
     table = runs.merge(per_run, on=keys, how="left")
     for m in metrics:  # the baseline's ΔΔ against itself is 0 by definition
-        table.loc[table["category"] == BASELINE, f"dd_{m}"] = 0.0
+        table.loc[table["condition"] == BASELINE, f"dd_{m}"] = 0.0
     return table
+
+
+def dose_response_section(tables: ReportTables) -> Section | None:
+    runs = usable_runs(tables)
+    if runs is None or "strength" not in runs.columns:
+        return None
+    table = with_run_deltas(runs, tables.dd)
+    cols = [c for c in (*fr.RUN_METRICS, "dd_log_norm", "dd_log_spectral_norm", "dd_alpha")
+            if c in table.columns]  # fmt: skip
+    sec = Section("dose-response", "Dose–response")
+    refs = (Category.DP.value, Category.WD.value, Category.DIV.value)
+    for tag, label, sub in by_dataset(table):
+        cats = [c for c in refs if c in set(sub["category"])]
+        sec.add(Plot(f"dose_response{tag}",
+                     fr.dose_response_figure(sub, metrics=cols, categories=cats or None),
+                     f"{label}Metric vs regularization strength (points: seed mean ± s.d.; "
+                     "dashed: baseline)."))  # fmt: skip
+    tested = tables.tables_of("default").get("dose_response")
+    if tested is not None and not tested.empty:
+        sec.add(TableBlock(tested, title="dose–response: rank correlations (default protocol; "
+                                         "BH over the family)", collapsed=True))  # fmt: skip
+    return sec

@@ -1,63 +1,44 @@
-"""The report's text section: EDA outcomes, WVS vs accuracy, fingerprints, published BERT tables.
+"""The report's text section: EDA outcomes, the generator's samples, published BERT tables.
 
-Shown only for a text study, which the study's own tables identify: text runs record the
-fraction of truncated texts (``text_truncated_*`` in ``runs.parquet``) and the text check
-writes n-gram Vendi scores (``vs_ngram`` in ``diversity.parquet``). Everything here reads
-tables the generic pipeline already wrote — the comparison has no text-specific code.
+Shown only for a text study: one whose ``runs.parquet`` says so in its ``modality`` column.
+Everything here reads tables the generic pipeline already wrote — the comparison has no
+text-specific code; the published tables' paper protocol is the comparison the study stored
+in ``compare/published/`` (:func:`weightspace.compare.load.published_bert_dir`).
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from weightspace import store
-from weightspace.compare import compare
 from weightspace.compare.conclude import fmt_p
+from weightspace.compare.load import BERT_TABLES_ENV
 from weightspace.data.eda import EDA_OPS, is_eda_policy, parse_policy
-from weightspace.report import figures_runs as fr
-from weightspace.report import figures_spectral as fs
-from weightspace.report._data import BASELINE
-from weightspace.report._inputs import ReportInputs
+from weightspace.report._inputs import ReportTables
 from weightspace.report._style import empty_figure, new_figure
-from weightspace.report.html import Bullets, FigureBlock, Paragraph, Section, TableBlock
-from weightspace.report.sections import tables_of
+from weightspace.report.html import Paragraph, Plot, Section, TableBlock
+from weightspace.vocabulary import BASELINE, Category
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-log = logging.getLogger(__name__)
-
-# Where the paper's published bert-base tables are looked for unless a path is given.
-BERT_TABLES_ENV = "WEIGHTSPACE_BERT_TABLES"
-DEFAULT_BERT_TABLES = Path("../shared/reference/paper-tables/bert-complaints")
+#: the value of ``runs.parquet``'s ``modality`` column for text runs (the text modality's name)
+TEXT_MODALITY = "text"
 PAPER_METRICS = ("alpha", "log_norm", "log_spectral_norm")
-FINGERPRINT_CATEGORIES = ("div", "gen", "dp", "wd")
 _TRUNCATION = ("text_truncated_train", "text_truncated_test")
 
-Writer = Callable[[str, "Figure", str], FigureBlock]
 
-
-def is_text_study(inputs: ReportInputs) -> bool:
-    """Whether the study's tables are those of text runs (not a guess from names)."""
-    runs = inputs.runs
-    if runs is not None and any(
-        c in runs.columns and pd.to_numeric(runs[c], errors="coerce").notna().any()
-        for c in _TRUNCATION
-    ):
-        return True
-    div = inputs.diversity
+def is_text_study(tables: ReportTables) -> bool:
+    """Whether the study's runs are text runs, as ``runs.parquet``'s ``modality`` says."""
+    runs = tables.runs
     return bool(
-        div is not None
-        and "vs_ngram" in div.columns
-        and pd.to_numeric(div["vs_ngram"], errors="coerce").notna().any()
+        runs is not None
+        and "modality" in runs.columns
+        and (runs["modality"].astype(str) == TEXT_MODALITY).any()
     )
 
 
@@ -130,39 +111,6 @@ def eda_outcome_figure(table: pd.DataFrame, *, metric: str = "test_acc") -> Figu
     return fig
 
 
-def wvs_sentences(corr: pd.DataFrame | None, *, target: str = "acc_gain") -> list[str]:
-    """One sentence per stratum on WVS's rank correlation with ``target`` and its interval."""
-    if corr is None or corr.empty or "score" not in corr.columns:
-        return ["No rank correlation table (run `weightspace diversity --study`)."]
-    hit = corr[(corr["score"] == "wvs") & (corr.get("target", target) == target)]
-    if hit.empty:
-        return [f"The rank correlation table has no WVS row for {target}."]
-    out = []
-    for _, r in hit.iterrows():
-        where = f"{r['stratum']} conditions" if "stratum" in r else "data conditions"
-        head = f"WVS vs {target} across {int(r['n'])} {where}"
-        if not np.isfinite(float(r["spearman"])):
-            out.append(f"{head}: not computed (too few conditions; see docs/compare.md).")
-            continue
-        text = (f"{head}: Spearman {r['spearman']:.2f} (95% bootstrap interval "
-                f"{r['spearman_lo']:.2f} to {r['spearman_hi']:.2f})")  # fmt: skip
-        if "p" in r and np.isfinite(float(r["p"])):
-            text += f", {fmt_p(float(r['p']))}"
-            if "p_adj" in r and np.isfinite(float(r["p_adj"])):
-                text += f" (adjusted {fmt_p(float(r['p_adj']))})"
-        out.append(text + "; an interval that includes 0 does not establish the ranking.")
-    return out
-
-
-def bert_tables_dir(given: str | Path | None = None) -> Path:
-    """The published tables' folder: ``given``, else ``$WEIGHTSPACE_BERT_TABLES``, else
-    ``../shared/reference/paper-tables/bert-complaints`` (from the working directory)."""
-    if given is not None:
-        return Path(given)
-    env = os.environ.get(BERT_TABLES_ENV)
-    return Path(env) if env else DEFAULT_BERT_TABLES
-
-
 def _paper_stats(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
     """``{column: 'stat (p)'}`` per metric: the ANOVA and the div–dp, div–wd t-tests."""
     out: dict[str, dict[str, str]] = {m: {} for m in PAPER_METRICS}
@@ -173,8 +121,8 @@ def _paper_stats(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
             if len(hit):
                 out[m]["ANOVA F (p)"] = f"{hit['F'].iloc[0]:.3g} ({fmt_p(hit['p'].iloc[0])})"
         if tt is not None and not tt.empty:
-            for other in ("dp", "wd"):
-                hit = tt[(tt["metric"] == m) & (tt["a"] == "div") & (tt["b"] == other)]
+            for other in (Category.DP.value, Category.WD.value):
+                hit = tt[(tt["metric"] == m) & (tt["a"] == Category.DIV.value) & (tt["b"] == other)]
                 if len(hit):
                     out[m][f"div–{other} t (p)"] = (
                         f"{hit['t'].iloc[0]:.3g} ({fmt_p(hit['p'].iloc[0])})"
@@ -196,69 +144,57 @@ def published_beside_ours(
     return pd.DataFrame(rows).fillna("—")
 
 
-def text_section(
-    inputs: ReportInputs, write: Writer, *, bert_tables: str | Path | None = None
-) -> Section | None:
-    """The text section, or ``None`` when the study is not a text study."""
-    if not is_text_study(inputs):
+def _eda_blocks(runs: pd.DataFrame) -> list[Paragraph | Plot | TableBlock]:
+    table = eda_outcomes(runs)
+    blocks: list[Paragraph | Plot | TableBlock] = []
+    if (table["op"] != "none").any():
+        blocks.append(Paragraph("Test accuracy per EDA op and strength (mean over seeds; s.d. "
+                                "across seeds where there are several; gain over the "
+                                "baseline)."))  # fmt: skip
+        blocks.append(Plot("text_eda", eda_outcome_figure(table), "Test accuracy vs EDA "
+                           "strength per op; bars: ±1 s.d. across seeds; dashed: baseline."))  # fmt: skip
+        blocks.append(TableBlock(table, title="EDA outcomes"))
+    trunc = [c for c in _TRUNCATION if c in runs.columns]
+    if trunc:
+        frac = pd.to_numeric(runs[trunc[-1]], errors="coerce").mean()
+        blocks.append(Paragraph(f"Mean fraction of test texts truncated at the run's max "
+                                f"length: {frac:.3f}.", note=True))  # fmt: skip
+    return blocks
+
+
+def text_section(tables: ReportTables) -> Section | None:
+    """The text section, or ``None`` when the study is not a text study. The weighted Vendi
+    score against accuracy is the diversity section's, its rank correlation the headline's."""
+    if not is_text_study(tables):
         return None
-    sec = Section("text", "Text: EDA, diversity and the published BERT tables")
-    runs = inputs.runs
-    if runs is not None:
-        table = eda_outcomes(runs)
-        if (table["op"] != "none").any():
-            sec.add(Paragraph("Test accuracy per EDA op and strength (mean over seeds; s.d. "
-                              "across seeds where there are several; gain over the baseline)."))  # fmt: skip
-            sec.add(write("text_eda", eda_outcome_figure(table), "Test accuracy vs EDA "
-                          "strength per op; bars: ±1 s.d. across seeds; dashed: baseline."))  # fmt: skip
-            sec.add(TableBlock(table, title="EDA outcomes"))
-        trunc = [c for c in _TRUNCATION if c in runs.columns]
-        if trunc:
-            frac = pd.to_numeric(runs[trunc[-1]], errors="coerce").mean()
-            sec.add(Paragraph(f"Mean fraction of test texts truncated at the run's max length: "
-                              f"{frac:.3f}.", note=True))  # fmt: skip
-    div = inputs.diversity
-    if div is not None and "wvs" in div.columns:
-        if "data_condition" in div.columns:
-            div = div[div["data_condition"].astype(bool)]
-        sec.add(write("text_wvs", fr.diversity_figure(div, scores=("wvs",)),
-                      "Weighted Vendi score of each data condition's training texts vs its "
-                      "test accuracy (baseline, EDA and gen)."))  # fmt: skip
-        sec.add(Bullets(tuple(wvs_sentences(inputs.diversity_correlations))))
-    else:
-        sec.add(Paragraph("No diversity table: run `weightspace diversity --study` for the "
-                          "WVS-vs-accuracy scatter.", note=True))  # fmt: skip
-    fp = tables_of(inputs.results.get("default")).get("fingerprint")
-    if fp is not None and not fp.empty and "category" in fp.columns:
-        sub = fp[fp["category"].isin(FINGERPRINT_CATEGORIES)]
-        if sub["category"].isin(("div", "gen")).any():
-            sec.add(write("text_fingerprint", fs.fingerprint_figure(sub),
-                          "Fingerprint of the EDA (div) and synthetic (gen) conditions beside "
-                          "dropout and weight decay (same table as the fingerprint section)."))  # fmt: skip
-            sec.add(TableBlock(sub, title="fingerprint: EDA and gen beside dp and wd"))
-    for samples in sorted(store.StudyPaths(inputs.root).synthetic_dir.glob("s*/samples.csv")):
-        sec.add(TableBlock(store.read_table(samples), collapsed=True,
-                           title=f"built-in text generator samples, seed "
-                           f"{samples.parent.name[1:]} (quality: synthetic section)"))  # fmt: skip
-    _published(sec, inputs, bert_tables_dir(bert_tables))
+    sec = Section("text", "Text: EDA, generated texts and the published BERT tables")
+    if tables.runs is not None:
+        for block in _eda_blocks(tables.runs):
+            sec.add(block)
+    for seed, folder in tables.paths.synthetic_seed_dirs():
+        samples = folder / store.TEXT_SAMPLES_TABLE
+        if samples.is_file():
+            sec.add(TableBlock(store.read_table(samples), collapsed=True,
+                               title=f"built-in text generator samples, seed {seed} "
+                               "(quality: synthetic section)"))  # fmt: skip
+    _published(sec, tables)
     return sec
 
 
-def _published(sec: Section, inputs: ReportInputs, folder: Path) -> None:
-    if not folder.is_dir():
-        sec.add(Paragraph(f"Published BERT tables not shown: {folder} is not a folder (set "
-                          f"${BERT_TABLES_ENV} or pass bert_tables= to build_report).",
+def _published(sec: Section, tables: ReportTables) -> None:
+    folder = tables.paths.published_compare_dir
+    if tables.published is None:
+        sec.add(Paragraph(f"Published BERT tables not shown: no comparison of them is stored "
+                          f"in {folder}; `weightspace compare ${BERT_TABLES_ENV} --protocol "
+                          f"paper --out {folder}` writes it (a text study does when "
+                          f"${BERT_TABLES_ENV} or the default folder holds them).",
                           note=True))  # fmt: skip
         return
-    try:
-        published = compare(folder, protocol="paper").tables
-    except Exception as err:  # a broken reference folder must not stop the report
-        log.warning("paper protocol on %s failed", folder, exc_info=True)
-        sec.add(Paragraph(f"Published BERT tables not shown: the paper protocol failed on "
-                          f"{folder}: {type(err).__name__}: {err}", note=True))  # fmt: skip
-        return
-    ours = tables_of(inputs.results.get("paper"))
+    datasets = tables.published.settings.get("datasets")
+    named = ", ".join(map(str, datasets)) if isinstance(datasets, list) else "?"
     sec.add(Paragraph("The paper's protocol (ΔΔ per layer, layers as samples; over-confident, "
-                      "see docs/compare.md) on the published bert-base tables "
-                      f"({folder}) and on this study."))  # fmt: skip
-    sec.add(TableBlock(published_beside_ours(published, ours), title="paper protocol statistics"))
+                      f"see docs/compare.md) on the published bert-base tables ({named}) and "
+                      "on this study."))  # fmt: skip
+    ours = tables.tables_of("paper")
+    sec.add(TableBlock(published_beside_ours(tables.published.tables, ours),
+                       title="paper protocol statistics"))  # fmt: skip

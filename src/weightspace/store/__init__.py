@@ -22,6 +22,7 @@ from weightspace.store.files import (
 )
 from weightspace.store.layout import (
     COMPARE_FILE,
+    COMPARE_TABLE_SUFFIX,
     CONFIDENCE_FILE,
     CONFIG_FILE,
     CORRELATIONS_TABLE,
@@ -29,6 +30,7 @@ from weightspace.store.layout import (
     DD_TABLE,
     DIVERSITY_TABLE,
     FAILED_SUFFIX,
+    FIGURES_DIR,
     HISTORY_FILE,
     INIT_WEIGHTS_FILE,
     LAYERS_TABLE,
@@ -74,6 +76,7 @@ from weightspace.store.tables import (
 
 __all__ = [
     "COMPARE_FILE",
+    "COMPARE_TABLE_SUFFIX",
     "COMPLETE",
     "CONFIDENCE_FILE",
     "CONFIG_FILE",
@@ -82,6 +85,7 @@ __all__ = [
     "DD_TABLE",
     "DIVERSITY_TABLE",
     "FAILED_SUFFIX",
+    "FIGURES_DIR",
     "HISTORY_FILE",
     "INCOMPLETE_TAG",
     "INIT_WEIGHTS_FILE",

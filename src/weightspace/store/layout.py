@@ -12,10 +12,11 @@ Layout of a study directory::
     weight_delta.parquet            ΔW metrics and subspace overlap of every run (collected)
     dd.parquet                      ΔΔ per condition × layer (written by the comparison)
     compare/<protocol>/             comparison results: <table>.csv and compare.json
+    compare/published/              the paper protocol on the published tables (text studies)
     diversity.parquet, diversity_correlations.parquet   the diversity prediction check
     synthetic/s<seed>/              the built-in generator's quality.csv, provenance.json and
                                     grid.png (images) or samples.csv (texts)
-    report.html
+    report.html, figures/           the report and its figures (PNG, SVG)
 
 Layout of a finished run directory::
 
@@ -66,10 +67,13 @@ WEIGHT_DELTA_TABLE = "weight_delta.parquet"  # the study's and each run's (same 
 DD_TABLE = "dd.parquet"
 COMPARE_DIR = "compare"
 COMPARE_FILE = "compare.json"  # in each compare/<protocol>/, beside the CSV tables
+COMPARE_TABLE_SUFFIX = ".csv"  # compare/<protocol>/<table>.csv
+PUBLISHED_COMPARE = "published"  # compare/published/: the published tables' paper protocol
 DIVERSITY_TABLE = "diversity.parquet"
 CORRELATIONS_TABLE = "diversity_correlations.parquet"
 SYNTHETIC_DIR = "synthetic"
 REPORT_FILE = "report.html"
+FIGURES_DIR = "figures"  # beside the report: every figure as PNG and SVG
 DAMAGED_DIR = ".damaged"
 FAILED_SUFFIX = ".failed.json"
 
@@ -165,6 +169,15 @@ class StudyPaths:
     def compare_dir(self) -> Path:
         return self.root / COMPARE_DIR
 
+    def compare_protocol_dir(self, protocol: str) -> Path:
+        """Where the comparison of one protocol is stored: ``compare/<protocol>/``."""
+        return self.compare_dir / protocol
+
+    @property
+    def published_compare_dir(self) -> Path:
+        """The paper protocol on the published tables a text study is set beside."""
+        return self.compare_dir / PUBLISHED_COMPARE
+
     @property
     def diversity_table(self) -> Path:
         return self.root / DIVERSITY_TABLE
@@ -180,6 +193,14 @@ class StudyPaths:
     def synthetic_seed_dir(self, seed: int) -> Path:
         """Where the built-in generator's quality and samples of seed ``seed`` are shown."""
         return self.synthetic_dir / f"s{seed}"
+
+    def synthetic_seed_dirs(self) -> list[tuple[int, Path]]:
+        """``(seed, folder)`` of every ``synthetic/s<seed>/`` the study holds, by seed."""
+        found = []
+        for path in self.synthetic_dir.glob("s*") if self.synthetic_dir.is_dir() else []:
+            if path.is_dir() and path.name[1:].isdigit():
+                found.append((int(path.name[1:]), path))
+        return sorted(found)
 
     @property
     def report(self) -> Path:

@@ -21,8 +21,10 @@ from typing import Any
 import pandas as pd
 
 from weightspace import store
-from weightspace.compare import PROTOCOLS, compare
+from weightspace.compare import PROTOCOLS, CompareResult, compare
 from weightspace.compare.conclude import prediction_sentence
+from weightspace.compare.load import published_bert_dir
+from weightspace.compare.result import discard_stored, save_to_study
 from weightspace.config import check_int
 from weightspace.errors import WeightspaceError, unknown_choice
 from weightspace.report import build_report
@@ -37,8 +39,11 @@ from weightspace.study.spec import StudySpec
 from weightspace.study.summary import Overview, overview
 from weightspace.synthetic import SyntheticSettings, show_quality
 from weightspace.train.modalities import modality_of
+from weightspace.train.text import TextModality
 
 log = logging.getLogger(__name__)
+
+TEXT = TextModality.name  # a text study is also set beside the published BERT tables
 
 
 @dataclass(frozen=True)
@@ -140,52 +145,57 @@ def _answers(results: dict[str, Any], correlations: pd.DataFrame | None) -> tupl
     return tuple(out)
 
 
-def _save_delta_delta(paths: StudyPaths, results: dict[str, Any]) -> None:
-    """The comparison's ΔΔ table (default protocol, else the paper's) saved with the study as
-    ``dd.parquet``, which the report and the diversity check read."""
-    for protocol in ("default", "paper"):
-        dd = getattr(results.get(protocol), "tables", {}).get("delta_delta")
-        if isinstance(dd, pd.DataFrame):
-            store.write_table(paths.dd_table, dd)
-            return
-    paths.dd_table.unlink(missing_ok=True)  # never leave the ΔΔ of an older comparison
+def _published_tables(study_dir: Path, notes: list[str]) -> None:
+    """For a text study, the paper protocol on the published bert-base tables, stored in
+    ``compare/published/`` beside the study's own (the report sets them side by side)."""
+    folder = published_bert_dir()
+    if not folder.is_dir():
+        log.info("published BERT tables not found at %s; the report says how to add them", folder)
+        return
+    try:
+        compare(folder, protocol="paper").to_dir(StudyPaths(study_dir).published_compare_dir)
+    except Exception as err:  # a broken reference folder must not stop the study
+        log.debug("paper protocol on %s failed", folder, exc_info=True)
+        notes.append(f"paper protocol on the published tables {folder} failed: {err}")
 
 
 def _compare_and_report(
-    study_dir: Path, *, diversity: bool | str = False
+    study_dir: Path, *, diversity: bool | str = False, text: bool = False
 ) -> tuple[Path | None, Path | None, list[str], tuple[str, ...]]:
-    """Both comparison protocols into ``<study>/compare/<protocol>/``, then (optionally) the
-    diversity prediction check, then the HTML report.
+    """Both comparison protocols stored in ``<study>/compare/<protocol>/`` (with the ΔΔ table,
+    ``dd.parquet``), then (optionally) the diversity prediction check, then the HTML report,
+    which reads what was stored; and the study's answers.
 
     A failure there is logged and noted, not raised, so that the other steps still run and
-    the study's runs and tables are kept; the caller reports it (the CLI exits non-zero).
+    the study's runs and tables are kept; the caller reports it (the CLI exits non-zero). A
+    comparison that fails removes the one stored before, which no longer matches the runs.
     """
     notes: list[str] = []
-    compare_dir: Path | None = None
     report: Path | None = None
-    results: dict[str, Any] = {}
+    results: dict[str, CompareResult] = {}
     paths = StudyPaths(study_dir)
-    compare_dir = paths.compare_dir
     for protocol in PROTOCOLS:
         try:
             results[protocol] = compare(study_dir, protocol=protocol)
-            results[protocol].to_dir(compare_dir / protocol)
         except Exception as err:  # the tables are written; a comparison bug must not lose them
             log.debug("comparison %s failed", protocol, exc_info=True)
             notes.append(f"comparison ({protocol}) failed: {type(err).__name__}: {err}")
-    _save_delta_delta(paths, results)
+            discard_stored(paths.compare_protocol_dir(protocol))
+    save_to_study(study_dir, results)
+    if text:
+        _published_tables(study_dir, notes)
     correlations = None
     if diversity:
         encoder = diversity if isinstance(diversity, str) else "baseline"
         correlations = _diversity(study_dir, notes, encoder)
     try:
-        report = Path(build_report(study_dir, out=paths.report, compare_result=results or None))
+        report = Path(build_report(study_dir, out=paths.report))
     except Exception as err:
         log.debug("report failed", exc_info=True)
         notes.append(f"report failed: {type(err).__name__}: {err}")
     for note in notes:
         log.warning(note)
-    return compare_dir, report, notes, _answers(results, correlations)
+    return paths.compare_dir, report, notes, _answers(results, correlations)
 
 
 def _prepare_dir(
@@ -262,8 +272,11 @@ def run_study(
                 _synthetic_quality(study_dir, plans)
             except WeightspaceError as err:
                 log.warning("synthetic-data quality not collected: %s", err)
+    text = modality_of(plans[0].config.dataset).name == TEXT if plans else False
     compare_dir, report, notes, answers = (
-        _compare_and_report(study_dir, diversity=diversity) if analyze else (None, None, [], ())
+        _compare_and_report(study_dir, diversity=diversity, text=text)
+        if analyze
+        else (None, None, [], ())
     )
     failed = sum(r["status"] == "failed" for r in results)
     return StudyResult(

@@ -155,7 +155,7 @@ def _read_runs(study: Path) -> pd.DataFrame:
     path = store.StudyPaths(study).runs_table
     if not path.is_file():
         raise DataError(
-            f"{study} has no runs.parquet; run `weightspace study SPEC --out DIR` (or `weightspace study --collect --out DIR`) first, "
+            f"{study} has no runs.parquet; run `weightspace study SPEC --out DIR` (or `weightspace study --collect --out DIR`) "
             "or pass the folder of a finished study"
         )
     runs = store.read_study_table(path)
