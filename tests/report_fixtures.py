@@ -124,6 +124,7 @@ def make_main_job_like_study(root: Path) -> Path:
     decay conditions × 3 seeds, a baseline with 6, 34 layers), a weight-delta table and the
     prediction check's correlations, compared and stored as the study command does."""
     from weightspace.compare import compare
+    from weightspace.compare.prediction import EXPLORATORY_FAMILY, HEADLINE_FAMILY
     from weightspace.compare.result import save_to_study
     from weightspace.compare.simulate import Noise, StudyShape, Truth, simulate
 
@@ -146,7 +147,8 @@ def make_main_job_like_study(root: Path) -> Path:
         "score": ["vs_emb", "wvs", "vs_emb", "wvs"], "target": "acc_gain", "n": [11, 11, 1, 1],
         "spearman": [0.52, 0.61, np.nan, np.nan], "p": [0.10, 0.05, np.nan, np.nan],
         "spearman_lo": [-0.12, 0.02, np.nan, np.nan], "spearman_hi": [0.86, 0.89, np.nan, np.nan],
-        "p_adj": [0.10, 0.10, np.nan, np.nan],
+        "p_adj": [0.10, 0.10, np.nan, np.nan], "power": [0.35, 0.5, np.nan, np.nan],
+        "family": [HEADLINE_FAMILY, HEADLINE_FAMILY, EXPLORATORY_FAMILY, EXPLORATORY_FAMILY],
     }).to_parquet(root / "diversity_correlations.parquet")  # fmt: skip
     results = {"default": compare(root, n_perm=200, n_boot=100, n_sims=20),
                "paper": compare(root, protocol="paper")}  # fmt: skip

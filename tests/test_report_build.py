@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from report_fixtures import make_study
 from weightspace.compare import compare
+from weightspace.compare.prediction import HEADLINE_FAMILY
 from weightspace.compare.result import save_to_study
 from weightspace.errors import ConfigError, DataError
 from weightspace.report import build_report
@@ -42,6 +43,10 @@ def _assert_offline(page: str) -> None:
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
 
 
+def corr_table(study: Path) -> pd.DataFrame:
+    return pd.read_parquet(study / "diversity_correlations.parquet")
+
+
 def _sections(page: str) -> list[str]:
     return re.findall(r'<section id="([^"]+)"', page)
 
@@ -60,7 +65,8 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     corr = pd.DataFrame({"stratum": ["augmentation", "augmentation"], "score": ["vs_emb", "wvs"],
                          "target": "acc_gain", "n": 6, "spearman": [0.9, 0.8], "p": [0.01, 0.06],
                          "spearman_lo": [0.5, -0.1], "spearman_hi": [1.0, 0.99],
-                         "p_adj": [0.02, 0.06]})  # fmt: skip
+                         "p_adj": [0.02, 0.06], "power": [0.9, 0.45],
+                         "family": HEADLINE_FAMILY})  # fmt: skip
     corr.to_parquet(root / "diversity_correlations.parquet")
     results = {"default": compare(root, n_perm=200, n_boot=100, n_sims=20),
                "paper": compare(root, protocol="paper")}  # fmt: skip
@@ -91,7 +97,7 @@ def test_report_is_self_contained_with_every_section(built: tuple[Path, str]) ->
 
 def test_first_screen_answers_from_the_stored_comparison(study: Path, built: tuple[Path, str]):
     from weightspace.compare import CompareResult
-    from weightspace.compare.conclude import axis_sentence, rotation_headline
+    from weightspace.compare.conclude import axis_sentence, prediction_sentence, rotation_headline
 
     _, page = built
     answer = _section(page, "answer")
@@ -102,8 +108,10 @@ def test_first_screen_answers_from_the_stored_comparison(study: Path, built: tup
         item = re.search(rf'<li id="answer-{key}">(.*?)</li>', answer).group(1)
         assert sentence.removeprefix("Rotate or rescale: ") in html.unescape(item), key
     prediction = re.search(r'<li id="answer-prediction">(.*?)</li>', answer).group(1)
-    assert "weighted Vendi score" in prediction and "ρ = 0.80 (95% CI -0.10 to 0.99)" in prediction
-    assert "no evidence of a relation" in prediction and "power not computed" in prediction
+    assert html.unescape(prediction).endswith(prediction_sentence(corr_table(study)))
+    assert ("the weighted Vendi score (VS × ρ) shows no evidence that it predicts the accuracy "
+            "gain (Spearman ρ = 0.80, 95% CI -0.10 to 0.99; Holm p = 0.060, power 45%)"
+            ) in html.unescape(prediction)  # fmt: skip
     assert "Design: 9 conditions (" in answer and "× 3 seeds; baseline 3 seeds; 30 runs" in answer
     assert "power" in re.search(r'<li id="answer-axis">(.*?)</li>', answer).group(1)
     assert 'id="fig-accuracy"' in _section(page, "accuracy")

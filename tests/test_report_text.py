@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from text_fixtures import tiny_bert_dir, write_corpus
+from weightspace.compare.conclude import prediction_sentence
 from weightspace.report import build_report
 from weightspace.report._inputs import load_tables
-from weightspace.report.headline import prediction_sentence
 from weightspace.report.text import eda_outcomes, is_text_study
 
 PUBLISHED = Path(__file__).parent / "data" / "paper-tables" / "rn18-cifar10-scratch"
@@ -112,20 +112,26 @@ def test_image_study_has_no_text_section(tmp_path):
     assert 'id="text"' not in html
 
 
-def test_prediction_sentence_gives_the_interval_and_says_when_not_computed():
-    corr = pd.DataFrame({"stratum": ["augmentation", "synthetic", "synthetic"],
-                         "score": ["wvs"] * 3, "target": ["acc_gain"] * 3, "n": [6, 3, 1],
-                         "spearman": [0.6, float("nan"), float("nan")],
-                         "spearman_lo": [-0.2, float("nan"), float("nan")],
-                         "spearman_hi": [0.95, float("nan"), float("nan")],
-                         "p": [0.21, float("nan"), float("nan")],
-                         "p_adj": [0.42, float("nan"), float("nan")]})  # fmt: skip
+def test_prediction_sentence_gives_the_interval_and_power_of_the_headline_family():
+    corr = pd.DataFrame({"stratum": ["augmentation", "augmentation", "synthetic"],
+                         "score": ["vs_emb", "wvs", "wvs"], "target": ["acc_gain"] * 3,
+                         "n": [6, 6, 3], "spearman": [0.6, 0.9, float("nan")],
+                         "spearman_lo": [-0.2, 0.4, float("nan")],
+                         "spearman_hi": [0.95, 0.99, float("nan")],
+                         "p": [0.21, 0.01, float("nan")], "p_adj": [0.21, 0.02, float("nan")],
+                         "power": [0.12, 0.83, float("nan")],
+                         "family": ["prediction (Holm)", "prediction (Holm)",
+                                    "exploratory (BH)"]})  # fmt: skip
     text = prediction_sentence(corr)
-    assert text.startswith("Rank correlation of the weighted Vendi score with the accuracy gain")
-    assert "augmentation (6 conditions): ρ = 0.60 (95% CI -0.20 to 0.95), p = 0.210" in text
-    assert "BH-adjusted p = 0.420: no evidence of a relation; power not computed" in text
-    assert "synthetic (3 conditions): not computed (too few conditions)" in text
-    assert "(1 conditions)" not in text  # the baseline alone is no stratum
-    with_power = prediction_sentence(corr.assign(power=[0.83, float("nan"), float("nan")]))
-    assert "power 83%" in with_power
-    assert prediction_sentence(None).startswith("Not measured: no prediction check is stored")
+    assert text.startswith("Across the 6 augmentation conditions (the baseline included): ")
+    assert (
+        "the embedding Vendi score shows no evidence that it predicts the accuracy gain "
+        "(Spearman ρ = 0.60, 95% CI -0.20 to 0.95; Holm p = 0.210, power 12%)"
+    ) in text
+    assert (
+        "the weighted Vendi score (VS × ρ) predicts the accuracy gain (Spearman ρ = 0.90, "
+        "95% CI 0.40 to 0.99; Holm p = 0.020, power 83%)"
+    ) in text
+    assert "synthetic" not in text  # exploratory rows are not the headline
+    assert "power n/a" in prediction_sentence(corr.drop(columns="power"))
+    assert prediction_sentence(None).startswith("The diversity prediction check was not run")

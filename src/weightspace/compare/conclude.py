@@ -406,7 +406,7 @@ def rotation_headline(tables: dict[str, pd.DataFrame]) -> list[str]:
 SCORE_NAMES = {"vs_emb": "the embedding Vendi score", "wvs": "the weighted Vendi score (VS × ρ)"}
 
 
-def prediction_sentence(correlations: pd.DataFrame) -> str:
+def prediction_sentence(correlations: pd.DataFrame | None) -> str:
     """Does the diversity score predict the accuracy gain? The pre-specified Holm family of
     the diversity prediction check (:data:`weightspace.compare.prediction.HEADLINE_SCORES`
     against the accuracy gain over the augmentations), with intervals and power."""
@@ -423,10 +423,6 @@ def prediction_sentence(correlations: pd.DataFrame) -> str:
               if _finite(row.spearman_lo) else "")  # fmt: skip
         verdict = "predicts" if _significant(row) else "shows no evidence that it predicts"
         parts.append(f"{what} {verdict} the accuracy gain (Spearman ρ = {row.spearman:.2f}{ci}; "
-                     f"Holm {fmt_p(row.p_adj)}, power {_pct(float(row.power))})")  # fmt: skip
+                     f"Holm {fmt_p(row.p_adj)}, power {_pct(getattr(row, 'power', math.nan))})")  # fmt: skip
     n = int(rows["n"].max())
-    listed = "; ".join(parts)
-    return (
-        f"Across the {n} augmentation conditions (the baseline included): "
-        f"{listed[:1].upper()}{listed[1:]}."
-    )
+    return f"Across the {n} augmentation conditions (the baseline included): {'; '.join(parts)}."

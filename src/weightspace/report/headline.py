@@ -5,27 +5,29 @@ tables only: where data diversity sits between dropout and weight decay and whet
 moved the spectra (the default comparison's fingerprint, worded by
 :func:`weightspace.compare.conclude.axis_sentence`); whether training rotated the weights'
 dominant directions or only rescaled them (:func:`~weightspace.compare.conclude.rotation_headline`);
-and whether the diversity score predicts the accuracy gain (the prediction check's table).
+and whether the diversity score predicts the accuracy gain
+(:func:`~weightspace.compare.conclude.prediction_sentence`, the check's Holm family).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import pandas as pd
 
 from weightspace import store
-from weightspace.compare.conclude import NAMES, axis_sentence, fmt_p, rotation_headline
+from weightspace.compare.conclude import (
+    NAMES,
+    axis_sentence,
+    prediction_sentence,
+    rotation_headline,
+)
 from weightspace.report import figures_runs as fr
 from weightspace.report._inputs import ReportTables
 from weightspace.report.figures_axis import axis_figure
 from weightspace.report.html import Answers, Bullets, Paragraph, Plot, Section
 from weightspace.vocabulary import BASELINE
 
-#: the scores the prediction sentence names, in order of preference (the paper's WVS first)
-HEADLINE_SCORES = ("wvs", "vs_emb")
-SCORE_NAMES = {"wvs": "weighted Vendi score", "vs_emb": "embedding Vendi score"}
 ACCURACY = ("train_acc", "test_acc")
 NOT_MEASURED = "Not measured: the runs recorded no weight_delta.parquet (overlap_k = None)."
 
@@ -81,51 +83,6 @@ def design_line(tables: ReportTables) -> str:
             if len(values) == 1:
                 text += f"; {column} {values[0]}"
     return text + "."
-
-
-def _pick(corr: pd.DataFrame) -> pd.DataFrame:
-    """The acc_gain rows of the first headline score the table holds."""
-    rows = corr[corr["target"] == "acc_gain"] if "target" in corr.columns else corr
-    for score in HEADLINE_SCORES:
-        hit = rows[rows["score"] == score]
-        if len(hit):
-            return hit
-    return rows.iloc[:0]
-
-
-def prediction_sentence(corr: pd.DataFrame | None) -> str:
-    """Does the diversity score predict the accuracy gain? Per stratum: Spearman's ρ with its
-    95% interval, p and adjusted p, n, and the power where the table has it."""
-    if corr is None or corr.empty or "score" not in corr.columns:
-        return ("Not measured: no prediction check is stored (`weightspace study --diversity` "
-                "or `weightspace diversity --study STUDY` writes it).")  # fmt: skip
-    rows = _pick(corr)
-    if rows.empty:
-        return "The prediction check's table has no weighted or embedding Vendi score row."
-    parts = []
-    for r in rows.itertuples():
-        if int(r.n) <= 1:  # a stratum with the baseline alone
-            continue
-        where = f"{r.stratum} ({int(r.n)} conditions)" if hasattr(r, "stratum") else f"n = {r.n}"
-        rho = float(r.spearman)
-        if not math.isfinite(rho):
-            parts.append(f"{where}: not computed (too few conditions)")
-            continue
-        lo, hi = float(r.spearman_lo), float(r.spearman_hi)
-        ci = f"95% CI {lo:.2f} to {hi:.2f}" if math.isfinite(lo) else "no interval"
-        adj = getattr(r, "p_adj", math.nan)
-        supported = math.isfinite(adj) and adj < 0.05 and not (math.isfinite(lo) and lo * hi <= 0)
-        verdict = "a relation" if supported else "no evidence of a relation"
-        power = getattr(r, "power", None)
-        power_text = (f"power {100 * float(power):.0f}%" if power is not None
-                      and math.isfinite(float(power)) else "power not computed")  # fmt: skip
-        parts.append(f"{where}: ρ = {rho:.2f} ({ci}), {fmt_p(float(r.p))}, BH-adjusted "
-                     f"{fmt_p(float(adj))}: {verdict}; {power_text}")  # fmt: skip
-    if not parts:
-        return "Not computed: no condition besides the baseline changes the training data."
-    name = SCORE_NAMES.get(str(rows["score"].iloc[0]), str(rows["score"].iloc[0]))
-    return (f"Rank correlation of the {name} with the accuracy gain over the baseline — "
-            + "; ".join(parts) + ".")  # fmt: skip
 
 
 def answers(tables: ReportTables) -> Answers:
