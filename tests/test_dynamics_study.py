@@ -137,7 +137,8 @@ def test_sharpness_preset_plan() -> None:
     assert (cfg.model, cfg.pretrained, cfg.epochs, cfg.batch_size) == (
         "efficientnet-lite0",
         "imagenet",
-        2,
-        64,
+        6,
+        60,
     )
-    assert cfg.hessian_every_steps == 11 and cfg.snapshot_every_steps == 4
+    assert (cfg.lr, cfg.schedule, cfg.train_size) == (2e-3, "cosine", 1000)
+    assert cfg.hessian_every_steps == 30 and cfg.snapshot_every_steps == 6

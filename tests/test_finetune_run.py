@@ -25,8 +25,9 @@ needs_weights = pytest.mark.skipif(
 
 def test_finetune_preset_is_the_paper_grid_on_pretrained_efficientnet() -> None:
     plans = expand(StudySpec.from_preset("finetune"))
-    assert len(plans) == 42
-    assert sorted({p.seed for p in plans}) == [0, 1]
+    assert len(plans) == 9 + 20 * 3  # the baseline at nine seeds, the rest at three in rotation
+    assert sorted({p.seed for p in plans}) == list(range(9))
+    assert sorted(p.seed for p in plans if p.condition == "bs") == list(range(9))
     cfgs = {p.config for p in plans}
     for cfg in cfgs:
         assert (cfg.dataset, cfg.model, cfg.pretrained, cfg.device) == (
@@ -35,7 +36,8 @@ def test_finetune_preset_is_the_paper_grid_on_pretrained_efficientnet() -> None:
             "imagenet",
             "cpu",
         )
-        assert cfg.image_size == 32 and cfg.epochs == 2 and cfg.batch_size == 64
+        assert cfg.image_size == 32 and cfg.epochs == 6 and cfg.batch_size == 60
+        assert (cfg.lr, cfg.schedule, cfg.train_size) == (2e-3, "cosine", 1000)
     assert {p.config.dropout for p in plans} == {0.0, 0.1, 0.3, 0.5, 0.7}
 
 

@@ -23,7 +23,8 @@ COMMANDS: dict[str, str] = {
     "train": "Train one model under one condition, snapshot its weight spectra, and evaluate it.",
     "study": "Train every condition × seed of a study, then collect, compare and report.",
     "compare": "Statistics of ΔΔ = (after − before)(condition) − (after − before)(baseline).",
-    "report": "Write the HTML report (figures embedded, works offline) and figures/*.png|svg.",
+    "report": "Write the HTML report (figures embedded, works offline) and figures/*.png|svg "
+    "from the study's tables and stored comparisons; it computes no statistic.",
     "diversity": "Score the diversity of a (augmented / synthetic-mixed) training set: VS, rho "
     "and WVS.",
     "synthetic": "Generate (or import) synthetic training images and report their quality.",

@@ -206,8 +206,9 @@ def study_correlations(
     for mask, adjust in ((headline, holm), (~headline, benjamini_hochberg)):
         frame.loc[mask, "n_family"] = int(frame.loc[mask, "p"].notna().sum())
         frame.loc[mask, "p_adj"] = adjust(frame.loc[mask, "p"].to_numpy(float))
-    if headline.any():
-        frame.loc[headline, "power"] = headline_power(strata, frame[headline], rng=rng)
+    tested = headline & frame["p"].notna()
+    if tested.any():
+        frame.loc[tested, "power"] = headline_power(strata, frame[tested], rng=rng)
     return frame[STUDY_COLUMNS]
 
 
