@@ -46,7 +46,7 @@ class Overview:
             std = "" if self.baseline_runs < 2 else f" ± {self.baseline_acc_std:.3f}"
             out.append(
                 f"baseline test accuracy: {self.baseline_acc_mean:.3f}{std} "
-                f"(mean{' ± std' if std else ''} over {self.baseline_runs} seeds)"
+                f"(mean{' ± std' if std else ''} over {_count(self.baseline_runs, 'seed')})"
             )
         if math.isfinite(self.baseline_train_acc):
             gap = self.baseline_train_acc - self.baseline_acc_mean
@@ -136,9 +136,15 @@ def design_line(runs: pd.DataFrame) -> str:
     seeds = sorted({int(s) for s in runs["seed"]})
     counts = sorted(set(per.tolist()))
     each = "/".join(str(c) for c in counts) if counts else "0"
+    plural = "seed" if counts == [1] else "seeds"
     spread = f" (rotating over {len(seeds)})" if counts and max(counts) < len(seeds) else ""
-    return (f"{len(per)} conditions × {each} seeds{spread}, baseline at "
-            f"{base['seed'].nunique()} seeds: {len(runs)} runs")  # fmt: skip
+    return (f"{_count(len(per), 'condition')} × {each} {plural}{spread}, baseline at "
+            f"{_count(base['seed'].nunique(), 'seed')}: {_count(len(runs), 'run')}")  # fmt: skip
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 seed``, ``3 seeds``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # -- time estimate --------------------------------------------------------------------------
