@@ -396,6 +396,30 @@ def _write_tables(path: Path, layers: pd.DataFrame, runs: pd.DataFrame) -> None:
     store.write_table(paths.runs_table, runs.drop(columns="dataset"))
 
 
+def equally_aligned(profile: np.ndarray, ref_a: np.ndarray, ref_b: np.ndarray) -> np.ndarray:
+    """``profile`` without its part along ``â − b̂`` (the references' unit vectors): its
+    cosines with ``ref_a`` and ``ref_b`` are then equal — the null of the shape test."""
+    n_a, n_b = float(np.linalg.norm(ref_a)), float(np.linalg.norm(ref_b))
+    if not (n_a > 0 and n_b > 0):
+        return profile
+    d = ref_a / n_a - ref_b / n_b
+    out: np.ndarray = profile - (profile @ d) / max(float(d @ d), 1e-300) * d
+    return out
+
+
+def true_cosines(study: SimulatedStudy, target: Sequence[str]) -> tuple[float, float]:
+    """The cosines of the mean true ΔΔ of ``target`` with the true dropout and
+    weight-decay centroids (NaN where a profile is 0) — what the shape test compares."""
+    dd = study.true_dd
+    point = np.mean([dd[c] for c in target], 0)
+    out = []
+    for kind in ("dp", "wd"):
+        ref = np.mean([dd[c] for c, k in study.categories.items() if k == kind], 0)
+        norm = float(np.linalg.norm(point) * np.linalg.norm(ref))
+        out.append(float(point @ ref) / norm if norm > 0 else math.nan)
+    return out[0], out[1]
+
+
 def true_theta(study: SimulatedStudy, target: Sequence[str], leave_out: str | None = None) -> float:
     """θ of the mean true ΔΔ of ``target`` on the true axis (the reference centroids
     without ``leave_out``), all cells on their noise scale — what a position estimates."""
