@@ -41,7 +41,7 @@ from weightspace.compare.categories import BASELINE, DEFAULT_RULES, parse_streng
 from weightspace.compare.delta import DEFAULT_METRICS
 from weightspace.errors import ConfigError
 
-SCENARIOS = ("null", "div_null", "div_dp", "div_wd", "div_mid", "random")
+SCENARIOS = ("null", "div_null", "div_dp", "div_wd", "div_mid", "div_equal_shape", "random")
 DP_STRENGTHS = (0.1, 0.3, 0.5, 0.7)
 WD_STRENGTHS = (1e-05, 5e-05, 0.0001, 0.0005, 0.001, 0.005)
 _BEFORE = {"alpha": 4.0, "entropy": 0.9, "log_norm": 1.0, "log_spectral_norm": 0.2,
@@ -92,7 +92,11 @@ class Truth:
     ``scenario``: ``null`` nothing has any effect; ``div_null`` dropout and weight decay
     have effects, data diversity none; ``div_dp`` / ``div_wd`` data diversity carries
     dropout's / weight decay's signature; ``div_mid`` it sits exactly half-way between the
-    two centroids (θ = ½) plus an orthogonal part; ``random`` every non-baseline condition
+    two centroids (θ = ½) plus an orthogonal part; ``div_equal_shape`` each data-diversity
+    condition is equally aligned with both true centroids (equal cosines: the shape test's
+    null) yet carries parts of both signatures and its own deviation — the cells share one
+    noise scale, so this is also equal alignment in the noise-scaled space the comparison
+    measures; ``random`` every non-baseline condition
     has its own random effect with no category pattern and no dose trend (a null for every
     between-category and dose–response question, not for "moved")."""
 
@@ -239,6 +243,9 @@ def _true_effects(
             axis = c_wd - c_dp
             extra = own - (own @ axis) / max(axis @ axis, 1e-300) * axis
             out[name] = 0.5 * (c_dp + c_wd) + truth.div_size * extra
+        elif truth.scenario == "div_equal_shape":
+            signatures = sig["dp"] + sig["wd"] + own
+            out[name] = equally_aligned(size * signatures, c_dp, c_wd)
         else:
             out[name] = np.zeros(n_m * n_l)
     if truth.scenario == "random":
