@@ -26,15 +26,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=200, help="simulated studies per case")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per condition")
-    parser.add_argument("--cases", default="", help="comma-separated case names (default all)")
+    parser.add_argument("--case", action="append", default=[],
+                        help="a case's name, repeat for several (default all)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     set_threads(1)
     cases = grid(seeds=args.seeds)
-    if args.cases:
-        wanted = set(args.cases.split(","))
-        cases = [c for c in cases if c.name in wanted]
+    if args.case:
+        unknown = sorted(set(args.case) - {c.name for c in cases})
+        if unknown:
+            parser.error(f"no case named {unknown}; the cases: {[c.name for c in cases]}")
+        cases = [c for c in cases if c.name in set(args.case)]
     start = time.perf_counter()
     table = calibration_table(cases, n_studies=args.studies, seed=args.seed)
     print("| case | family | verdict | kind | rate | MC SE | tests |")

@@ -175,3 +175,105 @@ def test_mixed_model_uses_t_with_condition_degrees_of_freedom():
     assert len(ok) and (ok["df"] == 6 - 2).all()
     expected = 2 * stats.t.sf(ok["t"].abs(), 4)
     assert ok["p"].to_numpy() == pytest.approx(np.asarray(expected))
+
+
+def _shape_runs(truth: Truth, n_studies: int, seed: int, div: int = 4) -> pd.DataFrame:
+    """The raw shape tests (every data-diversity condition and the category) of simulated
+    studies of a small heterogeneous design, with the true cosines' difference."""
+    from weightspace.compare.shape import shape_rows
+    from weightspace.compare.simulate import true_cosines
+
+    shape = StudyShape(dp=(0.1, 0.3, 0.5), wd=(1e-4, 1e-3, 1e-2), div=div, n_layers=8)
+    rows = []
+    for i, s in enumerate(np.random.SeedSequence(seed).spawn(n_studies)):
+        study = simulate(shape, truth, Noise(), rng=np.random.default_rng(s))
+        fit = profiles_from_matrix("sim", study.delta, study.condition, study.seed,
+                                   list(study.category), study.metric, study.layer)  # fmt: skip
+        for row in shape_rows([fit], ("dp", "wd")):
+            names = [row["name"]] if row["level"] == "condition" else fit.members("div")
+            cos_dp, cos_wd = true_cosines(study, names)
+            rows.append(row | {"study": i, "true_diff": cos_dp - cos_wd})
+    return pd.DataFrame(rows)
+
+
+def _clustered(hit: pd.Series, study: pd.Series) -> tuple[float, float]:
+    """A rate and its Monte-Carlo SE with the study as the unit."""
+    per = hit.astype(float).groupby(study).mean()
+    return float(hit.mean()), float(per.std(ddof=1) / np.sqrt(len(per)))
+
+
+def test_shape_test_keeps_its_level_and_its_interval_covers():
+    """Data diversity equally aligned with both true reference centroids (equal cosines,
+    in the cells' common noise scale the fit measures) though it carries parts of both
+    signatures: the raw test of S = 0 rejects at most 5% within Monte-Carlo error and the
+    Fieller interval of cos_dp − cos_wd covers the truth ≥ 95% within it."""
+    table = _shape_runs(Truth(scenario="div_equal_shape", dp_size=1.0, wd_size=1.2,
+                              div_size=0.6), n_studies=400, seed=31)  # fmt: skip
+    assert (table["true_diff"].abs() < 1e-9).all()
+    # untested only where a reference's profile is not separated from its noise (its
+    # dropout conditions are small here)
+    tested = table[np.isfinite(table["p"])]
+    assert len(tested) >= 0.8 * len(table)
+    for level, rows in tested.groupby("level"):
+        rate, se = _clustered(rows["p"] < 0.05, rows["study"])
+        assert rate <= 0.05 + 2 * max(se, 0.005), (level, rate, se)
+    conditions = tested[tested["level"] == "condition"]
+    assert (conditions["p"] < 0.05).mean() >= 0.02  # not so conservative that it never fires
+    # the interval needs the sizes clear of their noise: stronger profiles, the same null
+    strong = _shape_runs(Truth(scenario="div_equal_shape", dp_size=2.0, wd_size=2.4,
+                               div_size=1.5), n_studies=200, seed=33)  # fmt: skip
+    rate, se = _clustered(strong["p"] < 0.05, strong["study"])
+    assert rate <= 0.05 + 2 * max(se, 0.005), (rate, se)
+    spans = strong[np.isfinite(strong["ci_low"])]
+    assert len(spans) >= 600
+    cover = (spans["ci_low"] <= spans["true_diff"]) & (spans["true_diff"] <= spans["ci_high"])
+    rate, se = _clustered(cover, spans["study"])
+    assert rate >= 0.95 - 2 * max(se, 0.005), (rate, se)
+
+
+def test_shape_test_finds_a_clear_shape():
+    """Data diversity carrying dropout's signature, references clear of their noise: the
+    shape test says so, and seldom says the reverse."""
+    table = _shape_runs(Truth(scenario="div_dp", dp_size=2.0, wd_size=2.4, div_size=1.0),
+                        n_studies=40, seed=32, div=8)  # fmt: skip
+    assert (table["true_diff"] > 0).all()
+    found = (table["p"] < 0.05) & (table["t"] > 0)
+    assert found[table["level"] == "condition"].mean() > 0.5
+    assert found[table["level"] == "category"].mean() > 0.5
+    assert ((table["p"] < 0.05) & (table["t"] < 0)).mean() <= 0.025  # the wrong side
+
+
+def test_shape_cosines_do_not_depend_on_size_while_theta_does():
+    """The same (nearly noise-free) study with data diversity's true profile ×10 and ×0.1:
+    its cosines with the references stay, its θ moves along the line through θ₀ (where
+    the zero profile sits): θ(k·p) − θ₀ = k (θ(p) − θ₀)."""
+    from weightspace.compare.fingerprint import fingerprint_tables
+    from weightspace.compare.simulate import draw
+
+    shape = StudyShape(dp=(0.1, 0.5), wd=(1e-4, 1e-2), div=2, n_layers=8)
+    truth = simulate(shape, Truth(scenario="div_dp", dp_size=1.0, wd_size=3.0, div_size=1.0),
+                     Noise(), rng=np.random.default_rng(3))  # fmt: skip
+    conditions = shape.conditions()
+    runs = [(c, s) for c in conditions for s in range(3)]
+    out = {}
+    for k in (1.0, 10.0, 0.1):
+        mu = {c: v * (k if conditions[c][0] == "div" else 1.0) for c, v in truth.true_dd.items()}
+        study = draw(mu, {c: kind for c, (kind, _) in conditions.items()},
+                     {c: v for c, (_, v) in conditions.items()}, runs, metric=truth.metric,
+                     layer=truth.layer, sd={}, factor=1e-4 * np.eye(len(truth.metric)),
+                     seed_shift=0.0, rng=np.random.default_rng(4))  # fmt: skip
+        fit = profiles_from_matrix("sim", study.delta, study.condition, study.seed,
+                                   list(study.category), study.metric, study.layer)  # fmt: skip
+        tables = fingerprint_tables([fit], [])
+        fp = tables["fingerprint"].set_index("name")
+        out[k] = (tables["axis_shape"].set_index("name"), fp["theta"], fp.loc["div", "theta_zero"])
+    shape_1, theta_1, zero = out[1.0]
+    for k in (10.0, 0.1):
+        shape_k, theta_k, zero_k = out[k]
+        for column in ("cos_ref_a", "cos_ref_b", "diff"):
+            assert shape_k[column].to_numpy() == pytest.approx(shape_1[column].to_numpy(),
+                                                               abs=2e-3), (k, column)  # fmt: skip
+        assert zero_k == pytest.approx(zero, abs=1e-6)
+        for name in ("div0", "div1", "div"):
+            assert theta_k[name] - zero == pytest.approx(k * (theta_1[name] - zero), rel=1e-2)
+            assert abs(theta_k[name] - theta_1[name]) > 0.05

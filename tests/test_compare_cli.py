@@ -100,7 +100,11 @@ def test_default_protocol_on_a_study_directory(tmp_path):
     # every test family with its size and the power it had, and every p-value table's family
     assert "families" in result.output and "mean_power" in result.output
     families = pd.read_csv(out / "families.csv").set_index("family")
-    assert families.loc["headline (Holm)", "n_tests"] == 4
+    # the headline: whether div, dp and wd moved the spectra, div's position and its shape —
+    # one family, listed once though its tests sit in two tables
+    assert families.index.tolist().count("headline (Holm)") == 1
+    assert families.loc["headline (Holm)", "n_tests"] == 5
+    assert families.loc["headline (Holm)", "table"] == "fingerprint, axis_shape"
     assert 0 <= families.loc["headline (Holm)", "mean_power"] <= 1
     tests = pd.read_csv(out / "category_tests.csv")
     for family, rows in tests.groupby("family"):
@@ -108,7 +112,10 @@ def test_default_protocol_on_a_study_directory(tmp_path):
     omnibus = pd.read_csv(out / "omnibus.csv")
     assert f"family: {omnibus['family'].iloc[0]} — {len(omnibus)} tests" in result.output
     assert "family: fingerprint: conditions (BH) — 1 tests" in result.output
-    assert "family: headline (Holm) — 4 tests" in result.output
+    assert ("family: headline (Holm) — 5 tests; adjusted p-values in p_moved_adj, p_axis_adj"
+            in result.output)  # fmt: skip
+    assert "family: headline (Holm) — 5 tests; adjusted p-values in p_adj" in result.output
+    assert "axis_shape" in result.output
     assert "15 p-values not adjusted for multiplicity (layers as samples" in result.output
     fingerprint = pd.read_csv(out / "fingerprint.csv").set_index("name")
     assert fingerprint.loc["divA", "theta"] < 0.5  # planted with dropout's signature

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from weightspace.compare import compare, delta_delta, delta_table, normalize_layers
+from weightspace.compare.fingerprint import REFERENCE_REASON
 from weightspace.compare.simulate import PlantedStudy, planted_tables
 from weightspace.stats import (
     cohens_d,
@@ -187,7 +188,24 @@ def test_fingerprint_recovers_which_signature_a_condition_carries(planted):
     cats = fp[fp["level"] == "category"].set_index("name")
     assert (cats.loc[["dp", "wd", "div"], "family"] == "headline (Holm)").all()
     assert (cats.loc[["dp", "wd", "div"], "p_moved_adj"] < 0.05).all()
-    assert cats.loc["div", "theta"] < 0.5 and cats.loc["div", "n_family"] == 4
+    # the headline: div, dp and wd moved; div's position; div's shape (axis_shape)
+    assert cats.loc["div", "theta"] < 0.5 and cats.loc["div", "n_family"] == 5
+    # a reference category has no position of its own: the reason says so
+    assert (cats.loc[["dp", "wd"], "ci_reason"] == REFERENCE_REASON).all()
+    # the zero profile's place on the same axis, one value for every category of a study
+    zero = cats["theta_zero"].to_numpy(float)
+    assert np.isfinite(zero).all() and np.ptp(zero) == 0
+    assert (cats["theta_zero_low"] <= zero).all() and (zero <= cats["theta_zero_high"]).all()
+    shape = result.tables["axis_shape"].set_index(["level", "name"])
+    div = shape.loc[("category", "div")]
+    assert div["family"] == "headline (Holm)" and div["n_family"] == 5
+    assert div["ref_a"] == "dp" and div["ref_b"] == "wd" and div["p_adj"] >= div["p"]
+    assert div["cos_ref_a"] > div["cos_ref_b"]  # three of five div conditions carry dp's shape
+    conds = shape.xs("condition", level="level")
+    assert set(conds.index) == {"divA", "divB", "divC", "divW", "divZ"}
+    assert (conds["family"] == "shape: conditions (BH)").all()
+    assert (conds.loc[["divA", "divB", "divC"], "diff"] > 0).all()
+    assert conds.loc["divW", "diff"] < 0
     positions = result.tables["axis_positions"]
     assert set(positions["metric"]) == {"all", *DP_METRICS}
 
@@ -394,6 +412,15 @@ def test_pooled_datasets_get_per_dataset_fingerprints_and_a_pooled_floor():
     result = compare(pd.concat(frames), runs=pd.concat(run_frames), n_perm=100, n_boot=100)
     by_ds = result.tables["fingerprint_by_dataset"]
     assert set(by_ds["dataset"]) == {"a", "b"}
+    # each dataset's tests are families of their own, apart from the pooled ones
+    heads = by_ds[(by_ds["level"] == "category") & (by_ds["name"] == "div")]
+    assert sorted(heads["family"]) == ["a: headline (Holm)", "b: headline (Holm)"]
+    assert (heads["n_family"] == 4).all()  # moved ×3 and the position: the shape is pooled's
+    families = result.tables["families"].set_index("family")
+    assert families.loc["headline (Holm)", "table"] == "fingerprint, axis_shape"
+    assert families.loc["headline (Holm)", "n_tests"] == 5
+    assert families.loc["a: headline (Holm)", "table"] == "fingerprint_by_dataset"
+    assert families.loc["a: headline (Holm)", "n_tests"] == 4
     floor = result.tables["noise_floor"].set_index(["dataset", "metric"])["floor"]
     for metric in ("alpha", "log_norm"):
         per = np.array([floor[("a", metric)], floor[("b", metric)]])

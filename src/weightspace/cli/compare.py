@@ -27,6 +27,7 @@ _SHOWN = (
     "category_tests",
     "mixed_model",
     "fingerprint",
+    "axis_shape",
     "dose_response",
     "spectral_vs_accuracy",
     "rotation_tests",
@@ -49,6 +50,7 @@ def _cell(value: object) -> str:
 
 
 _P_COLUMNS = ("p", "p_value", "p_perm", "p_welch")
+_ADJUSTED = ("p_adj", "p_moved_adj", "p_axis_adj")
 _LAYERS_AS_SAMPLES = {"anova", "ttests", "correlations"}
 
 
@@ -56,17 +58,19 @@ def _family_lines(name: str, frame) -> list[str]:
     """The multiplicity family of every p-value in ``frame`` and its size."""
     if name in ("power", "families"):
         return []
+    where = ", ".join(c for c in _ADJUSTED if c in frame.columns) or "p_adj"
     if "family" in frame.columns and "n_family" in frame.columns:
         lines = []
         for family, rows in frame.groupby(frame["family"].fillna("").astype(str), sort=False):
             size = rows["n_family"].max()
             if not family or size != size:  # no p-value in these rows
                 continue
-            lines.append(f"family: {family} — {int(size)} tests; adjusted p-values in p_adj")
+            lines.append(f"family: {family} — {int(size)} tests; adjusted p-values in {where}")
         return lines
     if "n_family" in frame.columns and frame["n_family"].notna().any():
         size = int(frame["n_family"].max())
-        return [f"family: {name} — {size} tests (Benjamini–Hochberg); adjusted p-values in p_adj"]
+        return [f"family: {name} — {size} tests (Benjamini–Hochberg); adjusted p-values in "
+                f"{where}"]  # fmt: skip
     cols = [c for c in _P_COLUMNS if c in frame.columns]
     if not cols:
         return []
@@ -148,7 +152,8 @@ def compare_command(
     reference: list[str] = typer.Option(
         [Category.DP.value, Category.WD.value],
         "--reference",
-        help="A category a condition's fingerprint is compared with; repeat for several.",
+        help="The fingerprint's two reference categories, given twice: the first sits at "
+        "θ = 0, the second at θ = 1 (default: --reference dp --reference wd).",
     ),
     n_perm: int = typer.Option(2000, "--n-perm", help="Permutations per test."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples per interval."),

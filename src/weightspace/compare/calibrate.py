@@ -35,6 +35,7 @@ from weightspace.compare.simulate import (
     StudyShape,
     Truth,
     simulate,
+    true_cosines,
     true_theta,
 )
 from weightspace.compare.uncertainty import category_mean_intervals
@@ -128,6 +129,28 @@ def _fingerprint_claims(
             yield Claim("intervals", f"{row.level} axis interval misses θ", missed, False, True)
 
 
+def _shape_claims(study: SimulatedStudy, shape: pd.DataFrame) -> Iterator[Claim]:
+    """The size-free shape verdicts (``axis_shape``) and the intervals of cos_a − cos_b
+    against the true cosines; equal cosines (a zero profile included) is the null."""
+    for row in shape.itertuples():
+        names = [row.name] if row.level == "condition" else [
+            c for c, k in study.categories.items() if k == row.name]  # fmt: skip
+        cos_a, cos_b = true_cosines(study, names)
+        diff = cos_a - cos_b if math.isfinite(cos_a) else 0.0  # a zero profile: no side
+        family = "headline" if str(row.family).startswith("headline") else "fingerprint"
+        verdict = str(row.verdict)
+        claim = ("dp" if verdict.startswith("its shape is closer to dropout") else
+                 "wd" if verdict.startswith("its shape is closer to weight") else "")  # fmt: skip
+        null = abs(diff) < 1e-9
+        side = "dp" if diff > 0 else "wd"
+        yield Claim(family, f"{row.level}: shape closer to one reference", bool(claim),
+                    bool(claim) and claim == side and not null, null)  # fmt: skip
+        if math.isfinite(row.ci_low) and math.isfinite(cos_a):
+            missed = not (row.ci_low <= diff <= row.ci_high)
+            yield Claim("intervals", f"{row.level} shape interval misses cos_dp − cos_wd",
+                        missed, False, True)  # fmt: skip
+
+
 def _category_claims(study: SimulatedStudy, tests: pd.DataFrame, means: pd.DataFrame,
                      population_null: bool) -> Iterator[Claim]:  # fmt: skip
     for row in tests.itertuples():
@@ -154,6 +177,7 @@ def study_claims(study: SimulatedStudy, truth: Truth, *, rng: np.random.Generato
                                  list(study.category), study.metric, study.layer)]  # fmt: skip
     tabs = fingerprint_tables(fits, metrics)
     claims = list(_fingerprint_claims(study, tabs["fingerprint"], tabs["axis_positions"]))
+    claims += _shape_claims(study, tabs["axis_shape"])
     scores = profile_scores(fits, metrics)
     tests = adjust_tables({"category_tests": category_tests(
         scores, metrics, rng=rng, n_perm=n_perm, effect_size=False)})["category_tests"]  # fmt: skip
@@ -260,7 +284,15 @@ def grid(seeds: int = 3, n_layers: int = 34) -> list[Case]:
     cases = [Case(s, shape, Truth(scenario=s, dp_size=1.0, wd_size=1.2, div_size=0.6))
              for s in ("null", "div_null", "div_dp", "div_wd", "div_mid", "random")]  # fmt: skip
     base = Truth(scenario="div_null", dp_size=1.0, wd_size=1.2, div_size=0.6)
+    equal = replace(base, scenario="div_equal_shape")
     cases += [
+        Case("div equally aligned", shape, equal),
+        # weight decay moving the spectra ten times more than dropout: θ crowds toward
+        # dropout whatever the shape, the cosines do not
+        Case("div equally aligned, strong weight decay (×10)", shape,
+             replace(equal, dp_size=0.5, wd_size=5.0)),
+        Case("div equally aligned, weak dropout (×0.25)", shape,
+             replace(equal, weak_references=0.25)),
         Case("div_null, no seed shift", shape, base, Noise(seed_shift=0.0)),
         Case("div_null, large seed shift", shape, base, Noise(seed_shift=3.0)),
         Case("div_null, weak dropout (×0.25)", shape, replace(base, weak_references=0.25)),

@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import pandas as pd
 
+from weightspace.compare.answer import axis_sentence
 from weightspace.compare.categories import BASELINE
+from weightspace.compare.wording import (
+    ALPHA,
+    NAMES,
+    finite,
+    fmt_p,
+    interval_text,
+    name_of,
+    pct,
+    power_of,
+)
 from weightspace.vocabulary import Category
 
-ALPHA = 0.05
-NAMES = {Category.DP.value: "dropout", Category.WD.value: "weight decay",
-         Category.DIV.value: "data diversity", Category.GEN.value: "synthetic data"}  # fmt: skip
-
-
-def _finite(value: object) -> bool:
-    """A finite real number, numpy's scalars included (a table's integer column gives
-    ``numpy.int64``, which is not a Python ``int``)."""
-    return isinstance(value, numbers.Real) and math.isfinite(value)
-
-
-def fmt_p(p: float) -> str:
-    if not math.isfinite(p):
-        return "p = n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def _name(category: str) -> str:
-    return NAMES.get(category, category)
+__all__ = ["ALPHA", "NAMES", "axis_sentence", "fmt_p"]  # also used by other modules
 
 
 def fmt_p_adj(row) -> str:
@@ -37,13 +29,13 @@ def fmt_p_adj(row) -> str:
     n = getattr(row, "n_family", float("nan"))
     family = str(getattr(row, "family", "") or "")
     method = "Holm" if "Holm" in family else "BH"
-    size = f"{int(n)} tests" if _finite(n) else "n/a"
+    size = f"{int(n)} tests" if finite(n) else "n/a"
     return f"{method}-adjusted {fmt_p(adj)} ({family.split(' (')[0] or 'family'}: {size})"
 
 
 def _significant(row, column: str = "p_adj") -> bool:
     value = getattr(row, column, float("nan"))
-    return _finite(value) and float(value) < ALPHA
+    return finite(value) and float(value) < ALPHA
 
 
 def _supported(row) -> bool:
@@ -74,78 +66,10 @@ def fingerprint_summary(fingerprint: pd.DataFrame) -> list[str]:
         size = f"{int(n)} conditions" if math.isfinite(n) else "n/a"
         label = " (each against the others of its category)" if role == "reference" else ""
         out.append(
-            f"Fingerprint of the {len(group)} {_name(category)} conditions{label}: "
+            f"Fingerprint of the {len(group)} {name_of(category)} conditions{label}: "
             f"{'; '.join(parts)} ({family}, {size})."
         )
     return out
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.0f}%" if math.isfinite(value) else "n/a"
-
-
-def _power_of(power: pd.DataFrame | None, verdict: str) -> float:
-    if power is None or power.empty:
-        return float("nan")
-    rows = power[power["verdict"] == verdict]
-    return float(rows["power"].iloc[0]) if len(rows) else float("nan")
-
-
-def _interval(low: float, high: float, reason: str) -> str:
-    if math.isfinite(low):
-        return f"95% CI {low:.2f} to {high:.2f}"
-    return reason or "no interval"
-
-
-def axis_sentence(tables: dict[str, pd.DataFrame]) -> str:
-    """Where data diversity sits between dropout and weight decay, whether each moved the
-    spectra, with the headline family's Holm-adjusted p-values and the power."""
-    fp = tables.get("fingerprint", pd.DataFrame())
-    power = tables.get("power")
-    if fp.empty:
-        return "The fingerprint could not be computed (no ΔΔ profile observed for every condition)."
-    cats = fp[fp["level"] == "category"].set_index("name")
-    if "div" not in cats.index:
-        return "No data-diversity conditions: the paper's question cannot be asked."
-    div = cats.loc["div"]
-    moved = []
-    for cat in ("div", "dp", "wd"):
-        if cat not in cats.index:
-            continue
-        row = cats.loc[cat]
-        if not math.isfinite(row.p_moved_adj):
-            moved.append(f"whether {_name(cat)} moved the spectra is untested ({row.verdict})")
-            continue
-        did = row.p_moved_adj < ALPHA
-        what = "moved the spectra" if did else "did not detectably move the spectra"
-        moved.append(f"{_name(cat)} {what} (Holm {fmt_p(row.p_moved_adj)}, power "
-                     f"{_pct(_power_of(power, f'{cat}: moved the spectra'))})")  # fmt: skip
-    theta = float(div.theta)
-    where = _interval(float(div.ci_low), float(div.ci_high), str(div.ci_reason))
-    axis_power = _pct(_power_of(power, "div: closer to one reference"))
-    if not math.isfinite(theta):
-        position = "Data diversity cannot be placed between dropout and weight decay (" + (
-            str(div.ci_reason) or "no references") + ")"  # fmt: skip
-    elif math.isfinite(div.p_axis_adj) and div.p_axis_adj < ALPHA:
-        nearer = "dropout" if theta < 0.5 else "weight decay"
-        other = "weight decay" if theta < 0.5 else "dropout"
-        position = (f"Data diversity sits at θ = {theta:.2f} ({where}) on the dropout (0) → "
-                    f"weight decay (1) axis of ΔΔ profiles: closer to {nearer} than to {other} "
-                    f"(Holm {fmt_p(div.p_axis_adj)}, power {axis_power})")  # fmt: skip
-    else:
-        position = (f"Data diversity sits at θ = {theta:.2f} ({where}) on the dropout (0) → "
-                    f"weight decay (1) axis of ΔΔ profiles: no evidence that it is closer to "
-                    f"either (Holm {fmt_p(div.p_axis_adj)}, power {axis_power})")  # fmt: skip
-    listed = "; ".join(moved)
-    text = f"{position}. {listed[:1].upper()}{listed[1:]}."
-    dp_p = float(cats.loc["dp"].p_moved_adj) if "dp" in cats.index else math.nan
-    if math.isfinite(dp_p) and dp_p >= ALPHA:
-        text += (" Dropout itself did not detectably move the spectra, so \"closer to dropout\" "
-                 "cannot be told from \"no effect\" here.")  # fmt: skip
-    n = float(fp.loc[fp["level"] == "category", "n_family"].max())
-    size = int(n) if math.isfinite(n) else 0
-    return text + (f" (Headline family: {size} tests, Holm; power at this study's own effect "
-                   "sizes, from simulated studies of its design.)")  # fmt: skip
 
 
 PAPER_LABEL = "Paper protocol (layers as samples)"
@@ -213,11 +137,11 @@ def primary_sentence(tables: dict[str, pd.DataFrame]) -> str:
                 f"{r.g_ci_high:.2f}], Holm {fmt_p(r.p_adj)})"
                 for r in hits
             ]
-            parts.append(f"differs from {_name(ref)} on {', '.join(described)}")
+            parts.append(f"differs from {name_of(ref)} on {', '.join(described)}")
         else:
             best = rows["p_adj"].min()
             parts.append(
-                f"shows no evidence of differing from {_name(ref)} on the {len(rows)} main "
+                f"shows no evidence of differing from {name_of(ref)} on the {len(rows)} main "
                 f"metrics (smallest Holm-adjusted {fmt_p(best)})"
             )
     n = int(primary["n_family"].iloc[0])
@@ -246,7 +170,7 @@ def _category_test_sentence(row, label: str | None = None) -> str:
         if math.isfinite(row.diff_ci_low)
         else ""
     )
-    a, b = _name(row.a), _name(row.b)
+    a, b = name_of(row.a), name_of(row.b)
     lead = (
         f"{a.capitalize()} and {b} differ on {label}"
         if _significant(row)
@@ -313,7 +237,7 @@ def fingerprint_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     for row in (
         fingerprint[fingerprint["level"] == "condition"].itertuples() if len(fingerprint) else []
     ):
-        where = _interval(row.ci_low, row.ci_high, str(row.ci_reason))
+        where = interval_text(row.ci_low, row.ci_high, str(row.ci_reason))
         theta = f"θ = {row.theta:.2f}, {where}" if math.isfinite(row.theta) else "θ n/a"
         out.append(f"{row.name}: {row.verdict} ({theta}; moved: adjusted {fmt_p(row.p_moved_adj)}; "
                    f"axis: adjusted {fmt_p(row.p_axis_adj)}; {row.family}).")  # fmt: skip
@@ -325,11 +249,11 @@ def _relation_sentence(name: str, row) -> str:
         trend = "rises" if row.rho > 0 else "falls"
         axis = "magnitude level" if getattr(row, "dose", "") == "augment_level" else "strength"
         return (
-            f"{row.metric} {trend} with {_name(row.category)} {axis} ({row.dataset}: "
+            f"{row.metric} {trend} with {name_of(row.category)} {axis} ({row.dataset}: "
             f"Spearman ρ = {row.rho:.2f}, {fmt_p(row.p)}, {fmt_p_adj(row)}, {_ci(row)}, "
             f"n = {row.n})."
         )
-    stratum = f", {_name(row.category)}" if hasattr(row, "category") else ""
+    stratum = f", {name_of(row.category)}" if hasattr(row, "category") else ""
     return (
         f"Across conditions ({row.dataset}{stratum}), ΔΔ {row.metric} is rank-correlated with "
         f"the change in {row.outcome} (ρ = {row.rho:.2f}, {fmt_p(row.p)}, {fmt_p_adj(row)}, "
@@ -357,7 +281,7 @@ def rotation_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
         ov, rc = wide.loc[(category, "overlap")], wide.loc[(category, "rel_change")]
         ci = f" (95% CI [{ov.ci_low:.3f}, {ov.ci_high:.3f}])" if math.isfinite(ov.ci_low) else ""
         out.append(
-            f"Rotate or rescale — {_name(category)}: top-k subspace overlap {ov['mean']:.3f}"
+            f"Rotate or rescale — {name_of(category)}: top-k subspace overlap {ov['mean']:.3f}"
             f"{ci} against the baseline's {ov.baseline_mean:.3f}; relative update size "
             f"{rc['mean']:.3f} against {rc.baseline_mean:.3f} (means over layers and "
             f"{int(ov.n_conditions)} conditions; descriptive)."
@@ -384,7 +308,7 @@ def rotation_headline(tables: dict[str, pd.DataFrame]) -> list[str]:
         row = wide.loc[(cat, "overlap")]
         base = float(row.baseline_mean)
         ci = f" [{row.ci_low:.3f}, {row.ci_high:.3f}]" if math.isfinite(row.ci_low) else ""
-        parts.append(f"{_name(cat)} {row['mean']:.3f}{ci}")
+        parts.append(f"{name_of(cat)} {row['mean']:.3f}{ci}")
     if not parts:
         return []
     tests = tables.get("rotation_tests", pd.DataFrame())
@@ -394,8 +318,8 @@ def rotation_headline(tables: dict[str, pd.DataFrame]) -> list[str]:
         for row in tests[(tests["metric"] == "overlap") & (tests["a"] == "div")].itertuples():
             differ = _significant(row)
             what = "data diversity differs" if differ else "no evidence that data diversity differs"
-            pw = _pct(_power_of(power, f"rotation: div vs {row.b} on overlap"))
-            found.append(f"{what} from {_name(row.b)} (BH {fmt_p(row.p_adj)}, power {pw})")
+            pw = pct(power_of(power, f"rotation: div vs {row.b} on overlap"))
+            found.append(f"{what} from {name_of(row.b)} (BH {fmt_p(row.p_adj)}, power {pw})")
     tail = f"; on the overlap, {'; '.join(found)}" if found else ""
     return [
         f"Rotate or rescale: top-k subspace overlap before → after training (1 = the dominant "
@@ -420,9 +344,9 @@ def prediction_sentence(correlations: pd.DataFrame | None) -> str:
     for row in rows.itertuples():
         what = SCORE_NAMES.get(str(row.score), str(row.score))
         ci = (f", 95% CI {row.spearman_lo:.2f} to {row.spearman_hi:.2f}"
-              if _finite(row.spearman_lo) else "")  # fmt: skip
+              if finite(row.spearman_lo) else "")  # fmt: skip
         verdict = "predicts" if _significant(row) else "shows no evidence that it predicts"
         parts.append(f"{what} {verdict} the accuracy gain (Spearman ρ = {row.spearman:.2f}{ci}; "
-                     f"Holm {fmt_p(row.p_adj)}, power {_pct(getattr(row, 'power', math.nan))})")  # fmt: skip
+                     f"Holm {fmt_p(row.p_adj)}, power {pct(getattr(row, 'power', math.nan))})")  # fmt: skip
     n = int(rows["n"].max())
     return f"Across the {n} augmentation conditions (the baseline included): {'; '.join(parts)}."

@@ -61,11 +61,14 @@ def category_means_ci(
 def _fingerprints_by_dataset(
     fits: list[DatasetProfiles], metrics: Sequence[str], references: tuple[str, ...]
 ) -> pd.DataFrame:
-    """The fingerprint of every condition within each dataset (only when several are pooled)."""
+    """The fingerprint of every condition within each dataset (only when several are
+    pooled), each dataset's tests in families of its own (``"<dataset>: headline (Holm)"``);
+    its headline holds the moved and position tests (the shape test is the pooled one's)."""
     frames = []
     if len(fits) > 1:
         for fit in fits:
-            table = fingerprint_tables([fit], metrics, references)["fingerprint"]
+            table = fingerprint_tables([fit], metrics, references, shape=False,
+                                       prefix=f"{fit.dataset}: ")["fingerprint"]  # fmt: skip
             table.insert(0, "dataset", fit.dataset)
             frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dataset"])

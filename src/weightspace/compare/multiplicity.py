@@ -80,9 +80,10 @@ FAMILY_COLUMNS = ["table", "family", "n_tests", "n_rejected", "mean_power"]
 def family_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every test family of the tables: its size, how many tests it rejects (adjusted
     p < 0.05), and the mean power of its tests at this study's effect sizes where the
-    ``power`` table has them."""
+    ``power`` table has them. A family whose tests sit in several tables (the headline:
+    ``fingerprint`` and ``axis_shape``) is one row, its tables listed."""
     power = tables.get("power")
-    rows = []
+    merged: dict[str, tuple[list[str], list[float]]] = {}
     for name, table in tables.items():
         if name == "power" or table is None or "family" not in table.columns or table.empty:
             continue
@@ -91,10 +92,13 @@ def family_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 continue
             adj = [c for c in ("p_adj", "p_moved_adj", "p_axis_adj") if c in group.columns]
             values = group[adj].to_numpy(float).ravel()
-            values = values[np.isfinite(values)]
-            rows.append({"table": name, "family": family, "n_tests": len(values),
-                         "n_rejected": int((values < 0.05).sum()),
-                         "mean_power": _mean_power(power, family)})  # fmt: skip
+            names, found = merged.setdefault(family, ([], []))
+            names.append(name)
+            found.extend(values[np.isfinite(values)].tolist())
+    rows = [{"table": ", ".join(names), "family": family, "n_tests": len(values),
+             "n_rejected": int((np.array(values) < 0.05).sum()),
+             "mean_power": _mean_power(power, family)}
+            for family, (names, values) in merged.items()]  # fmt: skip
     return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
 
 

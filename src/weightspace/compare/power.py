@@ -16,7 +16,8 @@ From the study (:func:`plan_from_profiles`):
 
 :func:`power_table` draws ``n_sims`` studies of the design (conditions × seeds, baseline
 seeds) at those effects and counts each verdict (power), then ``n_sims`` with nothing to
-find — no effect anywhere, and data diversity exactly half-way between the two references —
+find — no effect anywhere; data diversity exactly half-way between the two references (for
+its position); data diversity equally aligned with both (for its shape: equal cosines) —
 and counts the same verdicts (false-claim rate). Monte-Carlo SEs use the study as the unit.
 """
 
@@ -35,10 +36,11 @@ from weightspace.compare.categories import BASELINE
 from weightspace.compare.contrasts import category_tests
 from weightspace.compare.delta import MAIN_METRICS, delta_table, resolve_metrics
 from weightspace.compare.estimates import DatasetProfiles, dataset_profiles, profiles_from_matrix
-from weightspace.compare.fingerprint import ALPHA, REFERENCES, position_rows, verdict_rows
+from weightspace.compare.fingerprint import ALPHA, REFERENCES, adjusted_verdicts, position_rows
 from weightspace.compare.load import load_layers, load_runs
 from weightspace.compare.multiplicity import PRIMARY_PAIRS, adjust_tables, family_key
-from weightspace.compare.simulate import draw
+from weightspace.compare.shape import shape_rows
+from weightspace.compare.simulate import draw, equally_aligned
 from weightspace.errors import ConfigError, DataError
 from weightspace.stats.groups import two_group_test
 from weightspace.stats.linear import effective_dimension
@@ -181,6 +183,17 @@ def _midpoint(plan: Plan, rng: np.random.Generator) -> Plan:
     return replace(plan, mu=mu)
 
 
+def _equal_shape(plan: Plan) -> Plan:
+    """Every data-diversity condition equally aligned with both references' centroids
+    (equal cosines: the shape test's null), each keeping the rest of its profile."""
+    cats = plan.categories
+    c_dp = np.mean([plan.mu[c] for c in plan.mu if cats[c] == REFERENCES[0]], 0)
+    c_wd = np.mean([plan.mu[c] for c in plan.mu if cats[c] == REFERENCES[1]], 0)
+    mu = {c: equally_aligned(v, c_dp, c_wd) if cats[c] == "div" else v
+          for c, v in plan.mu.items()}  # fmt: skip
+    return replace(plan, mu=mu)
+
+
 def simulate_plan(plan: Plan, rng: np.random.Generator) -> DatasetProfiles:
     """One simulated study of ``plan``, fitted as the comparison fits a real one."""
     runs = [(c, s) for c, seeds in plan.seeds.items() for s in seeds]
@@ -194,8 +207,16 @@ def simulate_plan(plan: Plan, rng: np.random.Generator) -> DatasetProfiles:
 def _verdicts(fit: DatasetProfiles, rng: np.random.Generator) -> list[tuple[str, str, bool]]:
     """(family, verdict, asserted) for the main verdicts of one simulated study (the same
     functions as the comparison, without its tables)."""
-    rows = verdict_rows(position_rows([fit], []), noise_known=fit.noise_known)
+    shapes = shape_rows([fit], REFERENCES, conditions=False)
+    rows, shapes = adjusted_verdicts(position_rows([fit], []), shapes, noise_known=fit.noise_known)
     out = []
+    for row in shapes:
+        if row["name"] == "div":
+            verdict = str(row["verdict"])
+            out.append(("headline", "div: shape closer to one reference",
+                        verdict.startswith("its shape is closer")))  # fmt: skip
+            out.append(("headline", "div: shape closer to dropout",
+                        verdict.startswith("its shape is closer to dropout")))  # fmt: skip
     for row in rows:
         verdict = str(row["verdict"])
         moved = verdict.startswith(("moved", "acts"))
@@ -267,11 +288,14 @@ def power_table(plan: Plan, *, n_sims: int = 100, seed: int = 0) -> pd.DataFrame
     nothing = _rates(replace(plan, mu={c: 0 * v for c, v in plan.mu.items()}), n_sims, rng)
     has_refs = all(any(k == r for k in plan.categories.values()) for r in REFERENCES)
     midpoint = _rates(_midpoint(plan, rng), n_sims, rng) if has_refs else None
+    equal = _rates(_equal_shape(plan), n_sims, rng) if has_refs else None
     rows: list[dict[str, object]] = []
     for (family, verdict), row in at_effects.iterrows():
         axis = "closer" in verdict or "acts like" in verdict
         null_rates, null = nothing, "no effect anywhere"
-        if axis and midpoint is not None and verdict.startswith("div"):
+        if axis and equal is not None and verdict.startswith("div: shape"):
+            null_rates, null = equal, "data diversity equally aligned with both (equal cosines)"
+        elif axis and midpoint is not None and verdict.startswith("div"):
             null_rates, null = midpoint, "data diversity half-way (θ = ½)"
         false = null_rates.loc[(family, verdict)] if (family, verdict) in null_rates.index else None
         rows.append({"family": family, "verdict": verdict, "n_tests": float(row["n_tests"]),

@@ -14,7 +14,7 @@ from weightspace.compare.categories import CategoryRules
 from weightspace.compare.conclude import default_conclusions, paper_conclusions
 from weightspace.compare.default import default_tables
 from weightspace.compare.dynamics import dynamics_tables
-from weightspace.compare.fingerprint import REFERENCES
+from weightspace.compare.fingerprint import REFERENCES, check_references
 from weightspace.compare.load import (
     load_dynamics,
     load_layers,
@@ -195,8 +195,7 @@ def compare(
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    if not list(references):
-        raise ConfigError("references must name at least one category, e.g. ('dp', 'wd')")
+    references = check_references(references)
     if n_perm < 1 or n_boot < 1 or n_sims < 0 or n_sims == 1:
         raise ConfigError(
             f"n_perm and n_boot must be ≥ 1 and n_sims 0 or ≥ 2, got {n_perm}, {n_boot}, {n_sims}"

@@ -41,7 +41,7 @@ from weightspace.compare.categories import BASELINE, DEFAULT_RULES, parse_streng
 from weightspace.compare.delta import DEFAULT_METRICS
 from weightspace.errors import ConfigError
 
-SCENARIOS = ("null", "div_null", "div_dp", "div_wd", "div_mid", "random")
+SCENARIOS = ("null", "div_null", "div_dp", "div_wd", "div_mid", "div_equal_shape", "random")
 DP_STRENGTHS = (0.1, 0.3, 0.5, 0.7)
 WD_STRENGTHS = (1e-05, 5e-05, 0.0001, 0.0005, 0.001, 0.005)
 _BEFORE = {"alpha": 4.0, "entropy": 0.9, "log_norm": 1.0, "log_spectral_norm": 0.2,
@@ -92,7 +92,11 @@ class Truth:
     ``scenario``: ``null`` nothing has any effect; ``div_null`` dropout and weight decay
     have effects, data diversity none; ``div_dp`` / ``div_wd`` data diversity carries
     dropout's / weight decay's signature; ``div_mid`` it sits exactly half-way between the
-    two centroids (θ = ½) plus an orthogonal part; ``random`` every non-baseline condition
+    two centroids (θ = ½) plus an orthogonal part; ``div_equal_shape`` each data-diversity
+    condition is equally aligned with both true centroids (equal cosines: the shape test's
+    null) yet carries parts of both signatures and its own deviation — the cells share one
+    noise scale, so this is also equal alignment in the noise-scaled space the comparison
+    measures; ``random`` every non-baseline condition
     has its own random effect with no category pattern and no dose trend (a null for every
     between-category and dose–response question, not for "moved")."""
 
@@ -239,6 +243,9 @@ def _true_effects(
             axis = c_wd - c_dp
             extra = own - (own @ axis) / max(axis @ axis, 1e-300) * axis
             out[name] = 0.5 * (c_dp + c_wd) + truth.div_size * extra
+        elif truth.scenario == "div_equal_shape":
+            signatures = sig["dp"] + sig["wd"] + own
+            out[name] = equally_aligned(size * signatures, c_dp, c_wd)
         else:
             out[name] = np.zeros(n_m * n_l)
     if truth.scenario == "random":
@@ -394,6 +401,30 @@ def _write_tables(path: Path, layers: pd.DataFrame, runs: pd.DataFrame) -> None:
     paths = store.StudyPaths(path)
     store.write_table(paths.layers_table, layers.drop(columns="dataset"))
     store.write_table(paths.runs_table, runs.drop(columns="dataset"))
+
+
+def equally_aligned(profile: np.ndarray, ref_a: np.ndarray, ref_b: np.ndarray) -> np.ndarray:
+    """``profile`` without its part along ``â − b̂`` (the references' unit vectors): its
+    cosines with ``ref_a`` and ``ref_b`` are then equal — the null of the shape test."""
+    n_a, n_b = float(np.linalg.norm(ref_a)), float(np.linalg.norm(ref_b))
+    if not (n_a > 0 and n_b > 0):
+        return profile
+    d = ref_a / n_a - ref_b / n_b
+    out: np.ndarray = profile - (profile @ d) / max(float(d @ d), 1e-300) * d
+    return out
+
+
+def true_cosines(study: SimulatedStudy, target: Sequence[str]) -> tuple[float, float]:
+    """The cosines of the mean true ΔΔ of ``target`` with the true dropout and
+    weight-decay centroids (NaN where a profile is 0) — what the shape test compares."""
+    dd = study.true_dd
+    point = np.mean([dd[c] for c in target], 0)
+    out = []
+    for kind in ("dp", "wd"):
+        ref = np.mean([dd[c] for c, k in study.categories.items() if k == kind], 0)
+        norm = float(np.linalg.norm(point) * np.linalg.norm(ref))
+        out.append(float(point @ ref) / norm if norm > 0 else math.nan)
+    return out[0], out[1]
 
 
 def true_theta(study: SimulatedStudy, target: Sequence[str], leave_out: str | None = None) -> float:
