@@ -38,7 +38,7 @@ def _zero_clause(div: pd.Series, *, with_interval: bool = True) -> str:
     text = f"no change at all would sit at θ₀ = {zero:.2f}{band}"
     ci_low, ci_high = _num(div, "ci_low"), _num(div, "ci_high")
     if math.isfinite(ci_low) and ci_low <= zero <= ci_high:
-        text += ", inside data diversity's interval: θ alone cannot tell it from no change"
+        text += ", inside its interval, so θ alone cannot tell it from no change"
     return text
 
 
@@ -58,15 +58,18 @@ def _position(div: pd.Series, refs: list[str], power: pd.DataFrame | None) -> st
     where = f"95% CI {low:.2f} to {high:.2f}" if math.isfinite(low) else str(div.ci_reason)
     zero = _zero_clause(div)
     lead = f"Data diversity sits at θ = {theta:.2f} ({where}) on the {axis} axis of ΔΔ profiles"
-    lead += f" ({zero})" if zero else ""
     p_axis = _num(div, "p_axis_adj")
     tested = f"Holm {fmt_p(p_axis)}, power {pct(power_of(power, 'div: closer to one reference'))}"
     if not math.isfinite(p_axis):
-        return f"{lead}: its position is not tested ({div.verdict})"
-    if p_axis < ALPHA and len(refs) == 2:
+        found = f"its position is not tested ({div.verdict})"
+    elif p_axis < ALPHA and len(refs) == 2:
         near, other = (refs[0], refs[1]) if theta < 0.5 else (refs[1], refs[0])
-        return f"{lead}: closer to {name_of(near)} than to {name_of(other)} ({tested})"
-    return f"{lead}: no evidence that it is closer to either ({tested})"
+        found = f"closer to {name_of(near)} than to {name_of(other)} ({tested})"
+    else:
+        found = f"no evidence that it is closer to either ({tested})"
+    if not zero:
+        return f"{lead}: {found}"
+    return f"{lead}: {found}; {'but ' if 'inside its interval' in zero else ''}{zero}"
 
 
 def _shape(tables: dict[str, pd.DataFrame]) -> str:
@@ -79,7 +82,7 @@ def _shape(tables: dict[str, pd.DataFrame]) -> str:
         return ""
     row = rows.iloc[0]
     a, b = name_of(str(row.ref_a)), name_of(str(row.ref_b))
-    lead = "Its shape alone, whatever its size"
+    lead = "Its shape alone (whatever its size)"
     p_adj = _num(row, "p_adj")
     if not math.isfinite(p_adj):
         return f"{lead}, is not tested: {row.ci_reason or row.verdict}"
@@ -88,7 +91,7 @@ def _shape(tables: dict[str, pd.DataFrame]) -> str:
     ci = f"95% CI {low:.2f} to {high:.2f}" if math.isfinite(low) else "no interval"
     ci += "" if math.isfinite(low) or not row.ci_reason else f": {row.ci_reason}"
     if math.isfinite(cos_a):
-        cosines = (f"cosine {cos_a:.2f} with {a}'s profile and {cos_b:.2f} with {b}'s "
+        cosines = (f"cosine {cos_a:.2f} with {a}'s profile, {cos_b:.2f} with {b}'s "
                    f"(difference {_num(row, 'diff'):.2f}, {ci})")  # fmt: skip
     else:
         cosines = f"cosines not estimated ({row.ci_reason})"
@@ -96,24 +99,32 @@ def _shape(tables: dict[str, pd.DataFrame]) -> str:
     tested = f"Holm {fmt_p(p_adj)}, power {shape_power}"
     if p_adj < ALPHA:
         near, other = (a, b) if _num(row, "t") > 0 else (b, a)
-        return f"{lead}: {cosines}; closer to {near}'s than to {other}'s ({tested})"
+        return f"{lead}: {cosines}, closer to {near}'s than to {other}'s ({tested})"
     return f"{lead}: {cosines}; no evidence that its shape is closer to either ({tested})"
 
 
-def _moved(cats: pd.DataFrame, names: list[str], power: pd.DataFrame | None) -> list[str]:
+def _moved(cats: pd.DataFrame, names: list[str], power: pd.DataFrame | None) -> str:
+    """Whether each category moved the spectra; one clause when all share the answer."""
+    found = []
+    for cat in (c for c in names if c in cats.index):
+        p = _num(cats.loc[cat], "p_moved_adj")
+        found.append((cat, p, pct(power_of(power, f"{cat}: moved the spectra"))))
+    tested = [f for f in found if math.isfinite(f[1])]
+    if len(tested) > 1 and len(tested) == len(found) and all(p < ALPHA for _, p, _ in tested) \
+            and len({(fmt_p(p), pw) for _, p, pw in tested}) == 1:  # fmt: skip
+        _, p, pw = tested[0]
+        names_ = [name_of(c) for c, _, _ in tested]
+        listed = ", ".join(names_[:-1]) + " and " + names_[-1]
+        return f"{listed} each moved the spectra (Holm {fmt_p(p)}, power {pw} each)"
     out = []
-    for cat in names:
-        if cat not in cats.index:
-            continue
-        row = cats.loc[cat]
-        p = _num(row, "p_moved_adj")
+    for cat, p, pw in found:
         if not math.isfinite(p):
-            out.append(f"whether {name_of(cat)} moved the spectra is untested ({row.verdict})")
+            out.append(f"whether {name_of(cat)} moved the spectra is untested "
+                       f"({cats.loc[cat].verdict})")  # fmt: skip
             continue
         what = "moved the spectra" if p < ALPHA else "did not detectably move the spectra"
-        out.append(f"{name_of(cat)} {what} (Holm {fmt_p(p)}, power "
-                   f"{pct(power_of(power, f'{cat}: moved the spectra'))})")  # fmt: skip
-    return out
+        out.append(f"{name_of(cat)} {what} (Holm {fmt_p(p)}, power {pw})")
+    return "; ".join(out)
 
 
 def _one_seed(div: pd.Series, axis: str) -> str:
@@ -148,7 +159,7 @@ def axis_sentence(tables: dict[str, pd.DataFrame]) -> str:
     shape = _shape(tables)
     if shape:
         parts.append(shape)
-    moved = "; ".join(_moved(cats, [DIV, *refs], power))
+    moved = _moved(cats, [DIV, *refs], power)
     parts.append(moved[:1].upper() + moved[1:])
     text = ". ".join(p for p in parts if p) + "."
     for ref in refs:
@@ -158,5 +169,4 @@ def axis_sentence(tables: dict[str, pd.DataFrame]) -> str:
                      f"so \"closer to {name_of(ref)}\" cannot be told from \"no effect\" here.")  # fmt: skip
     n = _num(div, "n_family")
     size = int(n) if math.isfinite(n) else 0
-    return text + (f" (Headline family: {size} tests, Holm; power at this study's own effect "
-                   "sizes, from simulated studies of its design.)")  # fmt: skip
+    return text + f" (Headline family: {size} tests, Holm.)"

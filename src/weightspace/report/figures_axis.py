@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from weightspace.compare.conclude import ALPHA, NAMES
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 XLIM = (-0.75, 1.75)  # θ outside is drawn at the edge with an arrow
-ROW_INCHES = 0.125
+ROW_INCHES = 0.11
 SHORT = {"alpha": "α", "entropy": "entropy", "log_norm": "log ‖W‖²", "log_spectral_norm":
          "log λ_max", "stable_rank": "stable rank"}  # fmt: skip
 
@@ -84,11 +85,29 @@ def _draw_position(ax: Axes, y: float, row: pd.Series | None, color: str, *,
     return True
 
 
+def _draw_zero(ax: Axes, positions: pd.DataFrame) -> None:
+    """Where no change at all would sit (θ₀ of the tested categories, with its 95%
+    interval): a grey band, so that a position near it reads as "small", not as a shape."""
+    if "theta_zero" not in positions.columns:
+        return
+    tested = positions[(positions["level"] == "category")
+                       & ~positions["category"].isin(REFERENCES)]  # fmt: skip
+    zero = tested[np.isfinite(tested["theta_zero"].to_numpy(float))]
+    if zero.empty:
+        return
+    row = zero.iloc[0]
+    lo, hi = float(row["theta_zero_low"]), float(row["theta_zero_high"])
+    if math.isfinite(lo) and math.isfinite(hi):
+        ax.axvspan(max(lo, XLIM[0]), min(hi, XLIM[1]), color="#d9d9d9", lw=0, zorder=-0.5)
+    ax.axvline(float(row["theta_zero"]), color="#888888", lw=0.8, zorder=-0.4)
+
+
 def _axis_panel(ax: Axes, rows: pd.DataFrame, positions: pd.DataFrame, title: str) -> None:
     ends = {cat: float(i) for i, cat in enumerate(REFERENCES)}
     for ref, x in ends.items():
         ax.axvline(x, color=category_color(ref), lw=1, ls="--", zorder=0)
     ax.axvline(0.5, color="#bbbbbb", lw=0.8, ls=":", zorder=0)
+    _draw_zero(ax, positions)
     found = positions.set_index(["level", "name"])
     missing = 0
     for y, row in enumerate(rows.itertuples()):

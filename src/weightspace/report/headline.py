@@ -108,9 +108,10 @@ def answer_section(tables: ReportTables) -> Section:
     positions, fingerprint = default.get("axis_positions"), default.get("fingerprint")
     if positions is not None and fingerprint is not None and not fingerprint.empty:
         sec.add(Plot("axis", axis_figure(positions, fingerprint, strengths=strengths(tables)),
-                     "Conditions (●) and categories (◆) between dropout's ΔΔ profile (θ = 0) and "
-                     "weight decay's (θ = 1), 95% intervals; filled: moved the spectra "
-                     "(adjusted p < 0.05, right), hollow: no evidence that it did."))  # fmt: skip
+                     "● condition, ◆ category, 95% intervals; filled: moved the spectra (adjusted "
+                     "p < 0.05), hollow: no evidence that it did; grey: where no change at all "
+                     "would sit (θ₀). Power: simulated studies of this design at its own effect "
+                     "sizes."))  # fmt: skip
     sec.add(answers(tables))
     sec.add(Paragraph(design_line(tables), note=True))
     notes = [*tables.problems, *tables.missing]
