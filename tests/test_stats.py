@@ -116,6 +116,24 @@ def test_g_interval_never_contradicts_the_welch_test():
             assert test.p_welch < 0.05
 
 
+def test_the_test_rejects_exactly_when_the_difference_interval_excludes_zero():
+    """Defect: "data diversity and dropout differ … (95% CI [-0.000124, 1.25e-05]) … p =
+    0.030": Welch's p took the Welch–Satterthwaite df, the interval Hsu's. Both take Hsu's
+    now, so "differ" never sits beside an interval that holds 0."""
+    rng = np.random.default_rng(8)
+    rejected = 0
+    for _ in range(300):
+        a = rng.normal(rng.normal(0, 0.6), rng.uniform(0.05, 2), 8)
+        b = rng.normal(0, rng.uniform(0.05, 2), 4)
+        test = two_group_test(a, b, rng=rng, n_perm=200, effect_size=False)
+        excludes = test.diff_ci[0] > 0 or test.diff_ci[1] < 0
+        assert excludes == (test.p_welch < 0.05)
+        if test.p < 0.05:
+            rejected += 1
+            assert excludes
+    assert 10 < rejected < 290  # both outcomes were exercised
+
+
 def _correlated(rng: np.random.Generator, n: int, p: int, rho: float) -> np.ndarray:
     """(n, p) rows of AR(1)-correlated standard normal noise."""
     i = np.arange(p)

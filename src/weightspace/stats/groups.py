@@ -90,9 +90,12 @@ def two_group_test(
     never sits beside a Welch test that does not reject. ``p`` is the larger of the
     permutation p (exact when units are exchangeable) and Welch's t-test p (valid for
     unequal spreads): with 4 vs 10 units, equal means and a 3:1 SD ratio the studentized
-    permutation alone rejects ~13% at α = 0.05, Welch's t ~6%. Analytic intervals: a
-    percentile bootstrap of 4–10 units is far too narrow. ``effect_size=False`` skips the
-    g interval (the slow part; the power tool needs only the test)."""
+    permutation alone rejects ~13% at α = 0.05, Welch's t ~6%. Welch's t takes Hsu's df,
+    min(n_a, n_b) − 1, as the interval does: the test rejects exactly when the interval
+    (``diff_ci``) excludes 0, never "differ" beside an interval that holds 0 (the
+    Welch–Satterthwaite df, ``df``, is reported). Analytic intervals: a percentile
+    bootstrap of 4–10 units is far too narrow. ``effect_size=False`` skips the g interval
+    (the slow part; the power tool needs only the test)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     p, exact = permutation_diff(a, b, rng=rng, n_perm=n_perm)
     diff = float(a.mean() - b.mean()) if len(a) and len(b) else NAN
@@ -108,7 +111,7 @@ def two_group_test(
         g_ci = (min(lows, default=NAN), max(highs, default=NAN))
     t = float(welch_t(a, b)) if ok else NAN
     df = welch_df(a, b) if ok else NAN
-    p_welch = t_p(t, df)
+    p_welch = t_p(t, float(min(len(a), len(b)) - 1)) if ok else NAN
     return TwoGroupTest(
         diff=diff,
         g=g,
