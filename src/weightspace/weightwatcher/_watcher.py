@@ -252,6 +252,7 @@ class WeightWatcher(TransformMethods, IteratorMethods):
         cols = DESCRIBE_COLUMNS + (["peft"] if peft else [] if pool else ["slice_id"])
         return _frame(records, ["layer_id", "name", *cols])
 
+    # over 80 lines only by WeightWatcher's signature (40 keyword arguments) and its docs
     def analyze(
         self,
         model: Any = None,
