@@ -11,6 +11,7 @@ import pytest
 
 from weightspace.compare import compare
 from weightspace.compare.answer import _moved, axis_sentence
+from weightspace.compare.shape import UNCALIBRATED
 from weightspace.compare.simulate import PlantedStudy, planted_tables
 from weightspace.errors import ConfigError
 
@@ -35,6 +36,8 @@ def test_the_answer_gives_the_zero_profile_and_the_shape():
     assert f"no change at all would sit at θ₀ = {div.theta_zero:.2f} [" in text
     assert (f"cosine {shape.cos_ref_a:.2f} with dropout's profile, {shape.cos_ref_b:.2f} "
             f"with weight decay's (difference {shape['diff']:.2f}, ") in text  # fmt: skip
+    # the interval is withheld (not calibrated): the sentence says so once, cleanly
+    assert f"difference {shape['diff']:.2f}, no interval: {UNCALIBRATED})" in text
     if shape.p_adj < 0.05:  # planted with dropout's signature
         assert "), closer to dropout's than to weight decay's (Holm" in text
     else:
