@@ -216,6 +216,29 @@ def test_axis_test_keeps_its_level_when_the_metrics_scales_are_estimated():
     assert ((found["p_axis"] < 0.05) & (found["theta"] < 0.5)).mean() >= 0.8
 
 
+def test_shape_test_keeps_its_level_when_the_metrics_scales_are_estimated():
+    """The shape test's null (equal cosines) in the same regime: effects far above the
+    noise, each condition with a large part of its own, 6 layers. Without the error of the
+    metrics' estimated scales its raw test rejected 40%."""
+    from weightspace.compare.shape import shape_rows
+
+    truth = Truth(scenario="div_equal_shape", dp_size=1.0, wd_size=1.2, div_size=0.6,
+                  condition_sd=1.0)  # fmt: skip
+    noise = Noise(category_sd={k: v / 20 for k, v in Noise().category_sd.items()},
+                  seed_shift=0.05)  # fmt: skip
+    rows = []
+    for i, s in enumerate(np.random.SeedSequence(43).spawn(200)):
+        study = simulate(StudyShape(n_layers=6, div=4), truth, noise, rng=np.random.default_rng(s))
+        fit = profiles_from_matrix("sim", study.delta, study.condition, study.seed,
+                                   list(study.category), study.metric, study.layer)  # fmt: skip
+        rows += [{"study": i, "p": r["p"]} for r in shape_rows([fit], ("dp", "wd"))
+                 if r["level"] == "condition"]  # fmt: skip
+    table = pd.DataFrame(rows)
+    rate, se = _clustered(table["p"] < 0.05, table["study"])
+    assert rate <= 0.05 + 2 * max(se, 0.005), (rate, se)
+    assert rate >= 0.01  # not so conservative that it never fires
+
+
 def test_power_tool_false_claims_at_half_way_on_a_small_planted_design():
     """A planted study of 6 layers, effects 10–20 noise SDs per cell, data diversity with
     dropout's signature: under the power tool's θ = ½ null each data-diversity condition

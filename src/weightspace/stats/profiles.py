@@ -290,6 +290,7 @@ class ShapePart:
     b: F64
     members: F64 | None = None
     skip: NDArray[np.bool_] | None = None
+    scales: NDArray[np.int64] | None = None  # the cells' scale groups (as in AxisPart)
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,27 @@ def _doubled_noise(model: NoiseModel, b: F64, grad_s: F64) -> F64:
     return np.array([0.5 * np.sum(m_s * m_s * tau), 0.0, 0.0])
 
 
+def _shape_scale_error(part: ShapePart, prof: F64, b: F64, g: F64, n_a: float,
+                       n_b: float) -> tuple[float, float]:  # fmt: skip
+    """(Var, df) of what the error of the cells' estimated scales does to ``S`` (one
+    dataset): an error ``ε_k`` of group k's log variance scales its share ``G_k`` of every
+    debiased inner product by ``e^{−ε_k}`` (:func:`scale_covariance`); 0 without groups."""
+    if part.scales is None or len(np.unique(part.scales)) < 2:
+        return 0.0, math.inf
+    codes = np.asarray(part.scales)
+    fit = part.model.fit
+    one_hot = np.eye(int(codes.max()) + 1)[codes]  # (P, K)
+    cell_var = fit.cell_variance() @ one_hot  # (G, K)
+    weights = np.zeros((fit.n_groups, 3, 3))
+    np.add.at(weights, fit.group_of_run, b.T[:, :, None] * b.T[:, None, :])
+    shares = np.einsum("ip,jp,pk->kij", prof, prof, one_hot)
+    shares -= np.einsum("gij,gk->kij", weights, cell_var)  # (K, 3, 3) debiased per group
+    grad = -(shares[:, 0, 1] * n_b + g[0, 1] * shares[:, 2, 2] / (2 * n_b)
+             - shares[:, 0, 2] * n_a - g[0, 2] * shares[:, 1, 1] / (2 * n_a))  # fmt: skip
+    cov, df = scale_covariance(part.model, codes)
+    return float(grad @ cov @ grad), df
+
+
 def shape_alignment(parts: Sequence[ShapePart], *, level: float = 0.95) -> ShapeTest:
     """Is the profile ``p`` more aligned (cosine) with reference ``a`` than with ``b``?
 
@@ -390,6 +412,11 @@ def shape_alignment(parts: Sequence[ShapePart], *, level: float = 0.95) -> Shape
         if part.members is not None:
             mine = _member_inners(part.model, part.members, prof, b)
             inner = mine if inner is None else inner + mine
+        scale_var, scale_df = _shape_scale_error(part, prof, b, g, n_a, n_b)
+        if scale_var > 0:  # a constant part of Var S (the test); shares: for the df
+            poly[0] += scale_var
+            shares.append(scale_var)
+            dfs.append(scale_df)
         if part.skip is not None:
             b = b.copy()
             b[0, part.skip] = 0.0
