@@ -16,7 +16,8 @@ from scipy import stats
 
 from weightspace.compare import compare
 from weightspace.compare.calibrate import Case, calibrate, grid
-from weightspace.compare.estimates import profiles_from_matrix
+from weightspace.compare.delta import delta_table, resolve_metrics
+from weightspace.compare.estimates import dataset_profiles, profiles_from_matrix
 from weightspace.compare.power import plan_from_profiles, power_table
 from weightspace.compare.simulate import (
     Noise,
@@ -25,6 +26,7 @@ from weightspace.compare.simulate import (
     Truth,
     planted_tables,
     simulate,
+    true_theta,
 )
 
 CASES = {case.name: case for case in grid()}
@@ -177,6 +179,86 @@ def test_mixed_model_uses_t_with_condition_degrees_of_freedom():
     assert ok["p"].to_numpy() == pytest.approx(np.asarray(expected))
 
 
+def _axis_runs(truth: Truth, n_studies: int, seed: int) -> pd.DataFrame:
+    """The raw axis tests of every data-diversity condition of simulated studies of a small
+    design (6 layers) whose effects stand far above the noise (its SD divided by 20)."""
+    from weightspace.compare.fingerprint import position_rows
+
+    shape = StudyShape(n_layers=6, div=4)
+    noise = Noise(category_sd={k: v / 20 for k, v in Noise().category_sd.items()},
+                  seed_shift=0.05)  # fmt: skip
+    rows = []
+    for i, s in enumerate(np.random.SeedSequence(seed).spawn(n_studies)):
+        study = simulate(shape, truth, noise, rng=np.random.default_rng(s))
+        fit = profiles_from_matrix("sim", study.delta, study.condition, study.seed,
+                                   list(study.category), study.metric, study.layer)  # fmt: skip
+        for row in position_rows([fit], []):
+            if row["level"] == "condition" and row["category"] == "div":
+                rows.append(row | {"study": i, "true": true_theta(study, [str(row["name"])])})
+    return pd.DataFrame(rows)
+
+
+def test_axis_test_keeps_its_level_when_the_metrics_scales_are_estimated():
+    """Each data-diversity condition exactly half-way between the true centroids, with a
+    large part off the axis, effects far above the noise, 6 layers: every metric is
+    divided by its estimated noise SD, which weighs the metrics in θ. Ignoring the error of
+    those weights, the raw test of θ = ½ rejected 33%; with it, at most 5% within
+    Monte-Carlo error, while a condition carrying dropout's signature is still found."""
+    table = _axis_runs(Truth(scenario="div_mid", div_size=1.0, condition_sd=1.0),
+                       n_studies=300, seed=41)  # fmt: skip
+    assert np.allclose(table["true"], 0.5)
+    rate, se = _clustered(table["p_axis"] < 0.05, table["study"])
+    assert rate <= 0.05 + 2 * max(se, 0.005), (rate, se)
+    cover = (table["ci_low"] <= 0.5) & (0.5 <= table["ci_high"])
+    rate, se = _clustered(cover, table["study"])
+    assert rate >= 0.95 - 2 * max(se, 0.005), (rate, se)
+    found = _axis_runs(Truth(scenario="div_dp", condition_sd=1.0), n_studies=20, seed=42)
+    assert ((found["p_axis"] < 0.05) & (found["theta"] < 0.5)).mean() >= 0.8
+
+
+def test_shape_test_keeps_its_level_when_the_metrics_scales_are_estimated():
+    """The shape test's null (equal cosines) in the same regime: effects far above the
+    noise, each condition with a large part of its own, 6 layers. Without the error of the
+    metrics' estimated scales its raw test rejected 40%."""
+    from weightspace.compare.shape import shape_rows
+
+    truth = Truth(scenario="div_equal_shape", dp_size=1.0, wd_size=1.2, div_size=0.6,
+                  condition_sd=1.0)  # fmt: skip
+    noise = Noise(category_sd={k: v / 20 for k, v in Noise().category_sd.items()},
+                  seed_shift=0.05)  # fmt: skip
+    rows = []
+    for i, s in enumerate(np.random.SeedSequence(43).spawn(200)):
+        study = simulate(StudyShape(n_layers=6, div=4), truth, noise, rng=np.random.default_rng(s))
+        fit = profiles_from_matrix("sim", study.delta, study.condition, study.seed,
+                                   list(study.category), study.metric, study.layer)  # fmt: skip
+        rows += [{"study": i, "p": r["p"]} for r in shape_rows([fit], ("dp", "wd"))
+                 if r["level"] == "condition"]  # fmt: skip
+    table = pd.DataFrame(rows)
+    rate, se = _clustered(table["p"] < 0.05, table["study"])
+    assert rate <= 0.05 + 2 * max(se, 0.005), (rate, se)
+    assert rate >= 0.01  # not so conservative that it never fires
+
+
+def test_power_tool_false_claims_at_half_way_on_a_small_planted_design():
+    """A planted study of 6 layers, effects 10–20 noise SDs per cell, data diversity with
+    dropout's signature: under the power tool's θ = ½ null each data-diversity condition
+    keeps a part off the axis as large as the axis. "Acts like a reference" is falsely
+    claimed at most 5% within Monte-Carlo error (it was 39% before the metrics' scale
+    error entered the axis test), and found at the study's effects."""
+    spec = PlantedStudy(conditions={"dp0.1": 0.1, "dp0.5": 0.2, "wd0.001": 0.1, "wd0.01": 0.2,
+                                    "divA": 0.15, "divB": 0.1},
+                        signature_of={"divA": "dp", "divB": "dp"}, n_layers=6)  # fmt: skip
+    layers, _, _ = planted_tables(spec, rng=np.random.default_rng(3))
+    metrics = resolve_metrics(layers, None)
+    delta = delta_table(layers, metrics=metrics, align="layer_id", drop_frozen=True)
+    plan = plan_from_profiles(dataset_profiles(delta, metrics, "layer_id")[0])
+    table = power_table(plan, n_sims=300, seed=0).set_index("verdict")
+    row = table.loc["div condition: acts like a reference"]
+    assert row["null"] == "data diversity half-way (θ = ½)"
+    assert row["false_claims"] <= 0.05 + 2 * max(row["false_claims_se"], 0.005), row
+    assert row["power"] >= 0.5, row
+
+
 def _shape_runs(truth: Truth, n_studies: int, seed: int, div: int = 4,
                 shape: StudyShape | None = None, raw_intervals: bool = False) -> pd.DataFrame:  # fmt: skip
     """The raw shape tests (every data-diversity condition and the category) of simulated
@@ -239,9 +321,11 @@ def test_shape_interval_is_withheld_where_it_is_not_calibrated():
     """The decision behind ``axis_shape``'s missing intervals: on the calibration grid's
     design (21 conditions, 34 layers, noise that differs between categories) with data
     diversity carrying dropout's signature and references twice the grid's size, the raw
-    Fieller interval of cos_dp − cos_wd covers the truth below 95% by more than 2 MC SE at
-    both levels (the inner product with the reference the profile is not aligned with is
-    biased there), so the rows carry no interval, a reason, and the test."""
+    Fieller interval of cos_dp − cos_wd covers the truth below 95% by more than 2 MC SE for
+    single conditions (the inner product with the reference the profile is not aligned with
+    is biased there), so the rows carry no interval, a reason, and the test. The category's
+    interval (88.9% before the metrics' scale error entered S, 94.7% ± 1.0 since) stays
+    withheld until its coverage is measured again on every case."""
     from weightspace.compare.shape import UNCALIBRATED
 
     truth = Truth(scenario="div_dp", dp_size=2.0, wd_size=2.4, div_size=1.2)
@@ -252,7 +336,8 @@ def test_shape_interval_is_withheld_where_it_is_not_calibrated():
         assert len(spans) >= 0.8 * len(rows), level  # the interval exists: not a vacuous pass
         cover = (spans["ci_low"] <= spans["true_diff"]) & (spans["true_diff"] <= spans["ci_high"])
         rate, se = _clustered(cover, spans["study"])
-        assert rate < 0.95 - 2 * se, (level, rate, se)
+        if level == "condition":
+            assert rate < 0.95 - 2 * se, (level, rate, se)
     shown = _shape_runs(truth, n_studies=5, seed=7, shape=design)
     assert shown["ci_low"].isna().all() and shown["ci_high"].isna().all()
     assert (shown["ci_reason"] == UNCALIBRATED).all()

@@ -131,7 +131,9 @@ def _place(views: _Views, view: str, target: dict[str, float], leave_out: str | 
             own = [p.conditions.index(c) for c in spread]
             skip = np.isin(p.fit.design.condition, own)
             inner.append([debiased_inner(model, p.versus_baseline(c) - c_dp, v) for c in spread])
-        parts.append(AxisPart(model, a, v, skip))
+        # all metrics together: each was divided by its own estimated noise SD
+        scales = np.unique(p.metric, return_inverse=True)[1] if view == "all" else None
+        parts.append(AxisPart(model, a, v, skip, scales))
     extra = None
     if spread and len(spread) > 1:
         per_condition = np.sum(inner, axis=0)  # (n,) summed over datasets

@@ -59,8 +59,9 @@ def _test(
         if spread and len(names) > 1:
             members = np.stack([p.versus_baseline(c) for c in names])
             skip = np.isin(p.fit.design.condition, [p.conditions.index(c) for c in names])
+        scales = np.unique(p.metric, return_inverse=True)[1]  # one noise SD per metric
         parts.append(ShapePart(p.model, p.centroid(names), p.centroid(refs[0]),
-                               p.centroid(refs[1]), members, skip))  # fmt: skip
+                               p.centroid(refs[1]), members, skip, scales))  # fmt: skip
     return shape_alignment(parts)
 
 

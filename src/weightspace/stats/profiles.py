@@ -14,7 +14,8 @@ noise (``E⟨A, V⟩ = ⟨α, ν⟩ + tr Σ_AV``). The interval is Fieller's: th
 ``Z(θ₀) = N − θ₀ D`` is within ``t · sd(Z(θ₀))``, where the variance of ``Z`` has a
 first-order part (noise of ``A`` along ``ν``, of ``V`` along ``α − 2θ₀ν``; from the
 residuals projected on the estimated directions, which also carries the noise × noise part
-in expectation). An unbounded Fieller set means the references are not
+in expectation) and, when the cells' scales were estimated per metric (``AxisPart.scales``),
+what the error of those scales does to θ (:func:`scale_covariance`). An unbounded Fieller set means the references are not
 separated from their own noise: the axis is undetermined and θ gets no interval. The test
 of θ = ½ (equally close to both references) is ``Z(½)`` against its SD; there the shared
 baseline cancels exactly, because every profile subtracts the same baseline.
@@ -99,14 +100,17 @@ def omnibus(parts: Sequence[tuple[NoiseModel, F64]]) -> Omnibus:
 @dataclass(frozen=True)
 class AxisPart:
     """One dataset's share of an axis position: the model, the contrast ``a`` (C,) whose
-    profile is placed, the axis contrast ``v`` (C,), and optionally runs whose noise in
+    profile is placed, the axis contrast ``v`` (C,), optionally runs whose noise in
     ``a`` is accounted for elsewhere (``skip``, a boolean (N,) mask: a category's own runs
-    when its spread between conditions is added as ``extra``)."""
+    when its spread between conditions is added as ``extra``), and optionally the cells'
+    scale groups (``scales``, (P,) integer codes: the cells each divided by one scale
+    estimated from these residuals, e.g. a metric's noise SD)."""
 
     model: NoiseModel
     a: F64
     v: F64
     skip: NDArray[np.bool_] | None = None
+    scales: NDArray[np.int64] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,9 @@ class _Terms:
     pieces: F64  # (3, G): Var Z(θ) per group = pieces[0] + θ pieces[1] + θ² pieces[2]
     scale: F64  # (G,) each group's noise variance along the axis (for the df)
     fit: LinearFit
+    by_scale: F64  # (2, S): debiased ⟨A, V⟩ and |V|² of each scale group's cells
+    scale_cov: F64  # (S, S) covariance of the scale groups' log variance estimates
+    scale_df: float
 
 
 def _terms(part: AxisPart) -> _Terms:
@@ -157,7 +164,47 @@ def _terms(part: AxisPart) -> _Terms:
         np.add.at(outer, fit.group_of_run, left[:, :, None] * right[:, None, :])
         pieces.append(factor * np.einsum("gij,gij->g", cov, outer))
     scale = np.maximum(cov[:, 0, 0] + cov[:, 1, 1], 1e-300)
-    return _Terms(num, den, np.stack(pieces), scale, fit)
+    by_scale, scale_cov, scale_df = np.zeros((2, 1)), np.zeros((1, 1)), math.inf
+    if part.scales is not None and len(np.unique(part.scales)) > 1:
+        codes = np.asarray(part.scales)
+        n_scales = int(codes.max()) + 1
+        cell_var = fit.cell_variance()  # (G, P)
+        cells = np.stack([a_hat * v_hat - fit.group_sums(b_a, b_v) @ cell_var,
+                          v_hat * v_hat - fit.group_sums(b_v, b_v) @ cell_var])  # fmt: skip
+        by_scale = np.stack([np.bincount(codes, row, n_scales) for row in cells])
+        scale_cov, scale_df = scale_covariance(part.model, codes)
+    return _Terms(num, den, np.stack(pieces), scale, fit, by_scale, scale_cov, scale_df)
+
+
+def scale_covariance(model: NoiseModel, codes: NDArray[np.int64]) -> tuple[F64, float]:
+    """The covariance of ``log ŝ²_k`` — each scale group's pooled residual variance per
+    cell, by which its cells were divided (:mod:`weightspace.compare.estimates`) — and its
+    effective df, from the residuals (Wishart moments, heteroscedastic runs).
+
+    Dividing cells by estimated scales weighs them in every inner product: an error ``ε_k``
+    in ``log ŝ²_k`` changes ``Z(θ)`` by ``−ε_k Z_k(θ)`` (``Z_k``: the group's share). It is
+    independent of the means (residuals and fitted means are), and invisible where the
+    signal is weak; but a profile far from the noise with a large part off the axis has
+    large ``Z_k`` of opposite signs, and its θ moves with the weights by many of its SEs."""
+    fit = model.fit
+    tau = model.run_traces() / fit.y.shape[1]  # each run's noise variance per cell
+    mt = fit.maker * tau[None, :]
+    tr1, tr2 = float(np.trace(mt)), float(np.sum(mt * mt.T))
+    one_hot = np.eye(int(codes.max()) + 1)[codes]  # (P, S)
+    if not (tr1 > 0 and tr2 > 0 and fit.residual_df >= 1):  # no residual: nothing known
+        return np.zeros((one_hot.shape[1],) * 2), math.inf
+    df = tr1**2 / tr2
+    gamma = fit.residuals.T @ fit.residuals / tr1  # (P, P) the cells' noise covariance
+    blocks = one_hot.T @ (gamma * gamma) @ one_hot  # Σ over cell pairs of Γ̂²
+    diag = one_hot.T @ np.diag(gamma)  # (S,)
+    if not (diag > 0).all():
+        return np.zeros_like(blocks), math.inf
+    # E Γ̂²_cd = Γ²_cd + (Γ²_cd + Γ_cc Γ_dd) / df
+    blocks = (blocks - np.outer(diag, diag) / df) / (1.0 + 1.0 / df)
+    cov = 2.0 * blocks / (df * np.outer(diag, diag))
+    vals, vecs = np.linalg.eigh(cov)
+    out: F64 = (vecs * np.maximum(vals, 0.0)) @ vecs.T
+    return out, df
 
 
 def axis_position(
@@ -181,6 +228,14 @@ def axis_position(
         per_group = coeffs @ t.pieces
         shares.append(float(per_group.sum()))
         dfs.append(t.fit.combination_df(per_group / t.scale, t.scale))
+        # the scales' error moves θ̂ = N/D by −Σ ε_k (N_k − θ̂ D_k) / D (the delta method;
+        # a common error of every scale cancels): the same in Var Z at every θ₀
+        z = t.by_scale[0] - theta * t.by_scale[1]
+        scale_var = float(z @ t.scale_cov @ z)
+        if scale_var > 0:
+            poly = poly + np.array([scale_var, 0.0, 0.0])
+            shares.append(scale_var)
+            dfs.append(t.scale_df)
     if extra is not None:
         shares.append(extra[0])
         dfs.append(extra[1])
@@ -235,6 +290,7 @@ class ShapePart:
     b: F64
     members: F64 | None = None
     skip: NDArray[np.bool_] | None = None
+    scales: NDArray[np.int64] | None = None  # the cells' scale groups (as in AxisPart)
 
 
 @dataclass(frozen=True)
@@ -301,6 +357,27 @@ def _doubled_noise(model: NoiseModel, b: F64, grad_s: F64) -> F64:
     return np.array([0.5 * np.sum(m_s * m_s * tau), 0.0, 0.0])
 
 
+def _shape_scale_error(part: ShapePart, prof: F64, b: F64, g: F64, n_a: float,
+                       n_b: float) -> tuple[float, float]:  # fmt: skip
+    """(Var, df) of what the error of the cells' estimated scales does to ``S`` (one
+    dataset): an error ``ε_k`` of group k's log variance scales its share ``G_k`` of every
+    debiased inner product by ``e^{−ε_k}`` (:func:`scale_covariance`); 0 without groups."""
+    if part.scales is None or len(np.unique(part.scales)) < 2:
+        return 0.0, math.inf
+    codes = np.asarray(part.scales)
+    fit = part.model.fit
+    one_hot = np.eye(int(codes.max()) + 1)[codes]  # (P, K)
+    cell_var = fit.cell_variance() @ one_hot  # (G, K)
+    weights = np.zeros((fit.n_groups, 3, 3))
+    np.add.at(weights, fit.group_of_run, b.T[:, :, None] * b.T[:, None, :])
+    shares = np.einsum("ip,jp,pk->kij", prof, prof, one_hot)
+    shares -= np.einsum("gij,gk->kij", weights, cell_var)  # (K, 3, 3) debiased per group
+    grad = -(shares[:, 0, 1] * n_b + g[0, 1] * shares[:, 2, 2] / (2 * n_b)
+             - shares[:, 0, 2] * n_a - g[0, 2] * shares[:, 1, 1] / (2 * n_a))  # fmt: skip
+    cov, df = scale_covariance(part.model, codes)
+    return float(grad @ cov @ grad), df
+
+
 def shape_alignment(parts: Sequence[ShapePart], *, level: float = 0.95) -> ShapeTest:
     """Is the profile ``p`` more aligned (cosine) with reference ``a`` than with ``b``?
 
@@ -335,6 +412,11 @@ def shape_alignment(parts: Sequence[ShapePart], *, level: float = 0.95) -> Shape
         if part.members is not None:
             mine = _member_inners(part.model, part.members, prof, b)
             inner = mine if inner is None else inner + mine
+        scale_var, scale_df = _shape_scale_error(part, prof, b, g, n_a, n_b)
+        if scale_var > 0:  # a constant part of Var S (the test); shares: for the df
+            poly[0] += scale_var
+            shares.append(scale_var)
+            dfs.append(scale_df)
         if part.skip is not None:
             b = b.copy()
             b[0, part.skip] = 0.0
