@@ -5,7 +5,7 @@ The fingerprint's position θ (:mod:`weightspace.compare.fingerprint`) mixes dir
 size: when one reference moves the spectra far more than the other, a small profile of any
 shape sits near the other reference's end — the zero profile's own θ (``theta_zero`` in
 ``axis_positions``) shows where. The cosines of a profile with the two references' category
-means do not depend on its size. :func:`weightspace.stats.profiles.shape_alignment` tests
+means do not depend on its size. :func:`weightspace.stats.shape.shape_alignment` tests
 ``S = ⟨P, A⟩|B| − ⟨P, B⟩|A| = 0`` (equally aligned; the sign says which is closer), every
 inner product and norm debiased for its noise, with the seed-matched model's per-group
 noise (delta method). The Fieller interval of ``cos_a − cos_b`` is withheld at both levels
@@ -33,7 +33,7 @@ import numpy as np
 
 from weightspace.compare.estimates import DatasetProfiles
 from weightspace.compare.wording import NAMES
-from weightspace.stats.profiles import ShapePart, ShapeTest, shape_alignment
+from weightspace.stats.shape import ShapePart, ShapeTest, shape_alignment
 
 ALPHA = 0.05
 SHAPE_COLUMNS = ["level", "name", "category", "ref_a", "ref_b", "cos_ref_a", "cos_ref_b", "diff",

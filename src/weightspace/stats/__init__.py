@@ -17,6 +17,7 @@ module                     what
 :mod:`.multiplicity`       Holm, Benjamini–Hochberg
 :mod:`.linear`             the seed-matched linear model and its variance components
 :mod:`.profiles`           omnibus "moved at all" test; the dropout → weight-decay axis
+:mod:`.shape`              a profile's shape alone: cosines with two references, their test
 :mod:`.mixed`              the linear mixed model (a cross-check)
 =========================  ===========================================================
 """
