@@ -9,7 +9,15 @@ import math
 
 import pandas as pd
 
-from weightspace.compare.wording import ALPHA, finite, fmt_p, name_of, pct, power_of
+from weightspace.compare.wording import (
+    ALPHA,
+    finite,
+    fmt_p,
+    interval_text,
+    name_of,
+    pct,
+    power_of,
+)
 
 DIV = "div"
 ONE_SEED = "not tested (one seed"
@@ -55,7 +63,7 @@ def _position(div: pd.Series, refs: list[str], power: pd.DataFrame | None) -> st
         return (f"Data diversity cannot be placed on the {axis} axis of ΔΔ profiles "
                 f"({div.get('ci_reason') or 'no references'})")  # fmt: skip
     low, high = _num(div, "ci_low"), _num(div, "ci_high")
-    where = f"95% CI {low:.2f} to {high:.2f}" if math.isfinite(low) else str(div.ci_reason)
+    where = interval_text(low, high, str(div.ci_reason))
     zero = _zero_clause(div)
     lead = f"Data diversity sits at θ = {theta:.2f} ({where}) on the {axis} axis of ΔΔ profiles"
     p_axis = _num(div, "p_axis_adj")
@@ -88,8 +96,8 @@ def _shape(tables: dict[str, pd.DataFrame]) -> str:
         return f"{lead}, is not tested: {row.ci_reason or row.verdict}"
     cos_a, cos_b = _num(row, "cos_ref_a"), _num(row, "cos_ref_b")
     low, high = _num(row, "ci_low"), _num(row, "ci_high")
-    ci = f"95% CI {low:.2f} to {high:.2f}" if math.isfinite(low) else "no interval"
-    ci += "" if math.isfinite(low) or not row.ci_reason else f": {row.ci_reason}"
+    reason = f"no interval: {row.ci_reason}" if row.ci_reason else ""
+    ci = interval_text(low, high, reason)
     if math.isfinite(cos_a):
         cosines = (f"cosine {cos_a:.2f} with {a}'s profile, {cos_b:.2f} with {b}'s "
                    f"(difference {_num(row, 'diff'):.2f}, {ci})")  # fmt: skip

@@ -44,7 +44,7 @@ from weightspace.compare.shape import (
     shape_rows,
     shape_verdict,
 )
-from weightspace.compare.wording import NAMES
+from weightspace.compare.wording import ALPHA, NAMES
 from weightspace.errors import ConfigError
 from weightspace.stats.multiplicity import benjamini_hochberg, holm
 from weightspace.stats.profiles import (
@@ -59,7 +59,6 @@ from weightspace.vocabulary import Category
 
 log = logging.getLogger(__name__)
 
-ALPHA = 0.05
 REFERENCES = (Category.DP.value, Category.WD.value)  # the axis: 0 at the first, 1 at the second
 HEADLINE_FAMILY = "headline (Holm)"
 CONDITION_FAMILY = "fingerprint: conditions (BH)"

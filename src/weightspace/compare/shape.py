@@ -32,10 +32,9 @@ from dataclasses import replace
 import numpy as np
 
 from weightspace.compare.estimates import DatasetProfiles
-from weightspace.compare.wording import NAMES
+from weightspace.compare.wording import ALPHA, NAMES
 from weightspace.stats.shape import ShapePart, ShapeTest, shape_alignment
 
-ALPHA = 0.05
 SHAPE_COLUMNS = ["level", "name", "category", "ref_a", "ref_b", "cos_ref_a", "cos_ref_b", "diff",
                  "ci_low", "ci_high", "ci_reason", "t", "df", "p", "family", "n_family", "p_adj",
                  "n_conditions", "verdict"]  # fmt: skip
